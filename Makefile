@@ -1,0 +1,43 @@
+# clipd: `make run` and `make test` are the two commands; `make help` lists the rest.
+SWIFT ?= swift
+RUN_ARGS ?=
+
+.PHONY: help deps test-deps build release run test lint bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+deps:  ## Install the system packages needed to build (apt-get, only what is missing)
+	@scripts/install-deps.sh build
+
+test-deps:  ## Install the packages the tests use as well
+	@scripts/install-deps.sh test
+
+build: deps  ## Debug build of everything, tests included
+	$(SWIFT) build --build-tests
+
+release: deps  ## Optimised build of clipd
+	$(SWIFT) build -c release --product clipd
+
+run: release  ## Build and run `clipd run` with its default configuration
+	.build/release/clipd run $(RUN_ARGS)
+
+test: test-deps  ## Every test: unit, vectors, multi-daemon integration, Dockerfile lint
+	$(SWIFT) build --build-tests 2>&1 | tee .build/build.log | grep -E 'error|warning:|Compiling|Build' || true
+	@scripts/check-warnings.sh .build/build.log
+	$(SWIFT) test --skip-build --parallel
+	hadolint Dockerfile
+	@echo "make test: all passed"
+
+lint: test-deps  ## Zero-warning check of a clean build plus hadolint
+	rm -rf .build/debug/Clip* .build/debug/clipd*
+	$(SWIFT) build --build-tests 2>&1 | tee .build/build.log >/dev/null
+	@scripts/check-warnings.sh .build/build.log
+	hadolint Dockerfile
+
+bench: release test-deps  ## Performance figures (throughput, latency, idle CPU and memory)
+	$(SWIFT) build -c release --product clipd-bench
+	.build/release/clipd-bench
+
+clean:  ## Remove build products
+	rm -rf .build

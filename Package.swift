@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "clipd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "clipd", targets: ["clipd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // System OpenSSL 3 (libcrypto) plus a tiny shim for what Swift cannot import.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Primitives, SPAKE2, Noise IKpsk2 and the record layer. Pure: bytes in, bytes out.
+        .target(name: "ClipCrypto", dependencies: ["COpenSSL"]),
+        // Frame and message codecs. Pure.
+        .target(name: "ClipWire", dependencies: ["ClipCrypto"]),
+        // The sync engine: items, versions, relay, fetches. Pure, no I/O.
+        .target(name: "ClipSync", dependencies: ["ClipWire"]),
+        // Wiring: config, identity, trust store, sessions over SwiftNIO, control socket.
+        .target(
+            name: "ClipDaemon",
+            dependencies: [
+                "ClipCrypto", "ClipWire", "ClipSync",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "clipd",
+            dependencies: [
+                "ClipDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "ClipTestSupport", path: "Tests/ClipTestSupport"),
+        .testTarget(name: "ClipCryptoTests", dependencies: ["ClipCrypto", "ClipTestSupport"]),
+        .testTarget(name: "ClipWireTests", dependencies: ["ClipWire", "ClipTestSupport"]),
+        .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),
+        .testTarget(
+            name: "ClipDaemonTests",
+            dependencies: ["ClipDaemon", "ClipTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
