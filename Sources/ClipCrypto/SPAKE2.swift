@@ -28,8 +28,6 @@ public final class SPAKE2 {
     public private(set) var message: [UInt8]
 
     private let role: Role
-    private let identityA: [UInt8]
-    private let identityB: [UInt8]
     private let group: OpaquePointer
     private let bnContext: OpaquePointer
     private let w: OpaquePointer
@@ -40,9 +38,8 @@ public final class SPAKE2 {
     /// - Parameters:
     ///   - role: A or B.
     ///   - w: the password scalar as 32 big-endian bytes (see `passwordScalar(code:context:)`).
-    ///   - identityA, identityB: the identities bound into the transcript.
     ///   - testingScalar: fixes x (or y) for test vectors; never set it in production.
-    public init(role: Role, w wBytes: [UInt8], identityA: [UInt8], identityB: [UInt8], testingScalar: [UInt8]? = nil) throws {
+    public init(role: Role, w wBytes: [UInt8], testingScalar: [UInt8]? = nil) throws {
         guard wBytes.count == 32 else { throw CryptoError.invalidInput("SPAKE2 w must be 32 bytes") }
         guard let group = EC_GROUP_new_by_curve_name_ex(nil, nil, clipd_nid_p256()) else { throw CryptoError.fromOpenSSL("EC_GROUP_new_by_curve_name_ex") }
         guard let ctx = BN_CTX_secure_new() else {
@@ -52,8 +49,6 @@ public final class SPAKE2 {
         self.group = group
         self.bnContext = ctx
         self.role = role
-        self.identityA = identityA
-        self.identityB = identityB
         self.w = BN_secure_new()
         self.scalar = BN_secure_new()
         self.message = []
@@ -106,8 +101,11 @@ public final class SPAKE2 {
     }
 
     /// Completes the exchange with the peer's message. May be called once.
-    /// - Parameter additionalData: bound into the confirmation keys (RFC 9382's AAD).
-    public func finish(peerMessage: [UInt8], additionalData: [UInt8] = []) throws -> Keys {
+    /// - Parameters:
+    ///   - identityA, identityB: the identities bound into the transcript. They do not
+    ///     affect the messages, so A may learn B's identity from B's reply.
+    ///   - additionalData: bound into the confirmation keys (RFC 9382's AAD).
+    public func finish(peerMessage: [UInt8], identityA: [UInt8], identityB: [UInt8], additionalData: [UInt8] = []) throws -> Keys {
         guard !finished else { throw CryptoError.invalidInput("SPAKE2 exchange already finished") }
         finished = true
         let peer = try decodeUncompressed(peerMessage)

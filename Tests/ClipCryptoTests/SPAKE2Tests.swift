@@ -10,12 +10,12 @@ struct SPAKE2Tests {
     @Test(arguments: names)
     func appendixBVectorPasses(name: String) throws {
         let v = vectors.record(name)
-        let a = try SPAKE2(role: .a, w: v.hex("w"), identityA: v.hex("A"), identityB: v.hex("B"), testingScalar: v.hex("x"))
-        let b = try SPAKE2(role: .b, w: v.hex("w"), identityA: v.hex("A"), identityB: v.hex("B"), testingScalar: v.hex("y"))
+        let a = try SPAKE2(role: .a, w: v.hex("w"), testingScalar: v.hex("x"))
+        let b = try SPAKE2(role: .b, w: v.hex("w"), testingScalar: v.hex("y"))
         #expect(a.message == v.hex("pA"))
         #expect(b.message == v.hex("pB"))
-        let keysA = try a.finish(peerMessage: b.message)
-        let keysB = try b.finish(peerMessage: a.message)
+        let keysA = try a.finish(peerMessage: b.message, identityA: v.hex("A"), identityB: v.hex("B"))
+        let keysB = try b.finish(peerMessage: a.message, identityA: v.hex("A"), identityB: v.hex("B"))
         #expect(keysA.sharedKey == v.hex("Ke"))
         #expect(keysB.sharedKey == v.hex("Ke"))
         #expect(keysA.confirmation == v.hex("cA"))
@@ -30,10 +30,10 @@ struct SPAKE2Tests {
     @Test func differentCodesFailConfirmationOnBothSides() throws {
         let wRight = try SPAKE2.passwordScalar(code: Array("acme-adroitness".utf8), context: [])
         let wWrong = try SPAKE2.passwordScalar(code: Array("acme-adviser".utf8), context: [])
-        let a = try SPAKE2(role: .a, w: wRight, identityA: [1], identityB: [2])
-        let b = try SPAKE2(role: .b, w: wWrong, identityA: [1], identityB: [2])
-        let keysA = try a.finish(peerMessage: b.message)
-        let keysB = try b.finish(peerMessage: a.message)
+        let a = try SPAKE2(role: .a, w: wRight)
+        let b = try SPAKE2(role: .b, w: wWrong)
+        let keysA = try a.finish(peerMessage: b.message, identityA: [1], identityB: [2])
+        let keysB = try b.finish(peerMessage: a.message, identityA: [1], identityB: [2])
         #expect(!keysA.verifyPeerConfirmation(keysB.confirmation))
         #expect(!keysB.verifyPeerConfirmation(keysA.confirmation))
         #expect(keysA.sharedKey != keysB.sharedKey)
@@ -46,21 +46,21 @@ struct SPAKE2Tests {
         bad.append(SPAKE2.mCompressed)  // compressed form is refused
         bad.append([0x04] + [UInt8](repeating: 0, count: 64))  // not on the curve
         bad.append([0x04] + [UInt8](repeating: 0xff, count: 64))
-        var offCurve = try SPAKE2(role: .b, w: w, identityA: [], identityB: []).message
+        var offCurve = try SPAKE2(role: .b, w: w).message
         offCurve[64] ^= 1
         bad.append(offCurve)
         for message in bad {
-            let a = try SPAKE2(role: .a, w: w, identityA: [], identityB: [])
-            #expect(throws: CryptoError.self) { try a.finish(peerMessage: message) }
+            let a = try SPAKE2(role: .a, w: w)
+            #expect(throws: CryptoError.self) { try a.finish(peerMessage: message, identityA: [], identityB: []) }
         }
     }
 
     @Test func finishingTwiceIsRefused() throws {
         let w = try SPAKE2.passwordScalar(code: [1], context: [])
-        let a = try SPAKE2(role: .a, w: w, identityA: [], identityB: [])
-        let b = try SPAKE2(role: .b, w: w, identityA: [], identityB: [])
-        _ = try a.finish(peerMessage: b.message)
-        #expect(throws: CryptoError.self) { try a.finish(peerMessage: b.message) }
+        let a = try SPAKE2(role: .a, w: w)
+        let b = try SPAKE2(role: .b, w: w)
+        _ = try a.finish(peerMessage: b.message, identityA: [1], identityB: [2])
+        #expect(throws: CryptoError.self) { try a.finish(peerMessage: b.message, identityA: [1], identityB: [2]) }
     }
 
     @Test func passwordScalarIsDeterministicAndBelowOrder() throws {

@@ -1,0 +1,131 @@
+/// Frames exchanged before a session is encrypted: pairing and the Noise handshake
+/// (protocol/framing.md).
+///
+///     magic    4  "CLPD"
+///     version  1  0x01
+///     type     1  see `HandshakeFrame.Kind`
+///     length   2  body length, big-endian, at most 4096
+///     body     length bytes
+///
+/// The fixed magic lets a reader that lost its place in a byte stream (a virtio-serial
+/// port) scan forward to the next frame.
+public struct HandshakeFrame: Equatable, Sendable {
+    public static let magic: [UInt8] = Array("CLPD".utf8)
+    public static let version: UInt8 = 1
+    public static let headerByteCount = 8
+    public static let maximumBodyLength = 4096
+
+    public enum Kind: UInt8, Sendable {
+        /// Noise IKpsk2 message 1 (initiator to responder).
+        case noiseInit = 0x10
+        /// Noise IKpsk2 message 2 (responder to initiator).
+        case noiseResponse = 0x11
+        /// Pairing, step 1: initiator's device id and SPAKE2 message pA.
+        case pairStart = 0x20
+        /// Pairing, step 2: responder's device id, pB and confirmation cB.
+        case pairReply = 0x21
+        /// Pairing, step 3: initiator's confirmation cA and its sealed identity.
+        case pairConfirm = 0x22
+        /// Pairing, step 4: responder's sealed identity.
+        case pairFinish = 0x23
+        /// Pairing ended without a pair; body is one reason byte.
+        case pairFail = 0x2f
+    }
+
+    public let kind: Kind
+    public let body: [UInt8]
+
+    public init(kind: Kind, body: [UInt8]) {
+        precondition(body.count <= Self.maximumBodyLength)
+        self.kind = kind
+        self.body = body
+    }
+
+    /// The frame's bytes on the wire.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: Self.headerByteCount + body.count)
+        w.raw(Self.magic)
+        w.u8(Self.version)
+        w.u8(kind.rawValue)
+        w.u16(UInt16(body.count))
+        w.raw(body)
+        return w.bytes
+    }
+}
+
+/// Splits a byte stream into handshake frames.
+///
+/// Strict mode (TCP) throws on the first byte that is not a well-formed frame. Resync mode
+/// (virtio-serial) discards bytes until the magic followed by a valid header, so stale
+/// bytes left in a pipe never wedge the reader. Not thread-safe: one owner.
+public struct HandshakeFrameDecoder {
+    private var buffer: [UInt8] = []
+    private let resynchronising: Bool
+    /// Bytes discarded while scanning for a frame (resync mode only).
+    public private(set) var discardedBytes = 0
+
+    public init(resynchronising: Bool) { self.resynchronising = resynchronising }
+
+    /// Adds received bytes.
+    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { buffer.append(contentsOf: bytes) }
+
+    /// Bytes received but not yet consumed as frames (for handing over to the record layer).
+    public mutating func takeRemainingBytes() -> [UInt8] {
+        defer { buffer = [] }
+        return buffer
+    }
+
+    /// The next complete frame, nil when more bytes are needed.
+    public mutating func next() throws -> HandshakeFrame? {
+        while true {
+            guard buffer.count >= HandshakeFrame.headerByteCount else {
+                if resynchronising { dropUntilPossibleMagic() }
+                else if !buffer.isEmpty, !HandshakeFrame.magic.starts(with: buffer.prefix(4)) {
+                    throw WireError.malformed("handshake frame: bad magic")
+                }
+                return nil
+            }
+            do {
+                let header = try Self.parseHeader(buffer)
+                let total = HandshakeFrame.headerByteCount + header.length
+                guard buffer.count >= total else { return nil }
+                let body = Array(buffer[HandshakeFrame.headerByteCount..<total])
+                buffer.removeFirst(total)
+                return HandshakeFrame(kind: header.kind, body: body)
+            } catch {
+                guard resynchronising else { throw error }
+                buffer.removeFirst()
+                discardedBytes += 1
+            }
+        }
+    }
+
+    private static func parseHeader(_ b: [UInt8]) throws -> (kind: HandshakeFrame.Kind, length: Int) {
+        guard Array(b[0..<4]) == HandshakeFrame.magic else { throw WireError.malformed("handshake frame: bad magic") }
+        guard b[4] == HandshakeFrame.version else { throw WireError.unsupportedVersion(b[4]) }
+        guard let kind = HandshakeFrame.Kind(rawValue: b[5]) else { throw WireError.malformed("handshake frame: unknown type \(b[5])") }
+        let length = Int(b[6]) << 8 | Int(b[7])
+        guard length <= HandshakeFrame.maximumBodyLength else { throw WireError.tooLarge("handshake frame body") }
+        return (kind, length)
+    }
+
+    private mutating func dropUntilPossibleMagic() {
+        // Keep the longest suffix that could still grow into the magic.
+        var keep = 0
+        for n in stride(from: min(buffer.count, 3), through: 1, by: -1) where HandshakeFrame.magic.starts(with: buffer.suffix(n)) {
+            keep = n
+            break
+        }
+        if let start = firstMagicIndex() { keep = buffer.count - start }
+        discardedBytes += buffer.count - keep
+        buffer.removeFirst(buffer.count - keep)
+    }
+
+    private func firstMagicIndex() -> Int? {
+        guard buffer.count >= 4 else { return nil }
+        for i in 0...(buffer.count - 4) where buffer[i] == 0x43 && Array(buffer[i..<i + 4]) == HandshakeFrame.magic {
+            return i
+        }
+        return nil
+    }
+}

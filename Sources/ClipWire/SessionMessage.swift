@@ -1,0 +1,259 @@
+/// Messages inside an established, encrypted session (protocol/sync.md). Each is the
+/// plaintext of one record: a type byte, then the body.
+public enum SessionMessage: Equatable, Sendable {
+    /// First message each side sends: who it is and what it accepts.
+    case hello(Hello)
+    /// An item is available. Small items carry their bytes (`inlineData`); large ones are
+    /// fetched.
+    case offer(Offer)
+    /// Asks for the bytes of an offered item.
+    case fetch(Fetch)
+    /// A chunk of a fetched item's bytes.
+    case data(DataChunk)
+    /// The end of a fetched item: total length and SHA-256 of all its bytes.
+    case dataEnd(DataEnd)
+    /// A fetch cannot be served.
+    case fetchFailed(FetchFailed)
+    /// What the receiver of an offer did with it.
+    case ack(Ack)
+    /// An unknown type inside an authenticated session: ignored, for forward compatibility.
+    case unknown(type: UInt8)
+
+    public struct Hello: Equatable, Sendable {
+        public var protocolVersion: UInt8
+        public var deviceName: String
+        public var maximumItemSize: UInt64
+        public init(protocolVersion: UInt8 = 1, deviceName: String, maximumItemSize: UInt64) {
+            self.protocolVersion = protocolVersion
+            self.deviceName = deviceName
+            self.maximumItemSize = maximumItemSize
+        }
+    }
+
+    public struct Offer: Equatable, Sendable {
+        public var header: ItemHeader
+        /// All representations' bytes, concatenated in header order; nil when the item must
+        /// be fetched.
+        public var inlineData: [UInt8]?
+        public init(header: ItemHeader, inlineData: [UInt8]?) {
+            self.header = header
+            self.inlineData = inlineData
+        }
+    }
+
+    public struct Fetch: Equatable, Sendable {
+        public var requestID: UInt32
+        public var item: ItemID
+        public init(requestID: UInt32, item: ItemID) {
+            self.requestID = requestID
+            self.item = item
+        }
+    }
+
+    public struct DataChunk: Equatable, Sendable {
+        public var requestID: UInt32
+        public var offset: UInt64
+        public var bytes: ArraySlice<UInt8>
+        public init(requestID: UInt32, offset: UInt64, bytes: ArraySlice<UInt8>) {
+            self.requestID = requestID
+            self.offset = offset
+            self.bytes = bytes
+        }
+    }
+
+    public struct DataEnd: Equatable, Sendable {
+        public var requestID: UInt32
+        public var totalLength: UInt64
+        public var sha256: [UInt8]
+        public init(requestID: UInt32, totalLength: UInt64, sha256: [UInt8]) {
+            self.requestID = requestID
+            self.totalLength = totalLength
+            self.sha256 = sha256
+        }
+    }
+
+    public struct FetchFailed: Equatable, Sendable {
+        public enum Reason: UInt8, Sendable { case notHeld = 1, tooLarge = 2, busy = 3 }
+        public var requestID: UInt32
+        public var reason: Reason
+        public init(requestID: UInt32, reason: Reason) {
+            self.requestID = requestID
+            self.reason = reason
+        }
+    }
+
+    public struct Ack: Equatable, Sendable {
+        public enum Status: UInt8, Sendable {
+            /// The item is now this peer's current item for its selection.
+            case applied = 0
+            /// The peer already held this item.
+            case alreadyHeld = 1
+            /// The peer holds a newer item; this one lost.
+            case superseded = 2
+            /// The item exceeds the peer's maximum size.
+            case tooLarge = 3
+            /// The bytes could not be fetched or did not verify.
+            case failed = 4
+        }
+        public var item: ItemID
+        public var status: Status
+        public init(item: ItemID, status: Status) {
+            self.item = item
+            self.status = status
+        }
+    }
+
+    enum TypeCode: UInt8 {
+        case hello = 0x01, offer = 0x02, fetch = 0x03, data = 0x04, dataEnd = 0x05, fetchFailed = 0x06, ack = 0x07
+    }
+
+    /// Header bytes of a DATA message before its payload.
+    public static let dataHeaderByteCount = 1 + 4 + 8
+}
+
+// MARK: Encoding
+
+extension SessionMessage {
+    /// The record plaintext for this message.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        switch self {
+        case .hello(let h):
+            w.u8(TypeCode.hello.rawValue)
+            w.u8(h.protocolVersion)
+            w.shortString(h.deviceName)
+            w.u64(h.maximumItemSize)
+        case .offer(let o):
+            w = ByteWriter(capacity: 128 + (o.inlineData?.count ?? 0))
+            w.u8(TypeCode.offer.rawValue)
+            Self.writeHeader(o.header, into: &w)
+            if let data = o.inlineData {
+                w.u8(1)
+                w.raw(data)
+            } else {
+                w.u8(0)
+            }
+        case .fetch(let f):
+            w.u8(TypeCode.fetch.rawValue)
+            w.u32(f.requestID)
+            Self.writeItemID(f.item, into: &w)
+        case .data(let d):
+            w = ByteWriter(capacity: Self.dataHeaderByteCount + d.bytes.count)
+            w.u8(TypeCode.data.rawValue)
+            w.u32(d.requestID)
+            w.u64(d.offset)
+            w.raw(d.bytes)
+        case .dataEnd(let e):
+            w.u8(TypeCode.dataEnd.rawValue)
+            w.u32(e.requestID)
+            w.u64(e.totalLength)
+            w.raw(e.sha256)
+        case .fetchFailed(let f):
+            w.u8(TypeCode.fetchFailed.rawValue)
+            w.u32(f.requestID)
+            w.u8(f.reason.rawValue)
+        case .ack(let a):
+            w.u8(TypeCode.ack.rawValue)
+            Self.writeItemID(a.item, into: &w)
+            w.u8(a.status.rawValue)
+        case .unknown(let type):
+            w.u8(type)
+        }
+        return w.bytes
+    }
+
+    static func writeItemID(_ id: ItemID, into w: inout ByteWriter) {
+        w.raw(id.origin.bytes)
+        w.u64(id.counter)
+    }
+
+    static func writeHeader(_ h: ItemHeader, into w: inout ByteWriter) {
+        w.u8(h.selection.rawValue)
+        writeItemID(h.id, into: &w)
+        w.u64(h.clock.rawValue)
+        w.u8(UInt8(h.representations.count))
+        for r in h.representations {
+            w.shortString(r.mimeType)
+            w.u64(r.size)
+        }
+    }
+}
+
+// MARK: Decoding
+
+extension SessionMessage {
+    /// Decodes one record plaintext. Unknown types decode to `.unknown`; malformed known
+    /// types throw, which ends the session.
+    public static func decode(_ bytes: [UInt8]) throws -> SessionMessage {
+        var r = ByteReader(bytes, context: "session message")
+        let type = try r.u8()
+        guard let code = TypeCode(rawValue: type) else { return .unknown(type: type) }
+        let message: SessionMessage
+        switch code {
+        case .hello:
+            let version = try r.u8()
+            let name = try r.shortString()
+            let maximum = try r.u64()
+            message = .hello(Hello(protocolVersion: version, deviceName: name, maximumItemSize: maximum))
+        case .offer:
+            let header = try readHeader(&r)
+            let hasInline = try r.u8()
+            switch hasInline {
+            case 0: message = .offer(Offer(header: header, inlineData: nil))
+            case 1:
+                let data = Array(r.rest())
+                guard UInt64(data.count) == header.totalSize else {
+                    throw WireError.malformed("offer: inline data is \(data.count) bytes, header says \(header.totalSize)")
+                }
+                message = .offer(Offer(header: header, inlineData: data))
+            default: throw WireError.malformed("offer: inline flag \(hasInline)")
+            }
+        case .fetch:
+            message = .fetch(Fetch(requestID: try r.u32(), item: try readItemID(&r)))
+        case .data:
+            let request = try r.u32()
+            let offset = try r.u64()
+            message = .data(DataChunk(requestID: request, offset: offset, bytes: r.rest()))
+        case .dataEnd:
+            message = .dataEnd(DataEnd(requestID: try r.u32(), totalLength: try r.u64(), sha256: try r.raw(32)))
+        case .fetchFailed:
+            let request = try r.u32()
+            guard let reason = FetchFailed.Reason(rawValue: try r.u8()) else { throw WireError.malformed("fetch-failed reason") }
+            message = .fetchFailed(FetchFailed(requestID: request, reason: reason))
+        case .ack:
+            let item = try readItemID(&r)
+            guard let status = Ack.Status(rawValue: try r.u8()) else { throw WireError.malformed("ack status") }
+            message = .ack(Ack(item: item, status: status))
+        }
+        try r.expectEnd()
+        return message
+    }
+
+    static func readItemID(_ r: inout ByteReader) throws -> ItemID {
+        let origin = DeviceID(bytes: try r.raw(DeviceID.byteCount))
+        return ItemID(origin: origin, counter: try r.u64())
+    }
+
+    static func readHeader(_ r: inout ByteReader) throws -> ItemHeader {
+        guard let selection = Selection(rawValue: try r.u8()) else { throw WireError.malformed("offer: unknown selection") }
+        let id = try readItemID(&r)
+        let clock = HybridTimestamp(rawValue: try r.u64())
+        let count = Int(try r.u8())
+        guard count >= 1, count <= ItemHeader.maximumRepresentations else {
+            throw WireError.malformed("offer: \(count) representations")
+        }
+        var representations: [RepresentationInfo] = []
+        var seen = Set<String>()
+        var total: UInt64 = 0
+        for _ in 0..<count {
+            let mime = try r.shortString()
+            guard !mime.isEmpty, seen.insert(mime).inserted else { throw WireError.malformed("offer: empty or repeated MIME type") }
+            let size = try r.u64()
+            let (sum, overflow) = total.addingReportingOverflow(size)
+            guard !overflow else { throw WireError.malformed("offer: sizes overflow") }
+            total = sum
+            representations.append(RepresentationInfo(mimeType: mime, size: size))
+        }
+        return ItemHeader(selection: selection, id: id, clock: clock, representations: representations)
+    }
+}
