@@ -94,6 +94,8 @@ public enum SessionMessage: Equatable, Sendable {
             case tooLarge = 3
             /// The bytes could not be fetched or did not verify.
             case failed = 4
+            /// The peer does not sync this selection.
+            case ignored = 5
         }
         public var item: ItemID
         public var status: Status
