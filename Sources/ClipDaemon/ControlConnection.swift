@@ -1,0 +1,82 @@
+import Foundation
+import NIOCore
+
+/// One client of the control socket (`clipd send`, `recv`, `pair`, ...). Parses request
+/// frames, refuses oversized items before reading them, and writes responses. Runs on the
+/// daemon's event loop.
+final class ControlConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private unowned let daemon: Daemon
+    private var buffer: ByteBuffer?
+    private var context: ChannelHandlerContext?
+    private var pendingHeader: (request: ControlRequest, payloadLength: Int)?
+    private(set) var isClosed = false
+
+    init(daemon: Daemon) { self.daemon = daemon }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
+        parse()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
+        buffer = nil
+        daemon.controlClosed(self)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+
+    private func parse() {
+        while var b = buffer {
+            if pendingHeader == nil {
+                guard b.readableBytes >= ControlFraming.prefixByteCount,
+                      let headerLength = b.getInteger(at: b.readerIndex, as: UInt32.self),
+                      let payloadLength = b.getInteger(at: b.readerIndex + 4, as: UInt64.self)
+                else { return }
+                guard headerLength <= ControlFraming.maximumHeaderLength, payloadLength <= UInt64(Int.max) else {
+                    finish(.failure("malformed control message"))
+                    return
+                }
+                guard b.readableBytes >= ControlFraming.prefixByteCount + Int(headerLength) else { return }
+                b.moveReaderIndex(forwardBy: ControlFraming.prefixByteCount)
+                let json = b.readBytes(length: Int(headerLength)) ?? []
+                buffer = b
+                guard let request = try? ControlFraming.decodeHeader(ControlRequest.self, from: json) else {
+                    finish(.failure("malformed control message"))
+                    return
+                }
+                if let refusal = daemon.refusePayload(request, length: UInt64(payloadLength)) {
+                    finish(.failure(refusal))
+                    return
+                }
+                pendingHeader = (request, Int(payloadLength))
+                b = buffer!
+            }
+            guard let (request, payloadLength) = pendingHeader, b.readableBytes >= payloadLength else { return }
+            let payload = b.readBytes(length: payloadLength) ?? []
+            pendingHeader = nil
+            buffer = b.readableBytes > 0 ? b : nil
+            daemon.handleControl(request, payload: payload, from: self)
+        }
+    }
+
+    /// Sends a response (or stream event).
+    func reply(_ response: ControlResponse, payload: [UInt8] = []) {
+        guard !isClosed, let context else { return }
+        let bytes = ControlFraming.encode(response, payload: payload)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+    }
+
+    /// Sends the final response of a request. The client closes the socket when it has it.
+    func finish(_ response: ControlResponse, payload: [UInt8] = []) {
+        var last = response
+        last.done = true
+        reply(last, payload: payload)
+    }
+}

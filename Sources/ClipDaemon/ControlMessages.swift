@@ -1,0 +1,77 @@
+import Foundation
+
+/// A request on the control socket (protocol/control.md). One JSON header per frame,
+/// followed by an opaque payload (the item bytes for `send`).
+public struct ControlRequest: Codable, Sendable {
+    public enum Operation: String, Codable, Sendable {
+        case send, recv, watch, status, peers, unpair, pairOpen, pairJoin
+    }
+
+    public var op: Operation
+    public var selection: String?
+    public var mimeType: String?
+    public var wait: Bool?
+    public var timeoutMilliseconds: Int?
+    public var listTypes: Bool?
+    public var peer: String?
+    public var code: String?
+    public var target: String?
+
+    public init(op: Operation) { self.op = op }
+}
+
+/// A response or event on the control socket. A request gets one response, except
+/// `pairOpen` (the code, then the outcome) and `watch` (one event per change).
+public struct ControlResponse: Codable, Sendable {
+    public var ok: Bool
+    /// One line for people when `ok` is false.
+    public var error: String?
+    /// Extra lines for standard error (warnings, per-peer outcomes).
+    public var notes: [String]?
+    /// Lines for standard output (status, peers).
+    public var lines: [String]?
+    /// The MIME type of the payload, for `recv` and `watch`.
+    public var mimeType: String?
+    /// The MIME types an item offers (`recv --list-types`).
+    public var types: [String]?
+    /// The pairing code (`pairOpen`, first event).
+    public var code: String?
+    /// True on the last event of a stream.
+    public var done: Bool?
+
+    public init(ok: Bool) { self.ok = ok }
+
+    public static func failure(_ message: String) -> ControlResponse {
+        var r = ControlResponse(ok: false)
+        r.error = message
+        r.done = true
+        return r
+    }
+}
+
+/// Framing of control messages: u32 big-endian header length, u64 big-endian payload
+/// length, the JSON header, the payload.
+public enum ControlFraming {
+    public static let prefixByteCount = 12
+    public static let maximumHeaderLength = 64 * 1024
+
+    public static func encode<T: Encodable>(_ header: T, payload: [UInt8] = []) -> [UInt8] {
+        let json = (try? JSONEncoder().encode(header)).map { [UInt8]($0) } ?? []
+        var out: [UInt8] = []
+        out.reserveCapacity(prefixByteCount + json.count + payload.count)
+        let h = UInt32(json.count), p = UInt64(payload.count)
+        for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: h >> UInt32(s))) }
+        for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: p >> UInt64(s))) }
+        out += json
+        out += payload
+        return out
+    }
+
+    public static func decodeHeader<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch {
+            throw DaemonError("malformed control message")
+        }
+    }
+}

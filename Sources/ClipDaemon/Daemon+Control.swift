@@ -1,0 +1,248 @@
+import ClipSync
+import ClipWire
+import NIOCore
+
+/// A `clipd send --wait` waiting for every connected peer's acknowledgement.
+final class WaitState {
+    let reply: ControlConnection
+    var pending: [SessionID: String]
+    var problems: [String] = []
+    var timer: Scheduled<Void>?
+
+    init(reply: ControlConnection, pending: [SessionID: String]) {
+        self.reply = reply
+        self.pending = pending
+    }
+}
+
+/// A `clipd recv --watch` client.
+final class Watcher {
+    let connection: ControlConnection
+    let selection: Selection
+    let mimeType: String?
+
+    init(connection: ControlConnection, selection: Selection, mimeType: String?) {
+        self.connection = connection
+        self.selection = selection
+        self.mimeType = mimeType
+    }
+}
+
+extension Daemon {
+    /// Refuses a request's payload before it is read: items over the maximum size, and
+    /// payloads on requests that take none.
+    func refusePayload(_ request: ControlRequest, length: UInt64) -> String? {
+        if request.op == .send {
+            guard length <= configuration.maximumItemSize else {
+                return "item is \(SizeParser.format(length)), over this daemon's maximum of \(SizeParser.format(configuration.maximumItemSize)) (--max-size)"
+            }
+            return nil
+        }
+        return length == 0 ? nil : "unexpected payload on a \(request.op.rawValue) request"
+    }
+
+    func handleControl(_ request: ControlRequest, payload: [UInt8], from client: ControlConnection) {
+        assertOnLoop()
+        do {
+            switch request.op {
+            case .send: try handleSend(request, payload: payload, client: client)
+            case .recv: try handleRecv(request, client: client)
+            case .watch: try handleWatch(request, client: client)
+            case .status: client.finish(statusResponse())
+            case .peers: client.finish(peersResponse())
+            case .unpair: try handleUnpair(request, client: client)
+            case .pairOpen: try openPairingWindow(client)
+            case .pairJoin: try joinPairing(request, client: client)
+            }
+        } catch {
+            client.finish(.failure("\(error)"))
+        }
+    }
+
+    func controlClosed(_ client: ControlConnection) {
+        watchers[ObjectIdentifier(client)] = nil
+        if let window = pairingWindow, window.reply === client {
+            window.expiry.cancel()
+            pairingWindow = nil
+            logger.info("pairing window closed by its client")
+        }
+        for (item, wait) in waits where wait.reply === client {
+            wait.timer?.cancel()
+            waits[item] = nil
+        }
+    }
+
+    private func selection(_ request: ControlRequest) throws -> Selection {
+        guard let name = request.selection else { return .clipboard }
+        guard let s = Selection(name: name) else { throw DaemonError("unknown selection '\(name)'") }
+        guard configuration.selections.contains(s) else {
+            throw DaemonError("this daemon does not sync the \(s) selection; start it with --selections clipboard,primary")
+        }
+        return s
+    }
+
+    // MARK: send
+
+    private func handleSend(_ request: ControlRequest, payload: [UInt8], client: ControlConnection) throws {
+        let selection = try selection(request)
+        let mimeType = request.mimeType ?? "application/octet-stream"
+        guard !mimeType.isEmpty, mimeType.utf8.count <= 255 else { throw DaemonError("invalid MIME type '\(mimeType)'") }
+        let (item, actions) = engine.localCopy(selection: selection, representations: [(mimeType, payload)])
+        let ready = engine.readySessions
+        var pending: [SessionID: String] = [:]
+        for id in ready { pending[id] = peerName(of: id) }
+        let wait = request.wait == true
+        if wait && !pending.isEmpty {
+            let state = WaitState(reply: client, pending: pending)
+            let timeout = TimeAmount.milliseconds(Int64(request.timeoutMilliseconds ?? 30_000))
+            let itemID = item.id
+            state.timer = loop.scheduleTask(in: timeout) { [self] in
+                guard let waiting = waits.removeValue(forKey: itemID) else { return }
+                let names = waiting.pending.values.sorted().joined(separator: ", ")
+                waiting.reply.finish(.failure("timed out after \(timeout.nanoseconds / 1_000_000) ms waiting for \(names) to acknowledge"))
+            }
+            waits[item.id] = state
+        }
+        perform(actions)
+        notifyWatchers(item)
+        if !wait || pending.isEmpty {
+            var response = ControlResponse(ok: true)
+            if wait { response.notes = ["no peers connected: nothing to wait for"] }
+            client.finish(response)
+        }
+    }
+
+    func acknowledged(_ item: ItemID, by session: SessionID, status: SessionMessage.Ack.Status) {
+        guard let wait = waits[item], let name = wait.pending.removeValue(forKey: session) else { return }
+        switch status {
+        case .applied, .alreadyHeld: break
+        case .superseded: wait.problems.append("\(name) kept a newer item")
+        case .tooLarge: wait.problems.append("\(name) refused the item: over its maximum size")
+        case .failed: wait.problems.append("\(name) could not fetch the item")
+        case .ignored: wait.problems.append("\(name) does not sync this selection")
+        }
+        finishWaitIfDone(item, wait)
+    }
+
+    func failWaits(for session: SessionID, peerName: String) {
+        for (item, wait) in waits where wait.pending[session] != nil {
+            wait.pending[session] = nil
+            wait.problems.append("\(peerName) disconnected before acknowledging")
+            finishWaitIfDone(item, wait)
+        }
+    }
+
+    private func finishWaitIfDone(_ item: ItemID, _ wait: WaitState) {
+        guard wait.pending.isEmpty else { return }
+        wait.timer?.cancel()
+        waits[item] = nil
+        if wait.problems.isEmpty {
+            wait.reply.finish(ControlResponse(ok: true))
+        } else {
+            var response = ControlResponse.failure(wait.problems.joined(separator: "; "))
+            response.notes = wait.problems
+            wait.reply.finish(response)
+        }
+    }
+
+    // MARK: recv and watch
+
+    private func chooseRepresentation(_ item: ClipItem, mimeType: String?) throws -> (String, ArraySlice<UInt8>) {
+        if let mimeType {
+            guard let bytes = item.bytes(of: mimeType) else {
+                throw DaemonError("the \(item.selection) has no \(mimeType) (it has: \(item.header.representations.map(\.mimeType).joined(separator: ", ")))")
+            }
+            return (mimeType, bytes)
+        }
+        for preferred in ["text/plain;charset=utf-8", "text/plain", "UTF8_STRING"] {
+            if let bytes = item.bytes(of: preferred) { return (preferred, bytes) }
+        }
+        let first = item.representations[0]
+        return (first.mimeType, first.bytes)
+    }
+
+    private func handleRecv(_ request: ControlRequest, client: ControlConnection) throws {
+        let selection = try selection(request)
+        guard let item = engine.currentItem(selection) else { throw DaemonError("the \(selection) is empty") }
+        if request.listTypes == true {
+            var response = ControlResponse(ok: true)
+            response.types = item.header.representations.map(\.mimeType)
+            client.finish(response)
+            return
+        }
+        let (mime, bytes) = try chooseRepresentation(item, mimeType: request.mimeType)
+        var response = ControlResponse(ok: true)
+        response.mimeType = mime
+        client.finish(response, payload: Array(bytes))
+    }
+
+    private func handleWatch(_ request: ControlRequest, client: ControlConnection) throws {
+        let selection = try selection(request)
+        watchers[ObjectIdentifier(client)] = Watcher(connection: client, selection: selection, mimeType: request.mimeType)
+        var started = ControlResponse(ok: true)
+        started.lines = []
+        client.reply(started)
+    }
+
+    func notifyWatchers(_ item: ClipItem) {
+        for watcher in watchers.values where watcher.selection == item.selection {
+            guard let (mime, bytes) = try? chooseRepresentation(item, mimeType: watcher.mimeType) else { continue }
+            var event = ControlResponse(ok: true)
+            event.mimeType = mime
+            watcher.connection.reply(event, payload: Array(bytes))
+        }
+    }
+
+    // MARK: status, peers, unpair
+
+    private func statusResponse() -> ControlResponse {
+        var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short))"]
+        lines.append("backend: memory; selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
+        lines.append(listeningLine())
+        let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
+        lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected")
+        for selection in Selection.allCases where configuration.selections.contains(selection) {
+            if let item = engine.currentItem(selection) {
+                let origin = item.id.origin == identity.deviceID ? "this device" : (peers.peer(id: item.id.origin)?.name ?? item.id.origin.short)
+                lines.append("\(selection): \(SizeParser.format(item.header.totalSize)) \(item.header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)")
+            } else {
+                lines.append("\(selection): empty")
+            }
+        }
+        var response = ControlResponse(ok: true)
+        response.lines = lines
+        return response
+    }
+
+    func listeningLine() -> String {
+        let addresses = listenAddressesForStatus()
+        return addresses.isEmpty ? "listening: no (dials out only; add --listen HOST:PORT to accept peers)" : "listening: \(addresses.joined(separator: ", "))"
+    }
+
+    private func peersResponse() -> ControlResponse {
+        let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
+        var response = ControlResponse(ok: true)
+        response.lines = peers.peers.map { p in
+            let state = connected.contains(p.deviceID) ? "connected" : "disconnected"
+            let addresses = p.addresses.isEmpty ? "(dials us)" : p.addresses.joined(separator: ",")
+            return "\(p.name)\t\(p.deviceID.short)\t\(state)\t\(addresses)"
+        }
+        return response
+    }
+
+    private func handleUnpair(_ request: ControlRequest, client: ControlConnection) throws {
+        let query = request.peer ?? ""
+        let matches = peers.find(query)
+        guard let peer = matches.first else { throw DaemonError("no paired peer named '\(query)' (see `clipd peers`)") }
+        guard matches.count == 1 else { throw DaemonError("'\(query)' matches \(matches.count) peers; use the device id from `clipd peers`") }
+        try peers.remove(peer.deviceID)
+        dialers[peer.deviceID]?.retry?.cancel()
+        dialers[peer.deviceID] = nil
+        for connection in connections.values where connection.peer?.deviceID == peer.deviceID {
+            connection.close(reason: "unpaired")
+        }
+        var response = ControlResponse(ok: true)
+        response.lines = ["unpaired \(peer.name) (\(peer.deviceID.short))"]
+        client.finish(response)
+    }
+}

@@ -1,0 +1,138 @@
+import ClipWire
+import NIOCore
+import NIOPosix
+
+/// An open pairing window: one code, one attempt, ten minutes.
+final class PairingWindow {
+    static let lifetime = TimeAmount.minutes(10)
+
+    let code: PairingCode
+    let reply: ControlConnection
+    let expiry: Scheduled<Void>
+    var burned = false
+
+    init(code: PairingCode, reply: ControlConnection, expiry: Scheduled<Void>) {
+        self.code = code
+        self.reply = reply
+        self.expiry = expiry
+    }
+}
+
+extension Daemon {
+    func listenAddressesForStatus() -> [String] {
+        listenersDescription
+    }
+
+    func openPairingWindow(_ client: ControlConnection) throws {
+        guard !listenersDescription.isEmpty else {
+            throw DaemonError("this daemon does not accept connections, so nobody can pair with it; restart it with --listen HOST:PORT (e.g. --listen 0.0.0.0:\(DaemonConfiguration.defaultPort)), or run `clipd pair CODE TARGET` here with a code from the other device")
+        }
+        guard pairingWindow == nil else { throw DaemonError("a pairing window is already open on this daemon") }
+        let code = PairingCode.generate()
+        let expiry = loop.scheduleTask(in: PairingWindow.lifetime) { [self] in
+            guard let window = pairingWindow, window.code == code else { return }
+            pairingWindow = nil
+            window.reply.finish(.failure("pairing failed: the code expired after 10 minutes; run `clipd pair` again"))
+        }
+        pairingWindow = PairingWindow(code: code, reply: client, expiry: expiry)
+        var response = ControlResponse(ok: true)
+        response.code = code.description
+        response.lines = listenersDescription
+        client.reply(response)
+        logger.info("pairing window open for 10 minutes")
+    }
+
+    /// Burns the open window's code for the first well-formed pairing attempt; nil when no
+    /// window is open (or its code was used).
+    func takePairingCode() -> PairingCode? {
+        guard let window = pairingWindow, !window.burned else { return nil }
+        window.burned = true
+        return window.code
+    }
+
+    func pairingSucceeded(_ paired: PairedPeer, address: String?) {
+        let existing = peers.peer(id: paired.identity.deviceID)
+        var addresses = existing?.addresses ?? []
+        if let address, !addresses.contains(address) { addresses.insert(address, at: 0) }
+        let stored = StoredPeer(identity: paired.identity, psk: paired.psk, addresses: addresses)
+        let window = pairingWindow
+        pairingWindow = nil
+        window?.expiry.cancel()
+        do {
+            try peers.upsert(stored)
+        } catch {
+            window?.reply.finish(.failure("pairing succeeded but the peer could not be saved: \(error)"))
+            return
+        }
+        logger.info("paired", metadata: ["peer": "\(paired.identity.name)", "device": "\(paired.identity.deviceID.short)"])
+        var response = ControlResponse(ok: true)
+        response.lines = ["paired with \(paired.identity.name) (device \(paired.identity.deviceID.short))"]
+        window?.reply.finish(response)
+        // A new pairing replaces keys: drop any session made with the old ones.
+        for connection in connections.values where connection.peer?.deviceID == paired.identity.deviceID {
+            connection.close(reason: "re-paired")
+        }
+    }
+
+    func pairingFailed(_ error: PairingError) {
+        let window = pairingWindow
+        pairingWindow = nil
+        window?.expiry.cancel()
+        logger.warning("pairing failed", metadata: ["reason": "\(error)"])
+        window?.reply.finish(.failure(error.description))
+    }
+
+    func joinPairing(_ request: ControlRequest, client: ControlConnection) throws {
+        let code = try PairingCode(parsing: request.code ?? "")
+        let targetText = request.target ?? ""
+        if targetText == "virtio" || targetText.hasPrefix("unix:") {
+            throw DaemonError("pairing over \(targetText) needs the VM channel, which this build does not have yet; use HOST:PORT")
+        }
+        let target = try HostPort(parsing: targetText)
+        // The bootstrap's closures run on `loop` (the daemon's only loop), where these
+        // non-Sendable values live.
+        let bound = NIOLoopBound((try PairingInitiator(code: code, local: identity.deviceIdentity), client), eventLoop: loop)
+        ClientBootstrap(group: group)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let (pairing, client) = bound.value
+                    try channel.pipeline.syncOperations.addHandler(
+                        PeerConnection(daemon: self, role: .pairingInitiator(pairing, target: target.description, reply: client), remote: target.description))
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .whenFailure { error in
+                bound.value.1.finish(.failure("pairing failed: cannot reach \(target): \(Self.shortError(error))"))
+            }
+    }
+
+    func joinSucceeded(_ paired: PairedPeer, target: String, reply: ControlConnection) {
+        var addresses = peers.peer(id: paired.identity.deviceID)?.addresses ?? []
+        addresses.removeAll { $0 == target }
+        addresses.insert(target, at: 0)
+        do {
+            try peers.upsert(StoredPeer(identity: paired.identity, psk: paired.psk, addresses: addresses))
+        } catch {
+            reply.finish(.failure("pairing succeeded but the peer could not be saved: \(error)"))
+            return
+        }
+        logger.info("paired", metadata: ["peer": "\(paired.identity.name)", "device": "\(paired.identity.deviceID.short)"])
+        var response = ControlResponse(ok: true)
+        response.lines = ["paired with \(paired.identity.name) (device \(paired.identity.deviceID.short))"]
+        reply.finish(response)
+        for connection in connections.values where connection.peer?.deviceID == paired.identity.deviceID {
+            connection.close(reason: "re-paired")
+        }
+        dialers[paired.identity.deviceID]?.connected()
+        ensureDialer(paired.identity.deviceID)
+    }
+
+    static func shortError(_ error: Error) -> String {
+        if let io = error as? IOError { return io.description }
+        let text = "\(error)"
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("connectTimeout") { return "connection timed out" }
+        return text
+    }
+}

@@ -1,0 +1,238 @@
+import ClipCrypto
+import ClipSync
+import ClipWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The running daemon: the sync engine plus everything that connects it to the world
+/// (peer connections, listeners, dialers, the control socket, the pairing window).
+///
+/// Threading: the daemon runs on a one-thread `EventLoopGroup`; every method below must be
+/// called on `loop`, and NIO delivers every channel callback there. That confinement,
+/// asserted in `assertOnLoop()`, is what makes the `@unchecked Sendable` conformance sound:
+/// closures may carry the reference across NIO's `@Sendable` APIs, but the state is only
+/// ever touched from the loop.
+public final class Daemon: @unchecked Sendable {
+    let loop: EventLoop
+    let group: EventLoopGroup
+    let logger: Logger
+    let identity: LocalIdentity
+    let peers: PeerStore
+    let paths: DaemonPaths
+    let configuration: DaemonConfiguration
+    let engine: SyncEngine
+
+    private(set) var connections: [SessionID: PeerConnection] = [:]
+    private var nextSession = 1
+    private var listeners: [Channel] = []
+    private(set) var listenersDescription: [String] = []
+    private var controlChannel: Channel?
+    private var handshakeTimestamps: [DeviceID: UInt64] = [:]
+    private var lastIssuedTimestamp: UInt64 = 0
+    var dialers: [DeviceID: DialState] = [:]
+    var pairingWindow: PairingWindow?
+    var waits: [ItemID: WaitState] = [:]
+    var watchers: [ObjectIdentifier: Watcher] = [:]
+    private var stopped = false
+
+    /// Creates the daemon's state. Nothing is opened until `start()`.
+    public init(configuration: DaemonConfiguration, paths: DaemonPaths, group: EventLoopGroup, logger: Logger) throws {
+        self.configuration = configuration
+        self.paths = paths
+        self.group = group
+        self.loop = group.next()
+        self.logger = logger
+        var identity = try LocalIdentity.loadOrCreate(paths: paths)
+        if let name = configuration.name { identity = LocalIdentity(key: identity.key, name: name) }
+        self.identity = identity
+        self.peers = try PeerStore(path: paths.peersFile)
+        self.engine = SyncEngine(
+            deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
+            selections: configuration.selections,
+            wallMilliseconds: { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) })
+    }
+
+    func assertOnLoop() { loop.preconditionInEventLoop() }
+
+    // MARK: Start and stop
+
+    /// Binds the control socket and listeners and starts dialing peers. Throws a
+    /// one-line `DaemonError` when a socket cannot be bound.
+    public func start() async throws {
+        try PrivateFiles.ensureDirectory(paths.runtimeDirectory)
+        try await bindControlSocket()
+        for address in configuration.listen {
+            let hostPort = try HostPort(parsing: address)
+            let channel: Channel
+            do {
+                channel = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+                    .childChannelInitializer { [self] channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            Self.configureKeepalive(channel)
+                            let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
+                            try channel.pipeline.syncOperations.addHandler(PeerConnection(daemon: self, role: .responder, remote: remote))
+                        }
+                    }
+                    .bind(host: hostPort.host, port: hostPort.port).get()
+            } catch {
+                throw DaemonError("cannot listen on \(hostPort): \(error)")
+            }
+            let bound = channel.localAddress.map { Self.describe($0) } ?? hostPort.description
+            try await loop.submit { [self] in
+                listeners.append(channel)
+                listenersDescription.append(bound)
+            }.get()
+            logger.info("listening", metadata: ["address": "\(bound)"])
+        }
+        try await loop.submit { [self] in
+            for peer in peers.peers where !peer.addresses.isEmpty { ensureDialer(peer.deviceID) }
+        }.get()
+        logger.info("clipd running", metadata: [
+            "device": "\(identity.name) (\(identity.deviceID.short))", "backend": "memory",
+            "control": "\(paths.controlSocket)", "peers": "\(peers.peers.count)",
+        ])
+    }
+
+    /// Closes every socket and cancels every timer.
+    public func stop() async {
+        let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
+            stopped = true
+            for dialer in dialers.values { dialer.retry?.cancel() }
+            dialers.removeAll()
+            pairingWindow?.expiry.cancel()
+            let all = listeners + (controlChannel.map { [$0] } ?? [])
+            for connection in connections.values { connection.close(reason: "daemon stopping") }
+            return all
+        }.get()) ?? []
+        for channel in channels { try? await channel.close() }
+        unlink(paths.controlSocket)
+    }
+
+    private func bindControlSocket() async throws {
+        let path = paths.controlSocket
+        if FileManager.default.fileExists(atPath: path) {
+            if ControlClient.isDaemonListening(at: path) {
+                throw DaemonError("a clipd daemon is already running (control socket \(path)); stop it or use another --home")
+            }
+            unlink(path)
+        }
+        let previous = umask(0o077)
+        defer { umask(previous) }
+        do {
+            controlChannel = try await ServerBootstrap(group: group)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ControlConnection(daemon: self))
+                    }
+                }
+                .bind(unixDomainSocketPath: path).get()
+        } catch {
+            throw DaemonError("cannot create control socket \(path): \(error)")
+        }
+        chmod(path, 0o600)
+    }
+
+    static func configureKeepalive(_ channel: Channel) {
+        // Dead peers are noticed by the kernel's keep-alive probes: no timer in the daemon.
+        guard let sync = channel.syncOptions else { return }
+        try? sync.setOption(.socketOption(.so_keepalive), value: 1)
+        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 60)
+        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 10)
+        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 3)
+        try? sync.setOption(.socketOption(.tcp_nodelay), value: 1)
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    // MARK: Sessions
+
+    /// Monotonic handshake timestamps (nanoseconds) for Noise message 1.
+    func handshakeTimestamp() -> UInt64 {
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000_000))
+        lastIssuedTimestamp = max(now, lastIssuedTimestamp + 1)
+        return lastIssuedTimestamp
+    }
+
+    /// Replay protection: a peer's handshake timestamp must grow.
+    func acceptHandshakeTimestamp(_ timestamp: UInt64, from peer: DeviceID) -> Bool {
+        if let last = handshakeTimestamps[peer], timestamp <= last { return false }
+        handshakeTimestamps[peer] = timestamp
+        return true
+    }
+
+    /// A connection finished its handshake. Returns its session id, or nil when an existing
+    /// session to the same peer wins (the duplicate is closed).
+    func sessionEstablished(_ connection: PeerConnection) -> SessionID? {
+        assertOnLoop()
+        guard let peer = connection.peer, let initiator = connection.initiatorDevice, !stopped else {
+            connection.close(reason: "daemon stopping")
+            return nil
+        }
+        if let (existingID, existing) = connections.first(where: { $0.value.peer?.deviceID == peer.deviceID }) {
+            // Both ends keep the session dialled by the device with the smaller id; a
+            // reconnect by the same device replaces its older session.
+            let keepNew = existing.initiatorDevice == initiator || initiator < existing.initiatorDevice!
+            if keepNew {
+                existing.close(reason: "replaced by a newer session")
+                _ = existingID
+            } else {
+                connection.close(reason: "duplicate session")
+                return nil
+            }
+        }
+        let id = SessionID(nextSession)
+        nextSession += 1
+        connections[id] = connection
+        dialers[peer.deviceID]?.connected()
+        logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
+        perform(engine.sessionOpened(id, peer: peer.deviceID))
+        return id
+    }
+
+    func sessionEnded(_ id: SessionID, connection: PeerConnection) {
+        assertOnLoop()
+        guard connections[id] === connection else { return }
+        connections[id] = nil
+        perform(engine.sessionClosed(id))
+        failWaits(for: id, peerName: connection.peer?.name ?? "peer")
+        if let peer = connection.peer, !stopped { ensureDialer(peer.deviceID) }
+    }
+
+    func received(_ message: SessionMessage, on id: SessionID) {
+        perform(engine.received(message, on: id))
+    }
+
+    /// Carries out the engine's actions.
+    func perform(_ actions: [SyncAction]) {
+        for action in actions {
+            switch action {
+            case .send(let id, let message):
+                connections[id]?.send(message)
+            case .stream(let id, let requestID, let item):
+                connections[id]?.stream(requestID: requestID, item: item)
+            case .apply(let item, let from):
+                let source = from.flatMap { connections[$0]?.peer?.name } ?? "this device"
+                logger.debug("applied item", metadata: ["item": "\(item.id)", "from": "\(source)", "bytes": "\(item.data.count)"])
+                notifyWatchers(item)
+            case .acknowledged(let item, let id, let status):
+                acknowledged(item, by: id, status: status)
+            case .close(let id, let reason):
+                connections[id]?.close(reason: reason)
+            }
+        }
+    }
+
+    func peerName(of id: SessionID) -> String { connections[id]?.peer?.name ?? "peer" }
+}

@@ -1,0 +1,122 @@
+import ClipWire
+import Foundation
+import TOMLKit
+
+/// Everything `clipd run` needs, from the config file and then the command line (the
+/// command line wins).
+///
+/// Config file (TOML), every key optional:
+///
+///     backend = "memory"                 # auto | memory (x11 and wayland: later issues)
+///     selections = ["clipboard"]         # add "primary" to sync it too
+///     listen = ["0.0.0.0:7439"]          # without it the daemon only dials out
+///     max_size = "64MiB"
+///     name = "desk"                      # shown to peers; default: host name
+public struct DaemonConfiguration: Sendable {
+    public enum Backend: String, Sendable { case auto, memory, x11, wayland }
+
+    public static let defaultPort = 7439
+    public static let defaultMaximumItemSize: UInt64 = 64 << 20
+
+    public var backend: Backend = .auto
+    public var selections: Set<Selection> = [.clipboard]
+    public var listen: [String] = []
+    public var maximumItemSize: UInt64 = Self.defaultMaximumItemSize
+    public var name: String?
+
+    public init() {}
+
+    /// Reads a config file. A missing file is fine when `required` is false; an unreadable
+    /// or invalid one is an error naming the file and the problem.
+    public static func load(path: String, required: Bool) throws -> DaemonConfiguration {
+        var config = DaemonConfiguration()
+        guard FileManager.default.fileExists(atPath: path) else {
+            if required { throw DaemonError("cannot read config \(path): no such file") }
+            return config
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw DaemonError("cannot read config \(path): permission denied or not UTF-8")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
+        }
+        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name"]
+        for key in table.keys where !known.contains(key) {
+            throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        if let value = table["backend"] {
+            guard let s = value.string, let b = Backend(rawValue: s) else { throw DaemonError("invalid config \(path): backend must be auto, memory, x11 or wayland") }
+            config.backend = b
+        }
+        if let value = table["selections"] {
+            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): selections must be a list of names") }
+            config.selections = try parseSelections(list.joined(separator: ","))
+        }
+        if let value = table["listen"] {
+            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): listen must be a list of \"HOST:PORT\"") }
+            config.listen = list
+        }
+        if let value = table["max_size"] {
+            if let s = value.string { config.maximumItemSize = try SizeParser.parse(s) }
+            else if let n = value.int, n > 0 { config.maximumItemSize = UInt64(n) }
+            else { throw DaemonError("invalid config \(path): max_size must be a size like \"64MiB\"") }
+        }
+        if let value = table["name"] {
+            guard let s = value.string, !s.isEmpty else { throw DaemonError("invalid config \(path): name must be a non-empty string") }
+            config.name = s
+        }
+        return config
+    }
+
+    /// Parses `clipboard[,primary]`.
+    public static func parseSelections(_ text: String) throws -> Set<Selection> {
+        var out: Set<Selection> = []
+        for part in text.split(separator: ",") {
+            guard let s = Selection(name: part.trimmingCharacters(in: .whitespaces)) else {
+                throw DaemonError("invalid selection '\(part)': use clipboard, primary or clipboard,primary")
+            }
+            out.insert(s)
+        }
+        guard !out.isEmpty else { throw DaemonError("no selections given: use clipboard, primary or clipboard,primary") }
+        return out
+    }
+}
+
+/// A HOST:PORT pair, with IPv6 hosts in brackets (`[::1]:7439`).
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    /// Parses `HOST:PORT`, `[V6]:PORT`, `tcp://HOST:PORT`, or a bare host (default port).
+    public init(parsing raw: String, defaultPort: Int = DaemonConfiguration.defaultPort) throws {
+        var text = raw
+        if text.hasPrefix("tcp://") { text.removeFirst(6) }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw DaemonError("invalid address '\(raw)': missing ']'") }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty { port = defaultPort }
+            else if rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (1...65535).contains(p) { port = p }
+            else { throw DaemonError("invalid address '\(raw)': expected [HOST]:PORT") }
+            return
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1:
+            host = text
+            port = defaultPort
+        case 2:
+            guard let p = Int(parts[1]), (1...65535).contains(p) else { throw DaemonError("invalid address '\(raw)': port must be 1-65535") }
+            host = String(parts[0])
+            port = p
+        default:
+            throw DaemonError("invalid address '\(raw)': put IPv6 addresses in brackets, e.g. [::1]:\(defaultPort)")
+        }
+        guard !host.isEmpty else { throw DaemonError("invalid address '\(raw)': missing host") }
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

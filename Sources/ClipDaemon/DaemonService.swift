@@ -1,0 +1,35 @@
+import Logging
+import NIOPosix
+import ServiceLifecycle
+
+/// The daemon as a swift-service-lifecycle `Service`: starts on `run()`, stops on graceful
+/// shutdown (SIGTERM or SIGINT, handled by the `ServiceGroup`).
+public struct DaemonService: Service {
+    let daemon: Daemon
+
+    public init(daemon: Daemon) { self.daemon = daemon }
+
+    public func run() async throws {
+        try await daemon.start()
+        try? await gracefulShutdown()
+        await daemon.stop()
+    }
+
+    /// Builds and runs a daemon until SIGTERM or SIGINT. Throws `DaemonError` for problems
+    /// a person must fix (bad state files, ports in use).
+    public static func runUntilSignalled(configuration: DaemonConfiguration, paths: DaemonPaths, logger: Logger) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let daemon = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)
+            let services = ServiceGroup(configuration: .init(
+                services: [.init(service: DaemonService(daemon: daemon))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await services.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,403 @@
+import ClipCrypto
+import ClipSync
+import ClipWire
+import Logging
+import NIOCore
+
+/// One TCP connection to another daemon: first pairing or the Noise handshake in
+/// plaintext frames, then encrypted records carrying session messages.
+///
+/// Runs entirely on the daemon's event loop (the daemon uses a one-thread group), like every
+/// other piece of daemon state. Any protocol or authentication failure closes the
+/// connection; nothing half-received reaches the engine.
+final class PeerConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Handshakes must finish within this time or the connection is dropped.
+    static let handshakeTimeout = TimeAmount.seconds(10)
+    /// Largest record plaintext: a 256 KiB data chunk or an inline offer, plus headers.
+    static let maximumRecordPlaintext = 272 * 1024
+    /// Size of the DATA chunks this side sends.
+    static let chunkSize = 256 * 1024
+    /// Prologue binding the handshake to the protocol version and transport.
+    static let tcpPrologue = Array("clipd/1 tcp".utf8)
+
+    enum Role {
+        /// We dial a paired peer and run Noise as initiator.
+        case initiator(StoredPeer)
+        /// We accepted the connection: the first frame decides (Noise or pairing).
+        case responder
+        /// We dial to pair with a code typed by the user.
+        case pairingInitiator(PairingInitiator, target: String, reply: ControlConnection)
+    }
+
+    private enum State {
+        case awaitingFirstFrame
+        case noiseInitiator(NoiseIKpsk2Initiator, StoredPeer)
+        case pairingResponder(PairingResponder)
+        case pairingInitiator(PairingInitiator, target: String, reply: ControlConnection)
+        case session(RecordSealer, RecordOpener)
+        case closed
+    }
+
+    private struct OutgoingStream {
+        let requestID: UInt32
+        let item: ClipItem
+        var offset = 0
+        let hasher: SHA256Hasher?
+    }
+
+    private unowned let daemon: Daemon
+    private let role: Role
+    private var state: State = .awaitingFirstFrame
+    private var frames = HandshakeFrameDecoder(resynchronising: false)
+    private var records: ByteBuffer?
+    private var context: ChannelHandlerContext?
+    private var timeout: Scheduled<Void>?
+    private var streams: [OutgoingStream] = []
+    private var finished = false
+    private(set) var sessionID: SessionID?
+    private(set) var peer: StoredPeer?
+    /// The device that dialled: both ends compute the same value (for duplicate sessions).
+    private(set) var initiatorDevice: DeviceID?
+    let remoteDescription: String
+
+    init(daemon: Daemon, role: Role, remote: String) {
+        self.daemon = daemon
+        self.role = role
+        self.remoteDescription = remote
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timeout = context.eventLoop.scheduleTask(in: Self.handshakeTimeout) {
+            this.value.fail("handshake timed out", notify: "timed out waiting for the other device")
+        }
+        switch role {
+        case .initiator(let peer):
+            do {
+                let noise = try NoiseIKpsk2Initiator(prologue: Self.tcpPrologue, localStatic: daemon.identity.key,
+                                                     remoteStatic: peer.identity.staticPublicKey, psk: peer.psk)
+                var payload = ByteWriter()
+                payload.u64(daemon.handshakeTimestamp())
+                let message1 = try noise.writeMessage1(payload: payload.bytes)
+                state = .noiseInitiator(noise, peer)
+                writeFrame(HandshakeFrame(kind: .noiseInit, body: message1))
+            } catch {
+                fail("cannot start handshake: \(error)")
+            }
+        case .pairingInitiator(let pairing, let target, let reply):
+            state = .pairingInitiator(pairing, target: target, reply: reply)
+            writeFrame(pairing.start())
+        case .responder:
+            break
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if case .session = state {
+            appendRecords(&buffer)
+            processRecords()
+            return
+        }
+        frames.append(buffer.readableBytesView)
+        do {
+            while isHandshaking, let frame = try frames.next() { try handle(frame) }
+        } catch {
+            fail("handshake failed: \(error)")
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) { close(reason: nil) }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        fail("connection error: \(error)")
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { pumpStreams() }
+    }
+
+    // MARK: Handshake frames
+
+    private func handle(_ frame: HandshakeFrame) throws {
+        switch state {
+        case .awaitingFirstFrame:
+            switch frame.kind {
+            case .noiseInit: try respondToNoise(frame)
+            case .pairStart: try respondToPairing(frame)
+            default: throw WireError.malformed("unexpected \(frame.kind) as first frame")
+            }
+        case .noiseInitiator(let noise, let peer):
+            guard frame.kind == .noiseResponse else { throw WireError.malformed("expected a handshake response") }
+            do {
+                let (_, keys) = try noise.readMessage2(frame.body)
+                try establish(keys: keys, peer: peer, initiator: daemon.identity.deviceID)
+            } catch let error as CryptoError {
+                daemon.handshakeRejected(by: peer)
+                throw error
+            }
+        case .pairingResponder(let responder):
+            do {
+                let (finish, paired) = try responder.handleConfirm(frame)
+                writeFrame(finish)
+                daemon.pairingSucceeded(paired, address: nil)
+                closeAfterFlush()
+            } catch let error as PairingError {
+                if error == .codeMismatch { writeFrame(PairingResponder.codeMismatchFrame) }
+                daemon.pairingFailed(error)
+                closeAfterFlush()
+            }
+        case .pairingInitiator(let pairing, let target, let reply):
+            do {
+                let (send, paired) = try pairing.handle(frame)
+                if let send { writeFrame(send) }
+                if let paired {
+                    daemon.joinSucceeded(paired, target: target, reply: reply)
+                    closeAfterFlush()
+                }
+            } catch let error as PairingError {
+                if error == .codeMismatch { writeFrame(PairingInitiator.codeMismatchFrame) }
+                reply.finish(.failure(error.description))
+                closeAfterFlush()
+            }
+        case .session, .closed:
+            break
+        }
+    }
+
+    private func respondToNoise(_ frame: HandshakeFrame) throws {
+        let responder = NoiseIKpsk2Responder(prologue: Self.tcpPrologue, localStatic: daemon.identity.key)
+        guard let (remoteStatic, payload) = try? responder.readMessage1(frame.body),
+              let peer = daemon.peers.peer(staticKey: remoteStatic)
+        else {
+            // Unknown key or garbage: drop without a word (nothing to learn for a scanner).
+            daemon.logger.info("dropped a handshake from an unknown key", metadata: ["remote": "\(remoteDescription)"])
+            close(reason: nil)
+            return
+        }
+        var reader = ByteReader(payload, context: "handshake payload")
+        guard let timestamp = try? reader.u64(), daemon.acceptHandshakeTimestamp(timestamp, from: peer.deviceID) else {
+            daemon.logger.warning("dropped a replayed handshake", metadata: ["peer": "\(peer.name)"])
+            close(reason: nil)
+            return
+        }
+        let (message2, keys) = try responder.writeMessage2(payload: [], psk: peer.psk)
+        writeFrame(HandshakeFrame(kind: .noiseResponse, body: message2))
+        try establish(keys: keys, peer: peer, initiator: peer.deviceID)
+    }
+
+    private func respondToPairing(_ frame: HandshakeFrame) throws {
+        let (peerID, message) = try PairingResponder.parseStart(frame)
+        // The code is burned here, before any cryptography, whatever happens next.
+        guard let code = daemon.takePairingCode() else {
+            writeFrame(PairingResponder.noWindowFrame)
+            closeAfterFlush()
+            return
+        }
+        do {
+            let responder = try PairingResponder(code: code, local: daemon.identity.deviceIdentity, peer: peerID, peerMessage: message)
+            state = .pairingResponder(responder)
+            writeFrame(responder.reply)
+        } catch let error as PairingError {
+            daemon.pairingFailed(error)
+            closeAfterFlush()
+        }
+    }
+
+    private func establish(keys: NoiseTransportKeys, peer: StoredPeer, initiator: DeviceID) throws {
+        let sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: Self.maximumRecordPlaintext)
+        let opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: Self.maximumRecordPlaintext)
+        state = .session(sealer, opener)
+        timeout?.cancel()
+        timeout = nil
+        self.peer = peer
+        self.initiatorDevice = initiator
+        var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
+        sessionID = daemon.sessionEstablished(self)
+        if leftover.readableBytes > 0, sessionID != nil {
+            appendRecords(&leftover)
+            processRecords()
+        }
+    }
+
+    // MARK: Records
+
+    private func appendRecords(_ buffer: inout ByteBuffer) {
+        if records == nil {
+            records = buffer
+        } else {
+            records!.writeBuffer(&buffer)
+        }
+    }
+
+    private func processRecords() {
+        guard case .session(_, let opener) = state, var buffer = records else { return }
+        records = nil
+        defer {
+            if buffer.readableBytes > 0 {
+                if buffer.readerIndex > 4 << 20 { buffer.discardReadBytes() }
+                records = buffer
+            }
+        }
+        while buffer.readableBytes >= RecordLayer.headerByteCount {
+            guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return }
+            let plaintextCount: Int
+            do {
+                plaintextCount = try opener.plaintextLength(forLengthField: length)
+            } catch {
+                fail("bad record: \(error)")
+                return
+            }
+            let total = RecordLayer.headerByteCount + Int(length)
+            guard buffer.readableBytes >= total else { return }
+            let plaintext: [UInt8]
+            do {
+                plaintext = try buffer.withUnsafeReadableBytes { raw in
+                    try [UInt8](unsafeUninitializedCapacity: plaintextCount) { out, initialized in
+                        try opener.open(header: UnsafeRawBufferPointer(rebasing: raw[0..<4]),
+                                        body: UnsafeRawBufferPointer(rebasing: raw[4..<total]),
+                                        into: UnsafeMutableRawBufferPointer(out))
+                        initialized = plaintextCount
+                    }
+                }
+            } catch {
+                fail("record failed authentication: \(error)")
+                return
+            }
+            buffer.moveReaderIndex(forwardBy: total)
+            let message: SessionMessage
+            do {
+                message = try SessionMessage.decode(plaintext)
+            } catch {
+                fail("malformed session message: \(error)")
+                return
+            }
+            guard let sessionID else { return }
+            daemon.received(message, on: sessionID)
+            guard case .session = state else { return }
+        }
+    }
+
+    /// Seals and writes one message. Call on the event loop.
+    func send(_ message: SessionMessage, flush: Bool = true) {
+        guard case .session(let sealer, _) = state, let context else { return }
+        let plaintext = message.encoded()
+        writeSealed(plaintext, sealer: sealer, context: context, flush: flush)
+    }
+
+    private func writeSealed(_ plaintext: [UInt8], sealer: RecordSealer, context: ChannelHandlerContext, flush: Bool) {
+        let size = RecordSealer.sealedSize(plaintextCount: plaintext.count)
+        var out = context.channel.allocator.buffer(capacity: size)
+        do {
+            try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                try plaintext.withUnsafeBytes { p in try sealer.seal(plaintext: p, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size])) }
+                return size
+            }
+        } catch {
+            fail("cannot seal a record: \(error)")
+            return
+        }
+        if flush { context.writeAndFlush(wrapOutboundOut(out), promise: nil) } else { context.write(wrapOutboundOut(out), promise: nil) }
+        if sealer.needsRehandshake { fail("session reached its record limit; reconnecting for fresh keys") }
+    }
+
+    /// Queues an item's bytes for streaming as DATA chunks and DATA_END, paced by the
+    /// channel's writability.
+    func stream(requestID: UInt32, item: ClipItem) {
+        streams.append(OutgoingStream(requestID: requestID, item: item, hasher: item.digest == nil ? SHA256Hasher() : nil))
+        pumpStreams()
+    }
+
+    private func pumpStreams() {
+        guard case .session(let sealer, _) = state, let context else { return }
+        var wrote = false
+        while !streams.isEmpty && context.channel.isWritable {
+            var job = streams[0]
+            let data = job.item.data
+            if job.offset < data.count {
+                let end = min(job.offset + Self.chunkSize, data.count)
+                var plaintext: [UInt8] = []
+                plaintext.reserveCapacity(SessionMessage.dataHeaderByteCount + end - job.offset)
+                var header = ByteWriter(capacity: SessionMessage.dataHeaderByteCount)
+                header.u8(0x04)
+                header.u32(job.requestID)
+                header.u64(UInt64(job.offset))
+                plaintext += header.bytes
+                data.withUnsafeBytes { raw in
+                    let chunk = UnsafeRawBufferPointer(rebasing: raw[job.offset..<end])
+                    plaintext.append(contentsOf: chunk)
+                    job.hasher?.update(chunk)
+                }
+                job.offset = end
+                streams[0] = job
+                writeSealed(plaintext, sealer: sealer, context: context, flush: false)
+                wrote = true
+                continue
+            }
+            let digest = job.item.digest ?? job.hasher!.finalize()
+            job.item.digest = digest
+            streams.removeFirst()
+            send(.dataEnd(.init(requestID: job.requestID, totalLength: UInt64(data.count), sha256: digest)), flush: false)
+            wrote = true
+        }
+        if wrote { context.flush() }
+    }
+
+    // MARK: Closing
+
+    private func writeFrame(_ frame: HandshakeFrame) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame.encoded())), promise: nil)
+    }
+
+    private func closeAfterFlush() {
+        state = .closed
+        timeout?.cancel()
+        context?.channel.close(promise: nil)
+    }
+
+    /// Ends the connection after a failure, logging `reason`; a pairing client waiting on
+    /// it hears `notify` (or the reason).
+    func fail(_ reason: String, notify: String? = nil) {
+        if case .pairingInitiator(_, _, let reply) = state {
+            reply.finish(.failure("pairing failed: \(notify ?? reason)"))
+        }
+        close(reason: reason)
+    }
+
+    private var isHandshaking: Bool {
+        switch state {
+        case .session, .closed: return false
+        default: return true
+        }
+    }
+
+    func close(reason: String?) {
+        guard !finished else { return }
+        finished = true
+        if case .pairingInitiator(_, let target, let reply) = state {
+            reply.finish(.failure("pairing failed: the connection to \(target) closed"))
+        }
+        if let reason {
+            daemon.logger.info("closing connection", metadata: ["remote": "\(remoteDescription)", "peer": "\(peer?.name ?? "-")", "reason": "\(reason)"])
+        }
+        state = .closed
+        timeout?.cancel()
+        timeout = nil
+        streams.removeAll()
+        records = nil
+        let session = sessionID
+        sessionID = nil
+        context?.channel.close(promise: nil)
+        if let session { daemon.sessionEnded(session, connection: self) }
+        if case .initiator(let peer) = role { daemon.dialEnded(peer.deviceID) }
+    }
+}
+

@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reading and writing the daemon's private state: directories 0700, files 0600, writes
+/// atomic (temporary file, fsync, rename, fsync of the directory). Anything looser than that
+/// on disk is refused with a message saying how to fix it. Safe from any thread.
+public enum PrivateFiles {
+    /// Creates `path` (and parents) with mode 0700 when missing; refuses an existing
+    /// directory that group or others may enter.
+    public static func ensureDirectory(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw DaemonError("\(path) exists and is not a directory") }
+            try checkMode(path, mode: info.st_mode, allowed: 0o700, fix: "chmod 700 \(path)")
+            return
+        }
+        let parent = parentDirectory(path)
+        if !parent.isEmpty && parent != path {
+            var parentInfo = stat()
+            if stat(parent, &parentInfo) != 0 { try ensureParent(parent) }
+        }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw DaemonError("cannot create \(path): \(errnoText())") }
+    }
+
+    /// Reads a private file, or returns nil when it does not exist. Refuses a file that
+    /// group or others may read or write.
+    public static func read(_ path: String) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw DaemonError("cannot read \(path): \(errnoText())")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw DaemonError("cannot stat \(path): \(errnoText())") }
+        try checkMode(path, mode: info.st_mode, allowed: 0o600, fix: "chmod 600 \(path)")
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw DaemonError("cannot read \(path): \(errnoText())")
+            }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return bytes
+    }
+
+    /// Replaces `path` atomically with `contents`, mode 0600.
+    public static func writeAtomically(_ path: String, contents: [UInt8]) throws {
+        let temporary = "\(path).tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw DaemonError("cannot write \(temporary): \(errnoText())") }
+        var written = 0
+        while written < contents.count {
+            let n = contents.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, contents.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = errnoText()
+                close(fd)
+                unlink(temporary)
+                throw DaemonError("cannot write \(temporary): \(reason)")
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            let reason = errnoText()
+            close(fd)
+            unlink(temporary)
+            throw DaemonError("cannot sync \(temporary): \(reason)")
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let reason = errnoText()
+            unlink(temporary)
+            throw DaemonError("cannot replace \(path): \(reason)")
+        }
+        let directory = open(parentDirectory(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
+        }
+    }
+
+    static func checkMode(_ path: String, mode: mode_t, allowed: mode_t, fix: String) throws {
+        let permissions = mode & 0o777
+        guard permissions & ~allowed == 0 else {
+            throw DaemonError("refusing to use \(path): mode \(String(permissions, radix: 8)) lets other users in; run `\(fix)`")
+        }
+    }
+
+    private static func ensureParent(_ path: String) throws {
+        let parent = parentDirectory(path)
+        var info = stat()
+        if !parent.isEmpty && parent != path && stat(parent, &info) != 0 { try ensureParent(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw DaemonError("cannot create \(path): \(errnoText())") }
+    }
+
+    static func parentDirectory(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// The text of the current `errno`.
+func errnoText() -> String { String(cString: strerror(errno)) }

@@ -1,0 +1,54 @@
+import ArgumentParser
+import ClipDaemon
+
+/// Sends a one-shot request and prints its lines; shared by status, peers and unpair.
+func simpleRequest(_ request: ControlRequest, home: HomeOption, emptyNote: String? = nil) throws {
+    do {
+        let client = try ControlClient(socketPath: home.paths.controlSocket)
+        try client.send(request)
+        let (response, _) = try client.receive()
+        guard response.ok else { throw fail(response.error ?? "request failed") }
+        let lines = response.lines ?? []
+        for line in lines { FileHandleOutput.standardOutputLine(line) }
+        if lines.isEmpty, let emptyNote { FileHandleOutput.standardError(emptyNote + "\n") }
+    } catch let error as DaemonError {
+        throw fail(error.description)
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show whether the daemon runs, what it holds and who is connected.",
+        discussion: "Exits 0 when a daemon answers, 1 when none runs.")
+
+    @OptionGroup var home: HomeOption
+
+    func run() throws { try simpleRequest(ControlRequest(op: .status), home: home) }
+}
+
+struct Peers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List paired peers: name, device id, connection state, addresses.")
+
+    @OptionGroup var home: HomeOption
+
+    func run() throws {
+        try simpleRequest(ControlRequest(op: .peers), home: home, emptyNote: "no paired peers yet: run `clipd pair`")
+    }
+}
+
+struct Unpair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Forget a paired peer (by name or device id prefix from `clipd peers`).")
+
+    @OptionGroup var home: HomeOption
+
+    @Argument(help: "The peer's name or device id prefix.")
+    var peer: String
+
+    func run() throws {
+        var request = ControlRequest(op: .unpair)
+        request.peer = peer
+        try simpleRequest(request, home: home)
+    }
+}

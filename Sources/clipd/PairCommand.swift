@@ -1,0 +1,88 @@
+import ArgumentParser
+import ClipDaemon
+import ClipWire
+
+struct Pair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pair this daemon with another one using a one-time code.",
+        discussion: """
+            On the machine that listens:
+              $ clipd pair
+              tracker-atlantic-spheroid-montana
+            (the code alone on the first line; guidance on standard error)
+
+            On the other machine, within 10 minutes:
+              $ clipd pair tracker-atlantic-spheroid-montana desk.local:7439
+
+            A code works once. A wrong code fails on both machines with the same message \
+            and stores nothing.
+            """)
+
+    @OptionGroup var home: HomeOption
+
+    @Argument(help: "The code shown by `clipd pair` on the other machine.")
+    var code: String?
+
+    @Argument(help: "Where the other daemon listens: HOST:PORT or tcp://HOST:PORT.")
+    var target: String?
+
+    func run() throws {
+        if let code {
+            guard let target else { throw fail("give the other daemon's address too: clipd pair CODE HOST:PORT", code: 2) }
+            try join(code: code, target: target)
+        } else {
+            try openWindow()
+        }
+    }
+
+    private func openWindow() throws {
+        let client: ControlClient
+        do { client = try ControlClient(socketPath: home.paths.controlSocket) } catch { throw fail("\(error)") }
+        do {
+            try client.send(ControlRequest(op: .pairOpen))
+            while true {
+                let (response, _) = try client.receive()
+                guard response.ok else { throw fail(response.error ?? "pairing failed") }
+                if let code = response.code {
+                    FileHandleOutput.standardOutputLine(code)
+                    let addresses = response.lines ?? []
+                    let example = addresses.first.map { "clipd pair \(code) \($0)" } ?? "clipd pair \(code) HOST:PORT"
+                    FileHandleOutput.standardError("""
+                        On the other machine, run within 10 minutes:
+                          \(example)
+                        (this daemon listens on \(addresses.joined(separator: ", ")); use an address the other machine can reach)
+                        Waiting... the code works once.
+
+                        """)
+                }
+                if response.done == true {
+                    for line in response.lines ?? [] { FileHandleOutput.standardError(line + "\n") }
+                    return
+                }
+            }
+        } catch let error as DaemonError {
+            throw fail(error.description)
+        }
+    }
+
+    private func join(code: String, target: String) throws {
+        do {
+            _ = try PairingCode(parsing: code)
+        } catch {
+            throw fail(error.description, code: 2)
+        }
+        let client: ControlClient
+        do { client = try ControlClient(socketPath: home.paths.controlSocket) } catch { throw fail("\(error)") }
+        var request = ControlRequest(op: .pairJoin)
+        request.code = code
+        request.target = target
+        do {
+            try client.send(request)
+            let (response, _) = try client.receive()
+            guard response.ok else { throw fail(response.error ?? "pairing failed") }
+            for line in response.lines ?? [] { FileHandleOutput.standardError(line + "\n") }
+        } catch let error as DaemonError {
+            throw fail(error.description)
+        }
+    }
+}

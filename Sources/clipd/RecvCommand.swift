@@ -1,0 +1,96 @@
+import ArgumentParser
+import ClipDaemon
+import Foundation
+
+struct Recv: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the clipboard, list its types, or watch it.",
+        discussion: """
+            Examples:
+              clipd recv                       # the text on the clipboard
+              clipd recv -l                    # its MIME types, one per line
+              clipd recv -t image/png > a.png
+              clipd recv --watch               # print every new item, one per line
+              clipd recv --watch notify-send clipboard   # run a command per item, data on stdin
+            """)
+
+    @OptionGroup var home: HomeOption
+
+    @Option(name: .short, help: "MIME type to print (default: text if the item has it, else its first type).")
+    var type: String?
+
+    @Flag(name: [.short, .customLong("primary")], help: "Use the primary selection.")
+    var primary = false
+
+    @Flag(name: [.short, .customLong("list-types")], help: "List the item's MIME types instead of its data.")
+    var listTypes = false
+
+    @Flag(help: "Keep running: print each new item, or run COMMAND for each with the data on stdin.")
+    var watch = false
+
+    @Argument(parsing: .captureForPassthrough, help: "With --watch: a command to run for each new item.")
+    var command: [String] = []
+
+    func run() throws {
+        var request = ControlRequest(op: watch ? .watch : .recv)
+        request.selection = primary ? "primary" : "clipboard"
+        request.mimeType = type
+        request.listTypes = listTypes
+        if !command.isEmpty && !watch { throw fail("a command is only allowed with --watch", code: 2) }
+        do {
+            let client = try ControlClient(socketPath: home.paths.controlSocket)
+            try client.send(request)
+            if watch { try watchLoop(client) }
+            let (response, payload) = try client.receive()
+            guard response.ok else { throw fail(response.error ?? "recv failed") }
+            if let types = response.types {
+                for t in types { FileHandleOutput.standardOutputLine(t) }
+            } else {
+                FileHandleOutput.standardOutput(payload)
+            }
+        } catch let error as DaemonError {
+            throw fail(error.description)
+        }
+    }
+
+    private func watchLoop(_ client: ControlClient) throws -> Never {
+        let (first, _) = try client.receive()
+        guard first.ok else { throw fail(first.error ?? "watch failed") }
+        while true {
+            let response: ControlResponse
+            let payload: [UInt8]
+            do {
+                (response, payload) = try client.receive()
+            } catch {
+                FileHandleOutput.standardError("clipd: the daemon stopped\n")
+                Foundation.exit(1)
+            }
+            guard response.ok else {
+                FileHandleOutput.standardError("clipd: \(response.error ?? "watch failed")\n")
+                Foundation.exit(1)
+            }
+            if command.isEmpty {
+                FileHandleOutput.standardOutput(payload + [0x0a])
+            } else {
+                runCommand(with: payload)
+            }
+        }
+    }
+
+    private func runCommand(with payload: [UInt8]) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        let input = Pipe()
+        process.standardInput = input
+        do {
+            try process.run()
+        } catch {
+            FileHandleOutput.standardError("clipd: cannot run \(command[0]): \(error.localizedDescription)\n")
+            return
+        }
+        input.fileHandleForWriting.write(Data(payload))
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
