@@ -1,0 +1,230 @@
+import ClipTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the real `clipd` binary: daemons as child processes with their own `--home`, and
+/// CLI commands against them. Every process started is recorded and ended by PID.
+final class DaemonHarness: @unchecked Sendable {
+    // Used from one test at a time (suites using it are serialized); the class exists to
+    // clean up processes and directories in deinit.
+    static var binary: String {
+        ProcessInfo.processInfo.environment["CLIPD_BINARY"] ?? VectorFile.packageRoot.appendingPathComponent(".build/debug/clipd").path
+    }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var stdoutBytes: [UInt8] = []
+    }
+
+    final class Daemon {
+        let name: String
+        let home: String
+        let port: Int?
+        var process: Process?
+        let log: String
+        let extraArguments: [String]
+        var namespace: String?
+
+        init(name: String, home: String, port: Int?, log: String, extraArguments: [String]) {
+            self.name = name
+            self.home = home
+            self.port = port
+            self.log = log
+            self.extraArguments = extraArguments
+        }
+
+        var address: String { "127.0.0.1:\(port!)" }
+    }
+
+    let root: String
+    private(set) var daemons: [Daemon] = []
+    private var background: [Process] = []
+
+    init() {
+        var template = Array("/tmp/clipd-test-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed")
+        root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit {
+        for p in background where p.isRunning { p.terminate() }
+        for d in daemons { stop(d) }
+        if ProcessInfo.processInfo.environment["CLIPD_KEEP_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    /// A free TCP port on 127.0.0.1 (bound, then released for the daemon).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Prepares a daemon's home without starting it.
+    func prepare(_ name: String, listen: Bool = true, arguments: [String] = []) -> Daemon {
+        let home = root + "/" + name
+        mkdir(home, 0o700)
+        let daemon = Daemon(name: name, home: home, port: listen ? Self.freePort() : nil, log: home + ".log", extraArguments: arguments)
+        daemons.append(daemon)
+        return daemon
+    }
+
+    /// Starts a daemon and waits until its control socket answers.
+    @discardableResult
+    func start(_ name: String, listen: Bool = true, arguments: [String] = []) throws -> Daemon {
+        let daemon = prepare(name, listen: listen, arguments: arguments)
+        try start(daemon)
+        return daemon
+    }
+
+    func start(_ daemon: Daemon, listenHost: String = "127.0.0.1") throws {
+        var arguments = ["run", "--home", daemon.home, "--name", daemon.name]
+        if let port = daemon.port { arguments += ["--listen", "\(listenHost):\(port)"] }
+        arguments += daemon.extraArguments
+        let process = Process()
+        if let ns = daemon.namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", ns, Self.binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = arguments
+        }
+        _ = FileManager.default.createFile(atPath: daemon.log, contents: nil)
+        let log = FileHandle(forWritingAtPath: daemon.log)!
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        daemon.process = process
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if clipd(["status"], daemon).status == 0 { return }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        throw HarnessError("daemon \(daemon.name) did not start; log:\n\(logText(daemon))")
+    }
+
+    /// Stops a daemon with SIGTERM and waits for it.
+    func stop(_ daemon: Daemon) {
+        guard let process = daemon.process, process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    func logText(_ daemon: Daemon) -> String {
+        (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
+    }
+
+    /// Runs `clipd ARGS --home HOME` to completion.
+    @discardableResult
+    func clipd(_ arguments: [String], _ daemon: Daemon?, stdin: [UInt8]? = nil) -> Result {
+        var full = arguments
+        if let daemon { full.insert(contentsOf: ["--home", daemon.home], at: 1) }
+        return run(Self.binary, full, stdin: stdin)
+    }
+
+    func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let input = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
+        if let stdin {
+            DispatchQueue.global().async {
+                input.fileHandleForWriting.write(Data(stdin))
+                try? input.fileHandleForWriting.close()
+            }
+        }
+        // Read both pipes concurrently so a full pipe never blocks the child.
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: [UInt8](outData))
+    }
+
+    /// Pairs `joiner` with `listener` through the CLI, the way a person would.
+    func pair(_ joiner: Daemon, with listener: Daemon, address: String? = nil) throws {
+        let (code, window) = try openWindow(listener)
+        let join = clipd(["pair", code, address ?? listener.address], joiner)
+        guard join.status == 0 else { throw HarnessError("pair join failed: \(join.stderr)") }
+        window.waitUntilExit()
+        guard window.terminationStatus == 0 else { throw HarnessError("pair window failed") }
+    }
+
+    /// Runs `clipd pair` on `listener`; returns the code from stdout's first line and the
+    /// still-running window process.
+    func openWindow(_ listener: Daemon) throws -> (String, Process) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["pair", "--home", listener.home]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        background.append(process)
+        var line: [UInt8] = []
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte.first == 0x0a { break }
+            line += byte
+        }
+        let code = String(decoding: line, as: UTF8.self)
+        guard code.split(separator: "-").count == 4 else { throw HarnessError("no pairing code on stdout (got '\(code)')") }
+        return (code, process)
+    }
+
+    /// Polls `condition` every 20 ms until it holds or `timeout` passes. For waiting on
+    /// asynchronous delivery, never for measuring speed.
+    func eventually(timeout: TimeInterval = 15, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    /// The text `clipd recv` prints, or nil when it fails.
+    func received(_ daemon: Daemon, primary: Bool = false) -> String? {
+        let result = clipd(primary ? ["recv", "-p"] : ["recv"], daemon)
+        return result.status == 0 ? result.stdout : nil
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+
+/// Several real daemons on loopback, driven through the real CLI.
+@Suite("Integration: daemons on loopback", .serialized)
+struct LoopbackIntegrationTests {
+    @Test func pairAndSyncBothWaysOnLoopback() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        try h.pair(b, with: a)
+        #expect(h.clipd(["send", "héllo wörld ✂"], a).status == 0)
+        #expect(h.eventually { h.received(b) == "héllo wörld ✂" })
+        #expect(h.clipd(["send"], b, stdin: Array("from beta via stdin\n".utf8)).status == 0)
+        #expect(h.eventually { h.received(a) == "from beta via stdin\n" })
+        let binary: [UInt8] = [0, 255, 1, 254, 0x80, 0x81]
+        #expect(h.clipd(["send"], a, stdin: binary).status == 0)
+        #expect(h.eventually { h.clipd(["recv", "-l"], b).stdout == "application/octet-stream\n" })
+        #expect(h.clipd(["recv"], b).stdoutBytes == binary)
+        let peers = h.clipd(["peers"], a).stdout
+        #expect(peers.contains("beta") && peers.contains("connected"))
+    }
+
+    @Test func largeItemIsFetchedAndIdentical() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        try h.pair(b, with: a)
+        let big = (0..<(5 * 1024 * 1024 + 3)).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 7) }
+        #expect(h.clipd(["send", "--wait", "-t", "application/x-test"], a, stdin: big).status == 0)
+        let got = h.clipd(["recv", "-t", "application/x-test"], b)
+        #expect(got.status == 0)
+        #expect(got.stdoutBytes == big)
+    }
+
+    @Test func relayThroughAMiddlePeer() throws {
+        let h = DaemonHarness()
+        let middle = try h.start("middle")
+        let left = try h.start("left", listen: false)
+        let right = try h.start("right", listen: false)
+        try h.pair(left, with: middle)
+        try h.pair(right, with: middle)
+        #expect(h.clipd(["send", "across the middle"], left).status == 0)
+        #expect(h.eventually { h.received(right) == "across the middle" })
+        #expect(h.clipd(["send", "and back"], right).status == 0)
+        #expect(h.eventually { h.received(left) == "and back" })
+    }
+
+    @Test func reconnectsAndCatchesUpAfterAPeerRestarts() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        try h.pair(b, with: a)
+        #expect(h.clipd(["send", "before"], b).status == 0)
+        #expect(h.eventually { h.received(a) == "before" })
+        h.stop(a)
+        #expect(h.clipd(["send", "while alpha was down"], b).status == 0)
+        try h.start(a)
+        // The memory clipboard starts empty; beta redials and catches alpha up.
+        #expect(h.eventually { h.received(a) == "while alpha was down" })
+        #expect(h.clipd(["send", "after restart"], a).status == 0)
+        #expect(h.eventually { h.received(b) == "after restart" })
+    }
+
+    @Test func wrongCodeFailsOnBothSidesAndStoresNothing() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        let (code, window) = try h.openWindow(a)
+        var words = code.split(separator: "-").map(String.init)
+        words[3] = words[3] == "yucatan" ? "adroitness" : "yucatan"
+        let join = h.clipd(["pair", words.joined(separator: "-"), a.address], b)
+        window.waitUntilExit()
+        #expect(join.status != 0)
+        #expect(join.stderr == "clipd: pairing failed: the code did not match\n")
+        #expect(window.terminationStatus != 0)
+        #expect(h.clipd(["peers"], a).stdout.isEmpty)
+        #expect(h.clipd(["peers"], b).stdout.isEmpty)
+        // The code was burned by the wrong attempt: the right one no longer works.
+        let retry = h.clipd(["pair", code, a.address], b)
+        #expect(retry.status != 0)
+        #expect(retry.stderr.contains("no pairing window"))
+    }
+
+    @Test func sendWaitReportsEveryPeer() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        let small = try h.start("small", listen: false, arguments: ["--max-size", "1K"])
+        try h.pair(b, with: a)
+        #expect(h.eventually { h.clipd(["status"], a).stdout.contains("1 connected") })
+        let ok = h.clipd(["send", "--wait", "acknowledged"], a)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(h.received(b) == "acknowledged", "with --wait the peer holds the item when send returns")
+        try h.pair(small, with: a)
+        #expect(h.eventually { h.clipd(["status"], a).stdout.contains("2 connected") })
+        let refused = h.clipd(["send", "--wait"], a, stdin: [UInt8](repeating: 0x41, count: 4096))
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("small refused the item: over its maximum size"))
+        let none = try h.start("loner", listen: false)
+        let alone = h.clipd(["send", "--wait", "x"], none)
+        #expect(alone.status == 0 && alone.stderr.contains("no peers connected"))
+    }
+
+    @Test func clearErrorsForPeopleAndScripts() throws {
+        let h = DaemonHarness()
+        let ghost = h.prepare("ghost")
+        let noDaemon = h.clipd(["status"], ghost)
+        #expect(noDaemon.status == 1)
+        #expect(noDaemon.stderr.hasPrefix("clipd: no clipd daemon is running") && noDaemon.stderr.contains("clipd run"))
+        let a = try h.start("alpha", arguments: ["--max-size", "1KiB"])
+        let empty = h.clipd(["recv"], a)
+        #expect(empty.status == 1 && empty.stderr == "clipd: the clipboard is empty\n")
+        let big = h.clipd(["send"], a, stdin: [UInt8](repeating: 1, count: 2048))
+        #expect(big.status == 1 && big.stderr.contains("over this daemon's maximum of 1.0 KiB"))
+        let malformed = h.clipd(["pair", "not-a-real-code", "127.0.0.1:1"], a)
+        #expect(malformed.status == 2 && malformed.stderr.contains("malformed code"))
+        let unreachable = h.clipd(["pair", "aardvark-adroitness-zulu-yucatan", "127.0.0.1:\(DaemonHarness.freePort())"], a)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot reach"))
+        #expect(h.clipd(["send", "-t", "text/html", "<b>x</b>"], a).status == 0)
+        let wrongType = h.clipd(["recv", "-t", "image/png"], a)
+        #expect(wrongType.status == 1 && wrongType.stderr.contains("has no image/png (it has: text/html)"))
+        let primary = h.clipd(["send", "-p", "x"], a)
+        #expect(primary.status == 1 && primary.stderr.contains("--selections clipboard,primary"))
+        let second = h.prepare("alpha2")
+        let clash = h.run(DaemonHarness.binary, ["run", "--home", a.home])
+        #expect(clash.status == 1 && clash.stderr.contains("already running"))
+        _ = second
+        let badConfig = h.run(DaemonHarness.binary, ["run", "--home", h.root + "/ghost", "--config", "/nonexistent.toml"])
+        #expect(badConfig.status == 2 && badConfig.stderr == "clipd: cannot read config /nonexistent.toml: no such file\n")
+    }
+
+    @Test func primaryIsItsOwnStream() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha", arguments: ["--selections", "clipboard,primary"])
+        let b = try h.start("beta", listen: false, arguments: ["--selections", "clipboard,primary"])
+        try h.pair(b, with: a)
+        #expect(h.clipd(["send", "clip"], a).status == 0)
+        #expect(h.clipd(["send", "-p", "prim"], a).status == 0)
+        #expect(h.eventually { h.received(b, primary: true) == "prim" })
+        #expect(h.received(b) == "clip")
+    }
+
+    @Test func watchPrintsEachChange() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        try h.pair(b, with: a)
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: DaemonHarness.binary)
+        watcher.arguments = ["recv", "--home", b.home, "--watch"]
+        let out = Pipe()
+        watcher.standardOutput = out
+        watcher.standardInput = FileHandle.nullDevice
+        try watcher.run()
+        defer { watcher.terminate() }
+        usleep(300_000)
+        #expect(h.clipd(["send", "--wait", "one"], a).status == 0)
+        #expect(h.clipd(["send", "--wait", "two"], a).status == 0)
+        var seen = ""
+        let ok = h.eventually {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            return seen == "one\ntwo\n"
+        }
+        #expect(ok, "watch printed \(seen.debugDescription)")
+    }
+
+    @Test func unpairForgetsThePeer() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        try h.pair(b, with: a)
+        #expect(h.clipd(["unpair", "beta"], a).status == 0)
+        #expect(h.clipd(["peers"], a).stdout.isEmpty)
+        // beta redials, but alpha no longer knows its key: nothing gets through.
+        #expect(h.clipd(["send", "ignored"], b).status == 0)
+        usleep(500_000)
+        #expect(h.received(a) == nil)
+    }
+}
