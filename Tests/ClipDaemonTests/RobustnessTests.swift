@@ -1,0 +1,170 @@
+import ClipCrypto
+import ClipWire
+import Foundation
+import Testing
+
+/// Hostile and broken input against a real daemon: every case must end the connection,
+/// keep the daemon running, apply nothing corrupted and lose nothing already held.
+@Suite("Integration: robustness against bad input", .serialized)
+struct RobustnessTests {
+    let h = DaemonHarness()
+    let key = X25519PrivateKey.generate()
+    let psk = SecureRandom.bytes(32)
+    let daemon: DaemonHarness.Daemon
+    let daemonKey: [UInt8]
+
+    init() throws {
+        daemon = h.prepare("target")
+        // Trust the test's key as if it had paired: the test then speaks as a real peer.
+        let peers = """
+            [[peer]]
+            name = "raw"
+            public_key = "\(key.publicKey.hexString)"
+            psk = "\(psk.hexString)"
+            addresses = []
+
+            """
+        let path = daemon.home + "/peers.toml"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])
+        try h.start(daemon)
+        #expect(h.clipd(["send", "precious"], daemon).status == 0)
+        let identity = try String(contentsOfFile: daemon.home + "/identity.toml", encoding: .utf8)
+        let hex = identity.split(separator: "\"")[1]
+        daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(hex))!).publicKey
+    }
+
+    func expectDaemonIntact() {
+        #expect(h.clipd(["status"], daemon).status == 0, "daemon died")
+        #expect(h.received(daemon) == "precious", "held item lost or replaced")
+    }
+
+    @Test func aWellBehavedRawPeerIsAccepted() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        // Catch-up: the daemon offers what it holds.
+        guard case .offer(let offer) = try peer.readMessage() else { Issue.record("expected catch-up offer"); return }
+        #expect(offer.inlineData == Array("precious".utf8))
+        let header = ItemHeader(selection: .clipboard, id: ItemID(origin: DeviceID.derive(fromStaticKey: key.publicKey), counter: 1),
+                                clock: HybridTimestamp(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000) + 1000, logical: 0),
+                                representations: [RepresentationInfo(mimeType: "text/plain;charset=utf-8", size: 3)])
+        peer.sendMessage(.offer(.init(header: header, inlineData: Array("new".utf8))))
+        guard case .ack(let ack) = try peer.readMessage() else { Issue.record("expected ack"); return }
+        #expect(ack.status == .applied)
+        #expect(h.received(daemon) == "new")
+    }
+
+    @Test func garbageEndsTheConnection() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        peer.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(peer.closedSilently())
+        expectDaemonIntact()
+    }
+
+    @Test func oversizedFrameLengthEndsTheConnection() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        peer.send(HandshakeFrame.magic + [1, 0x10, 0xff, 0xff] + [UInt8](repeating: 0, count: 100))
+        #expect(peer.closedSilently())
+        expectDaemonIntact()
+    }
+
+    @Test func truncatedFrameThenHangUpIsHarmless() throws {
+        do {
+            let peer = try RawPeer(port: daemon.port!)
+            peer.send(Array(HandshakeFrame(kind: .noiseInit, body: [UInt8](repeating: 7, count: 120)).encoded().prefix(50)))
+        }
+        usleep(100_000)
+        expectDaemonIntact()
+    }
+
+    @Test func handshakeFromAnUnknownKeyIsDroppedSilently() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        #expect(throws: (any Error).self) { try peer.handshake(key: .generate(), psk: psk, daemonKey: daemonKey) }
+        expectDaemonIntact()
+    }
+
+    @Test func replayedHandshakeIsDropped() throws {
+        let first = try RawPeer(port: daemon.port!)
+        try first.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let replay = try RawPeer(port: daemon.port!)
+        replay.send(first.sentMessage1)
+        #expect(replay.closedSilently())
+        expectDaemonIntact()
+    }
+
+    @Test func wrongPSKFailsTheHandshake() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        #expect(throws: CryptoError.authenticationFailed) { try peer.handshake(key: key, psk: SecureRandom.bytes(32), daemonKey: daemonKey) }
+        expectDaemonIntact()
+    }
+
+    @Test func flippedBitInARecordEndsTheSession() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        var record = peer.sealed(.offer(.init(header: header(size: 4), inlineData: Array("evil".utf8))))
+        record[record.count / 2] ^= 0x01
+        peer.send(record)
+        #expect(peer.closedByDaemon())
+        expectDaemonIntact()
+    }
+
+    @Test func replayedRecordEndsTheSession() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let record = peer.sealed(.ack(.init(item: ItemID(origin: DeviceID(bytes: Array(repeating: 1, count: 16)), counter: 1), status: .applied)))
+        peer.send(record)
+        peer.send(record)
+        #expect(peer.closedByDaemon())
+        expectDaemonIntact()
+    }
+
+    @Test func oversizedRecordLengthEndsTheSession() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        peer.send([0x7f, 0xff, 0xff, 0xff] + [UInt8](repeating: 0, count: 64))
+        #expect(peer.closedByDaemon())
+        expectDaemonIntact()
+    }
+
+    @Test func malformedMessageInsideAValidRecordEndsTheSession() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        var bytes = SessionMessage.offer(.init(header: header(size: 4), inlineData: Array("evil".utf8))).encoded()
+        bytes.append(0x21)  // inline data longer than the header says
+        peer.send(peer.sealedBytes(bytes))
+        #expect(peer.closedByDaemon())
+        expectDaemonIntact()
+    }
+
+    @Test func truncatedFetchIsDiscarded() throws {
+        do {
+            let peer = try RawPeer(port: daemon.port!)
+            try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+            _ = try peer.readMessage()  // catch-up offer
+            peer.sendMessage(.offer(.init(header: header(size: 300_000), inlineData: nil)))
+            guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("daemon did not fetch"); return }
+            peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: [UInt8](repeating: 0x45, count: 100_000)[...])))
+        }  // the peer hangs up here, a third of the way through the item
+        #expect(h.eventually { h.clipd(["peers"], daemon).stdout.contains("disconnected") })
+        expectDaemonIntact()
+    }
+
+    @Test func wrongDigestIsNeverApplied() throws {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        _ = try peer.readMessage()
+        let data = [UInt8](repeating: 0x45, count: 100_000)
+        peer.sendMessage(.offer(.init(header: header(size: UInt64(data.count)), inlineData: nil)))
+        guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("daemon did not fetch"); return }
+        peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: data[...])))
+        peer.sendMessage(.dataEnd(.init(requestID: fetch.requestID, totalLength: UInt64(data.count), sha256: [UInt8](repeating: 0, count: 32))))
+        #expect(peer.closedByDaemon())
+        expectDaemonIntact()
+    }
+
+    private func header(size: UInt64) -> ItemHeader {
+        ItemHeader(selection: .clipboard, id: ItemID(origin: DeviceID.derive(fromStaticKey: key.publicKey), counter: UInt64.random(in: 1...1_000_000)),
+                   clock: HybridTimestamp(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000) + 60_000, logical: 0),
+                   representations: [RepresentationInfo(mimeType: "text/plain;charset=utf-8", size: size)])
+    }
+}
+
