@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipd", targets: ["clipd"]),
+        .executable(name: "clipd-bench", targets: ["clipd-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -21,17 +22,19 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // Allocator tuning from glibc's malloc.h, which Swift does not import.
+        .target(name: "CClipSystem"),
         // Primitives, SPAKE2, Noise IKpsk2 and the record layer. Pure: bytes in, bytes out.
         .target(name: "ClipCrypto", dependencies: ["COpenSSL"]),
         // Frame and message codecs. Pure.
         .target(name: "ClipWire", dependencies: ["ClipCrypto"]),
         // The sync engine: items, versions, relay, fetches. Pure, no I/O.
-        .target(name: "ClipSync", dependencies: ["ClipWire"]),
+        .target(name: "ClipSync", dependencies: ["ClipWire", "CClipSystem"]),
         // Wiring: config, identity, trust store, sessions over SwiftNIO, control socket.
         .target(
             name: "ClipDaemon",
             dependencies: [
-                "ClipCrypto", "ClipWire", "ClipSync",
+                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -46,7 +49,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "ClipTestSupport", path: "Tests/ClipTestSupport"),
+        // Vectors, a process harness for real daemons and a hand-driven raw peer; shared by
+        // the tests and the benchmark.
+        .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire"], path: "Tests/ClipTestSupport"),
+        .executableTarget(
+            name: "clipd-bench",
+            dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipTestSupport"],
+            path: "Benchmarks/clipd-bench"
+        ),
         .testTarget(name: "ClipCryptoTests", dependencies: ["ClipCrypto", "ClipTestSupport"]),
         .testTarget(name: "ClipWireTests", dependencies: ["ClipWire", "ClipTestSupport"]),
         .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),

@@ -45,7 +45,12 @@ public final class ControlClient {
 
     /// Sends one request with its payload.
     public func send(_ request: ControlRequest, payload: [UInt8] = []) throws {
-        let bytes = ControlFraming.encode(request, payload: payload)
+        // Prefix and header first, then the payload from where it lies (no copy of large items).
+        try write(ControlFraming.encode(request, payloadLength: payload.count))
+        try write(payload)
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }

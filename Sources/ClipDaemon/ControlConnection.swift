@@ -1,3 +1,5 @@
+import ClipCrypto
+import ClipSync
 import Foundation
 import NIOCore
 
@@ -12,6 +14,8 @@ final class ControlConnection: ChannelInboundHandler {
     private var buffer: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var pendingHeader: (request: ControlRequest, payloadLength: Int)?
+    private var payload: [UInt8] = []
+    private var payloadDigest: BackgroundSHA256?
     private(set) var isClosed = false
 
     init(daemon: Daemon) { self.daemon = daemon }
@@ -46,23 +50,38 @@ final class ControlConnection: ChannelInboundHandler {
                 guard b.readableBytes >= ControlFraming.prefixByteCount + Int(headerLength) else { return }
                 b.moveReaderIndex(forwardBy: ControlFraming.prefixByteCount)
                 let json = b.readBytes(length: Int(headerLength)) ?? []
-                buffer = b
                 guard let request = try? ControlFraming.decodeHeader(ControlRequest.self, from: json) else {
                     finish(.failure("malformed control message"))
                     return
                 }
-                if let refusal = daemon.refusePayload(request, length: UInt64(payloadLength)) {
+                if let refusal = daemon.refusePayload(request, length: payloadLength) {
                     finish(.failure(refusal))
                     return
                 }
                 pendingHeader = (request, Int(payloadLength))
-                b = buffer!
+                // The payload goes straight into the item's own buffer: one copy, one allocation.
+                payload = LargeBuffer.reserve(capacity: Int(payloadLength))
+                // Hash a sent item while it arrives, on another core (it is needed when a
+                // peer fetches it).
+                payloadDigest = request.op == .send && payloadLength > UInt64(SyncEngine.inlineThreshold) ? BackgroundSHA256() : nil
             }
-            guard let (request, payloadLength) = pendingHeader, b.readableBytes >= payloadLength else { return }
-            let payload = b.readBytes(length: payloadLength) ?? []
-            pendingHeader = nil
+            guard let (request, payloadLength) = pendingHeader else { return }
+            let take = min(payloadLength - payload.count, b.readableBytes)
+            b.readWithUnsafeReadableBytes { raw in
+                let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<take])
+                payload.append(contentsOf: chunk)
+                // The hasher gets its own copy: a slice of `payload` would make every later
+                // append copy the whole buffer.
+                payloadDigest?.update([UInt8](chunk)[...])
+                return take
+            }
             buffer = b.readableBytes > 0 ? b : nil
-            daemon.handleControl(request, payload: payload, from: self)
+            guard payload.count == payloadLength else { return }
+            pendingHeader = nil
+            let complete = payload
+            payload = []
+            daemon.handleControl(request, payload: complete, digest: payloadDigest, from: self)
+            payloadDigest = nil
         }
     }
 

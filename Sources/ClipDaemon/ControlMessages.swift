@@ -55,16 +55,20 @@ public enum ControlFraming {
     public static let prefixByteCount = 12
     public static let maximumHeaderLength = 64 * 1024
 
+    /// A whole frame: prefix, header and payload.
     public static func encode<T: Encodable>(_ header: T, payload: [UInt8] = []) -> [UInt8] {
+        encode(header, payloadLength: payload.count) + payload
+    }
+
+    /// The prefix and header of a frame whose payload of `payloadLength` bytes follows.
+    public static func encode<T: Encodable>(_ header: T, payloadLength: Int) -> [UInt8] {
         let json = (try? JSONEncoder().encode(header)).map { [UInt8]($0) } ?? []
         var out: [UInt8] = []
-        out.reserveCapacity(prefixByteCount + json.count + payload.count)
-        let h = UInt32(json.count), p = UInt64(payload.count)
+        out.reserveCapacity(prefixByteCount + json.count)
+        let h = UInt32(json.count), p = UInt64(payloadLength)
         for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: h >> UInt32(s))) }
         for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: p >> UInt64(s))) }
-        out += json
-        out += payload
-        return out
+        return out + json
     }
 
     public static func decodeHeader<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {

@@ -44,6 +44,7 @@ extension Daemon {
         ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     Self.configureKeepalive(channel)

@@ -75,6 +75,7 @@ public final class Daemon: @unchecked Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelOption(.socketOption(.so_keepalive), value: 1)
                     .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+                    .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                     .childChannelInitializer { [self] channel in
                         channel.eventLoop.makeCompletedFuture {
                             Self.configureKeepalive(channel)
@@ -129,6 +130,7 @@ public final class Daemon: @unchecked Sendable {
         defer { umask(previous) }
         do {
             controlChannel = try await ServerBootstrap(group: group)
+                .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ControlConnection(daemon: self))
@@ -140,6 +142,9 @@ public final class Daemon: @unchecked Sendable {
         }
         chmod(path, 0o600)
     }
+
+    /// Reads of up to 1 MiB: large items arrive in few system calls.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20)
 
     static func configureKeepalive(_ channel: Channel) {
         // Dead peers are noticed by the kernel's keep-alive probes: no timer in the daemon.

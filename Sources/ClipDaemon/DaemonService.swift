@@ -1,3 +1,4 @@
+import CClipSystem
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -18,6 +19,9 @@ public struct DaemonService: Service {
     /// Builds and runs a daemon until SIGTERM or SIGINT. Throws `DaemonError` for problems
     /// a person must fix (bad state files, ports in use).
     public static func runUntilSignalled(configuration: DaemonConfiguration, paths: DaemonPaths, logger: Logger) async throws {
+        // Records are 256 KiB: keep such blocks in the heap for reuse (items of 64 MiB and
+        // more are still mapped on their own).
+        clipd_tune_allocator(64 << 20, 64 << 20)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let daemon = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)

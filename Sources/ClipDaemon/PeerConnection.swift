@@ -45,7 +45,7 @@ final class PeerConnection: ChannelInboundHandler {
         let requestID: UInt32
         let item: ClipItem
         var offset = 0
-        let hasher: SHA256Hasher?
+        let hasher: BackgroundSHA256?
     }
 
     private unowned let daemon: Daemon
@@ -56,6 +56,7 @@ final class PeerConnection: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var timeout: Scheduled<Void>?
     private var streams: [OutgoingStream] = []
+    private var dataScratch: [UInt8] = []
     private var finished = false
     private(set) var sessionID: SessionID?
     private(set) var peer: StoredPeer?
@@ -311,7 +312,8 @@ final class PeerConnection: ChannelInboundHandler {
     /// Queues an item's bytes for streaming as DATA chunks and DATA_END, paced by the
     /// channel's writability.
     func stream(requestID: UInt32, item: ClipItem) {
-        streams.append(OutgoingStream(requestID: requestID, item: item, hasher: item.digest == nil ? SHA256Hasher() : nil))
+        let needsHash = item.digest == nil && item.pendingDigest == nil
+        streams.append(OutgoingStream(requestID: requestID, item: item, hasher: needsHash ? BackgroundSHA256() : nil))
         pumpStreams()
     }
 
@@ -323,31 +325,31 @@ final class PeerConnection: ChannelInboundHandler {
             let data = job.item.data
             if job.offset < data.count {
                 let end = min(job.offset + Self.chunkSize, data.count)
-                var plaintext: [UInt8] = []
-                plaintext.reserveCapacity(SessionMessage.dataHeaderByteCount + end - job.offset)
-                var header = ByteWriter(capacity: SessionMessage.dataHeaderByteCount)
-                header.u8(0x04)
-                header.u32(job.requestID)
-                header.u64(UInt64(job.offset))
-                plaintext += header.bytes
-                data.withUnsafeBytes { raw in
-                    let chunk = UnsafeRawBufferPointer(rebasing: raw[job.offset..<end])
-                    plaintext.append(contentsOf: chunk)
-                    job.hasher?.update(chunk)
-                }
+                job.hasher?.update(data[job.offset..<end])
+                writeDataRecord(requestID: job.requestID, offset: job.offset, bytes: data[job.offset..<end], sealer: sealer, context: context)
                 job.offset = end
                 streams[0] = job
-                writeSealed(plaintext, sealer: sealer, context: context, flush: false)
                 wrote = true
                 continue
             }
-            let digest = job.item.digest ?? job.hasher!.finalize()
+            let digest = job.item.resolvedDigest() ?? job.hasher!.finalize()
             job.item.digest = digest
             streams.removeFirst()
             send(.dataEnd(.init(requestID: job.requestID, totalLength: UInt64(data.count), sha256: digest)), flush: false)
             wrote = true
         }
         if wrote { context.flush() }
+    }
+
+    /// Writes one DATA record, assembling its plaintext in a reused scratch buffer and
+    /// sealing it straight into the outgoing buffer.
+    private func writeDataRecord(requestID: UInt32, offset: Int, bytes: ArraySlice<UInt8>, sealer: RecordSealer, context: ChannelHandlerContext) {
+        dataScratch.removeAll(keepingCapacity: true)
+        dataScratch.append(0x04)
+        for shift in stride(from: 24, through: 0, by: -8) { dataScratch.append(UInt8(truncatingIfNeeded: requestID >> UInt32(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) { dataScratch.append(UInt8(truncatingIfNeeded: UInt64(offset) >> UInt64(shift))) }
+        dataScratch.append(contentsOf: bytes)
+        writeSealed(dataScratch, sealer: sealer, context: context, flush: false)
     }
 
     // MARK: Closing

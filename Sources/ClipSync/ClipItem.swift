@@ -13,12 +13,25 @@ public final class ClipItem {
     /// SHA-256 of `data`, once someone computed it (a receiver while verifying, a sender
     /// while streaming the first time).
     public var digest: [UInt8]?
+    /// A digest still being computed in the background (for local items, hashed while their
+    /// bytes arrived); `resolvedDigest()` waits for it.
+    public var pendingDigest: BackgroundSHA256?
 
     public init(header: ItemHeader, data: [UInt8], digest: [UInt8]? = nil) {
         precondition(UInt64(data.count) == header.totalSize, "item data does not match its header")
         self.header = header
         self.data = data
         self.digest = digest
+    }
+
+    /// The digest if known or being computed (waiting for it), else nil.
+    public func resolvedDigest() -> [UInt8]? {
+        if let digest { return digest }
+        guard let pending = pendingDigest else { return nil }
+        let value = pending.finalize()
+        digest = value
+        pendingDigest = nil
+        return value
     }
 
     public var id: ItemID { header.id }

@@ -41,7 +41,7 @@ public final class SyncEngine {
         var requestID: UInt32
         var alternates: [SessionID]
         var received: [UInt8]
-        var hasher: SHA256Hasher
+        var hasher: BackgroundSHA256
     }
 
     public init(deviceID: DeviceID, deviceName: String, maximumItemSize: UInt64, selections: Set<Selection>,
@@ -97,18 +97,24 @@ public final class SyncEngine {
 
     /// A new local item (a copy in a desktop application, or `clipd send`). Returns its id
     /// and the actions, which offer it to every ready session.
-    public func localCopy(selection: Selection, representations: [(mimeType: String, bytes: [UInt8])]) -> (ClipItem, [SyncAction]) {
+    /// - Parameter digest: the SHA-256 of the concatenated bytes, if the caller is already
+    ///   computing it (it then need not be computed when the item is first streamed).
+    public func localCopy(selection: Selection, representations: [(mimeType: String, bytes: [UInt8])],
+                          digest: BackgroundSHA256? = nil) -> (ClipItem, [SyncAction]) {
         let clockReading = clock.tick()
-        var data: [UInt8] = []
-        data.reserveCapacity(representations.reduce(0) { $0 + $1.bytes.count })
-        var infos: [RepresentationInfo] = []
-        for r in representations {
-            infos.append(RepresentationInfo(mimeType: r.mimeType, size: UInt64(r.bytes.count)))
-            data += r.bytes
+        let infos = representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) }
+        var data: [UInt8]
+        if representations.count == 1 {
+            data = representations[0].bytes  // shared, not copied: large items are common here
+        } else {
+            data = []
+            data.reserveCapacity(representations.reduce(0) { $0 + $1.bytes.count })
+            for r in representations { data += r.bytes }
         }
         // The counter is the clock reading: unique and increasing per device, across restarts too.
         let header = ItemHeader(selection: selection, id: ItemID(origin: deviceID, counter: clockReading.rawValue), clock: clockReading, representations: infos)
         let item = ClipItem(header: header, data: data)
+        item.pendingDigest = digest
         let displaced = abandonFetch(selection)  // a local copy is newer than anything being fetched
         current[selection] = item
         return (item, displaced + relay(item, except: nil))
@@ -167,8 +173,8 @@ public final class SyncEngine {
             return displaced + accept(ClipItem(header: header, data: data), from: session, alsoOfferedBy: [])
         }
         let requestID = allocateRequestID()
-        fetches[header.selection] = PendingFetch(header: header, source: session, requestID: requestID, alternates: [], received: [], hasher: SHA256Hasher())
-        fetches[header.selection]?.received.reserveCapacity(Int(header.totalSize))
+        fetches[header.selection] = PendingFetch(header: header, source: session, requestID: requestID, alternates: [],
+                                                 received: LargeBuffer.reserve(capacity: Int(header.totalSize)), hasher: BackgroundSHA256())
         return displaced + [.send(session, .fetch(.init(requestID: requestID, item: header.id)))]
     }
 
@@ -189,7 +195,7 @@ public final class SyncEngine {
               UInt64(fetch.received.count + chunk.bytes.count) <= fetch.header.totalSize
         else { return [.close(session, reason: "data chunk out of order or beyond the item's size")] }
         fetch.received.append(contentsOf: chunk.bytes)
-        chunk.bytes.withUnsafeBytes { fetch.hasher.update($0) }
+        fetch.hasher.update(chunk.bytes)
         fetches[selection] = fetch
         return []
     }
@@ -253,7 +259,7 @@ public final class SyncEngine {
             fetch.source = next
             fetch.requestID = allocateRequestID()
             fetch.received.removeAll(keepingCapacity: true)
-            fetch.hasher = SHA256Hasher()
+            fetch.hasher = BackgroundSHA256()
             fetches[selection] = fetch
             return [.send(next, .fetch(.init(requestID: fetch.requestID, item: fetch.header.id)))]
         }

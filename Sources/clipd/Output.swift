@@ -19,7 +19,20 @@ enum ProcessInfoEnvironment {
     static var current: [String: String] { ProcessInfo.processInfo.environment }
 }
 
-/// Reads all of standard input.
+/// Reads all of standard input into one array (sized from the file when stdin is one).
 func readStandardInput() -> [UInt8] {
-    [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+    var info = stat()
+    var capacity = 1 << 16
+    if fstat(0, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 { capacity = Int(info.st_size) + 1 }
+    var bytes = [UInt8](repeating: 0, count: capacity)
+    var count = 0
+    while true {
+        if count == bytes.count { bytes += [UInt8](repeating: 0, count: bytes.count) }
+        let n = bytes.withUnsafeMutableBytes { read(0, $0.baseAddress! + count, $0.count - count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        count += n
+    }
+    bytes.removeLast(bytes.count - count)
+    return bytes
 }

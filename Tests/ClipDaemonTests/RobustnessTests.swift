@@ -1,3 +1,4 @@
+import ClipTestSupport
 import ClipCrypto
 import ClipWire
 import Foundation

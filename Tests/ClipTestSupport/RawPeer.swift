@@ -8,14 +8,14 @@ import Glibc
 
 /// A hand-driven TCP peer for robustness tests: it can speak the protocol correctly (to
 /// prove the daemon accepts it) and then break it in precise ways.
-final class RawPeer {
+public final class RawPeer {
     private let fd: Int32
     private var inbox: [UInt8] = []
-    private(set) var sentMessage1: [UInt8] = []
+    public private(set) var sentMessage1: [UInt8] = []
     private var sealer: RecordSealer?
     private var opener: RecordOpener?
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -29,7 +29,7 @@ final class RawPeer {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) {
+    public func send(_ bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -50,14 +50,14 @@ final class RawPeer {
     }
 
     /// True when the daemon closes the connection (within 5 s) without sending anything.
-    func closedSilently() -> Bool {
+    public func closedSilently() -> Bool {
         var byte: UInt8 = 0
         let n = recv(fd, &byte, 1, 0)
         return n == 0 && inbox.isEmpty
     }
 
     /// True when the daemon closes the connection within 5 s (bytes before it are ignored).
-    func closedByDaemon() -> Bool {
+    public func closedByDaemon() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
@@ -66,7 +66,7 @@ final class RawPeer {
         }
     }
 
-    func readFrame() -> HandshakeFrame? {
+    public func readFrame() -> HandshakeFrame? {
         var decoder = HandshakeFrameDecoder(resynchronising: false)
         guard fill(HandshakeFrame.headerByteCount) else { return nil }
         let length = Int(inbox[6]) << 8 | Int(inbox[7])
@@ -78,7 +78,7 @@ final class RawPeer {
 
     /// Runs the Noise handshake as `key` with `psk` towards a daemon whose static key is
     /// `daemonKey`, then reads the daemon's hello.
-    func handshake(key: X25519PrivateKey, psk: [UInt8], daemonKey: [UInt8], timestamp: UInt64 = UInt64(Date().timeIntervalSince1970 * 1e9)) throws {
+    public func handshake(key: X25519PrivateKey, psk: [UInt8], daemonKey: [UInt8], timestamp: UInt64 = UInt64(Date().timeIntervalSince1970 * 1e9)) throws {
         let noise = try NoiseIKpsk2Initiator(prologue: Array("clipd/1 tcp".utf8), localStatic: key, remoteStatic: daemonKey, psk: psk)
         var payload = ByteWriter()
         payload.u64(timestamp)
@@ -93,13 +93,13 @@ final class RawPeer {
         sendMessage(.hello(.init(deviceName: "raw", maximumItemSize: 1 << 30)))
     }
 
-    func sealed(_ message: SessionMessage) -> [UInt8] { sealedBytes(message.encoded()) }
+    public func sealed(_ message: SessionMessage) -> [UInt8] { sealedBytes(message.encoded()) }
 
-    func sealedBytes(_ plaintext: [UInt8]) -> [UInt8] { try! sealer!.seal(plaintext) }
+    public func sealedBytes(_ plaintext: [UInt8]) -> [UInt8] { try! sealer!.seal(plaintext) }
 
-    func sendMessage(_ message: SessionMessage) { send(sealed(message)) }
+    public func sendMessage(_ message: SessionMessage) { send(sealed(message)) }
 
-    func readMessage() throws -> SessionMessage {
+    public func readMessage() throws -> SessionMessage {
         guard fill(4) else { throw HarnessError("connection closed") }
         let length = Int(inbox[0]) << 24 | Int(inbox[1]) << 16 | Int(inbox[2]) << 8 | Int(inbox[3])
         guard fill(4 + length) else { throw HarnessError("connection closed") }

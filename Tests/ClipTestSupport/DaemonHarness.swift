@@ -1,6 +1,4 @@
-import ClipTestSupport
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -8,28 +6,28 @@ import Glibc
 
 /// Runs the real `clipd` binary: daemons as child processes with their own `--home`, and
 /// CLI commands against them. Every process started is recorded and ended by PID.
-final class DaemonHarness: @unchecked Sendable {
-    // Used from one test at a time (suites using it are serialized); the class exists to
-    // clean up processes and directories in deinit.
-    static var binary: String {
+public final class DaemonHarness: @unchecked Sendable {
+    // Used from one test (or the benchmark) at a time: suites using it are serialized. The
+    // class exists to clean up processes and directories in deinit.
+    public static var binary: String {
         ProcessInfo.processInfo.environment["CLIPD_BINARY"] ?? VectorFile.packageRoot.appendingPathComponent(".build/debug/clipd").path
     }
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-        var stdoutBytes: [UInt8] = []
+    public struct Result {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+        public var stdoutBytes: [UInt8] = []
     }
 
-    final class Daemon {
-        let name: String
-        let home: String
-        let port: Int?
-        var process: Process?
-        let log: String
-        let extraArguments: [String]
-        var namespace: String?
+    public final class Daemon {
+        public let name: String
+        public let home: String
+        public let port: Int?
+        public var process: Process?
+        public let log: String
+        public let extraArguments: [String]
+        public var namespace: String?
 
         init(name: String, home: String, port: Int?, log: String, extraArguments: [String]) {
             self.name = name
@@ -39,14 +37,15 @@ final class DaemonHarness: @unchecked Sendable {
             self.extraArguments = extraArguments
         }
 
-        var address: String { "127.0.0.1:\(port!)" }
+        public var address: String { "127.0.0.1:\(port!)" }
+        public var controlSocket: String { home + "/clipd.sock" }
     }
 
-    let root: String
-    private(set) var daemons: [Daemon] = []
+    public let root: String
+    public private(set) var daemons: [Daemon] = []
     private var background: [Process] = []
 
-    init() {
+    public init() {
         var template = Array("/tmp/clipd-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
@@ -62,7 +61,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// A free TCP port on 127.0.0.1 (bound, then released for the daemon).
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -76,7 +75,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Prepares a daemon's home without starting it.
-    func prepare(_ name: String, listen: Bool = true, arguments: [String] = []) -> Daemon {
+    public func prepare(_ name: String, listen: Bool = true, arguments: [String] = []) -> Daemon {
         let home = root + "/" + name
         mkdir(home, 0o700)
         let daemon = Daemon(name: name, home: home, port: listen ? Self.freePort() : nil, log: home + ".log", extraArguments: arguments)
@@ -86,13 +85,13 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Starts a daemon and waits until its control socket answers.
     @discardableResult
-    func start(_ name: String, listen: Bool = true, arguments: [String] = []) throws -> Daemon {
+    public func start(_ name: String, listen: Bool = true, arguments: [String] = []) throws -> Daemon {
         let daemon = prepare(name, listen: listen, arguments: arguments)
         try start(daemon)
         return daemon
     }
 
-    func start(_ daemon: Daemon, listenHost: String = "127.0.0.1") throws {
+    public func start(_ daemon: Daemon, listenHost: String = "127.0.0.1") throws {
         var arguments = ["run", "--home", daemon.home, "--name", daemon.name]
         if let port = daemon.port { arguments += ["--listen", "\(listenHost):\(port)"] }
         arguments += daemon.extraArguments
@@ -122,7 +121,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Stops a daemon with SIGTERM and waits for it.
-    func stop(_ daemon: Daemon) {
+    public func stop(_ daemon: Daemon) {
         guard let process = daemon.process, process.isRunning else { return }
         process.terminate()
         let deadline = Date().addingTimeInterval(10)
@@ -131,19 +130,19 @@ final class DaemonHarness: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    func logText(_ daemon: Daemon) -> String {
+    public func logText(_ daemon: Daemon) -> String {
         (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
     }
 
     /// Runs `clipd ARGS --home HOME` to completion.
     @discardableResult
-    func clipd(_ arguments: [String], _ daemon: Daemon?, stdin: [UInt8]? = nil) -> Result {
+    public func clipd(_ arguments: [String], _ daemon: Daemon?, stdin: [UInt8]? = nil) -> Result {
         var full = arguments
         if let daemon { full.insert(contentsOf: ["--home", daemon.home], at: 1) }
         return run(Self.binary, full, stdin: stdin)
     }
 
-    func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) -> Result {
+    public func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -175,7 +174,7 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Pairs `joiner` with `listener` through the CLI, the way a person would.
-    func pair(_ joiner: Daemon, with listener: Daemon, address: String? = nil) throws {
+    public func pair(_ joiner: Daemon, with listener: Daemon, address: String? = nil) throws {
         let (code, window) = try openWindow(listener)
         let join = clipd(["pair", code, address ?? listener.address], joiner)
         guard join.status == 0 else { throw HarnessError("pair join failed: \(join.stderr)") }
@@ -185,7 +184,7 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Runs `clipd pair` on `listener`; returns the code from stdout's first line and the
     /// still-running window process.
-    func openWindow(_ listener: Daemon) throws -> (String, Process) {
+    public func openWindow(_ listener: Daemon) throws -> (String, Process) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["pair", "--home", listener.home]
@@ -208,7 +207,7 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Polls `condition` every 20 ms until it holds or `timeout` passes. For waiting on
     /// asynchronous delivery, never for measuring speed.
-    func eventually(timeout: TimeInterval = 15, _ condition: () -> Bool) -> Bool {
+    public func eventually(timeout: TimeInterval = 15, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if condition() { return true }
@@ -218,13 +217,13 @@ final class DaemonHarness: @unchecked Sendable {
     }
 
     /// The text `clipd recv` prints, or nil when it fails.
-    func received(_ daemon: Daemon, primary: Bool = false) -> String? {
+    public func received(_ daemon: Daemon, primary: Bool = false) -> String? {
         let result = clipd(primary ? ["recv", "-p"] : ["recv"], daemon)
         return result.status == 0 ? result.stdout : nil
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,207 @@
+// clipd-bench: the performance figures of `make bench`, measured on loopback against real
+// release-build daemons. Prints one line per figure with its target.
+import ClipCrypto
+import ClipDaemon
+import ClipTestSupport
+import ClipWire
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+if ProcessInfo.processInfo.environment["CLIPD_BINARY"] == nil {
+    setenv("CLIPD_BINARY", VectorFile.packageRoot.appendingPathComponent(".build/release/clipd").path, 1)
+}
+
+/// Writes a line to standard output at once (no buffering to lose on a crash).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}
+
+func report(_ name: String, _ value: String, target: String, ok: Bool) {
+    say("\(ok ? "PASS" : "MISS")  \(name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(value.padding(toLength: 34, withPad: " ", startingAt: 0)) target: \(target)")
+}
+
+func ms(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }
+
+func request(_ daemon: DaemonHarness.Daemon, _ request: ControlRequest, payload: [UInt8] = []) throws -> (ControlResponse, [UInt8]) {
+    let client = try ControlClient(socketPath: daemon.controlSocket)
+    try client.send(request, payload: payload)
+    return try client.receive()
+}
+
+let harness = DaemonHarness()
+say("clipd-bench: binary \(DaemonHarness.binary)")
+say(String(repeating: "-", count: 110))
+
+// MARK: AES-256-GCM record sealing, for scale.
+do {
+    let sealer = try RecordSealer(key: SecureRandom.bytes(32), maximumPlaintext: 300_000)
+    let chunk = [UInt8](repeating: 7, count: 256 * 1024)
+    var out = [UInt8](repeating: 0, count: RecordSealer.sealedSize(plaintextCount: chunk.count))
+    let rounds = 2048
+    let start = now()
+    for _ in 0..<rounds {
+        try chunk.withUnsafeBytes { p in try out.withUnsafeMutableBytes { o in try sealer.seal(plaintext: p, into: o) } }
+    }
+    let rate = Double(rounds * chunk.count) / (now() - start) / 1e9
+    report("record layer: seal 256 KiB records", String(format: "%.2f GB/s", rate), target: "context (~5.5 GB/s AES-GCM)", ok: true)
+}
+
+// MARK: Two daemons.
+let a = try harness.start("bench-a")
+let b = try harness.start("bench-b", listen: false)
+
+// Pairing, daemon to daemon (the CLI's process start-up excluded).
+do {
+    var times: [Double] = []
+    for _ in 0..<10 {
+        let window = try ControlClient(socketPath: a.controlSocket)
+        try window.send(ControlRequest(op: .pairOpen))
+        let (opened, _) = try window.receive()
+        var join = ControlRequest(op: .pairJoin)
+        join.code = opened.code
+        join.target = a.address
+        let start = now()
+        let (result, _) = try request(b, join)
+        times.append(now() - start)
+        guard result.ok else { throw HarnessError("pairing failed: \(result.error ?? "")") }
+        _ = try window.receive()
+    }
+    let p50 = percentile(times, 0.5)
+    report("pairing over loopback (p50 of 10)", ms(p50), target: "<= 10 ms", ok: p50 <= 0.010)
+}
+_ = harness.eventually { harness.clipd(["status"], a).stdout.contains("1 connected") }
+
+// Session handshake: a raw peer trusted by a third daemon.
+do {
+    let key = X25519PrivateKey.generate()
+    let psk = SecureRandom.bytes(32)
+    let c = harness.prepare("bench-c")
+    let peers = "[[peer]]\nname = \"raw\"\npublic_key = \"\(key.publicKey.hexString)\"\npsk = \"\(psk.hexString)\"\naddresses = []\n"
+    _ = FileManager.default.createFile(atPath: c.home + "/peers.toml", contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])
+    try harness.start(c)
+    let identity = try String(contentsOfFile: c.home + "/identity.toml", encoding: .utf8)
+    let daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(identity.split(separator: "\"")[1]))!).publicKey
+    var times: [Double] = []
+    for _ in 0..<200 {
+        let start = now()
+        let peer = try RawPeer(port: c.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        times.append(now() - start)
+    }
+    let p50 = percentile(times, 0.5)
+    report("session handshake incl. connect (p50 of 200)", ms(p50), target: "<= 2 ms", ok: p50 <= 0.002)
+    harness.stop(c)
+}
+
+// Small text: send on A until B's watcher has it.
+do {
+    let watcher = try ControlClient(socketPath: b.controlSocket)
+    try watcher.send(ControlRequest(op: .watch))
+    _ = try watcher.receive()
+    var times: [Double] = []
+    for i in 0..<300 {
+        var send = ControlRequest(op: .send)
+        send.mimeType = "text/plain;charset=utf-8"
+        let text = Array("small text \(i)".utf8)
+        let start = now()
+        _ = try request(a, send, payload: text)
+        let (_, payload) = try watcher.receive()
+        times.append(now() - start)
+        guard payload == text else { throw HarnessError("watch returned other text") }
+    }
+    let p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
+    report("small text A -> visible on B (p50 / p99)", "\(ms(p50)) / \(ms(p99))", target: "<= 5 ms", ok: p50 <= 0.005)
+}
+
+// 64 MiB with --wait.
+do {
+    let size = 64 << 20
+    let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+    var times: [Double] = []
+    for round in 0..<12 {
+        var send = ControlRequest(op: .send)
+        send.mimeType = "application/octet-stream"
+        send.wait = true
+        send.timeoutMilliseconds = 60_000
+        let start = now()
+        let (response, _) = try request(a, send, payload: payload)
+        if round >= 2 { times.append(now() - start) }  // two warm-up rounds
+        guard response.ok else { throw HarnessError("send --wait failed: \(response.error ?? "")") }
+    }
+    let best = times.min()!, p50 = percentile(times, 0.5)
+    let rate = Double(size) / p50 / 1e9
+    report("64 MiB A -> B with --wait (median of 10)", String(format: "%.2f GB/s (%@, best %@)", rate, ms(p50), ms(best)), target: ">= 1 GB/s", ok: rate >= 1)
+    // The same through the command line, reading the item from a file on stdin.
+    let file = harness.root + "/64MiB.bin"
+    _ = FileManager.default.createFile(atPath: file, contents: Data(payload))
+    var cliTimes: [Double] = []
+    for _ in 0..<5 {
+        let start = now()
+        let result = harness.run("/bin/sh", ["-c", "\(DaemonHarness.binary) send --home \(a.home) --wait < \(file)"])
+        cliTimes.append(now() - start)
+        guard result.status == 0 else { throw HarnessError("clipd send --wait failed: \(result.stderr)") }
+    }
+    let cli = percentile(cliTimes, 0.5)
+    report("  same via `clipd send --wait < file`", String(format: "%.2f GB/s (%@)", Double(size) / cli / 1e9, ms(cli)), target: "(user's view)", ok: true)
+}
+harness.stop(a)
+harness.stop(b)
+
+// MARK: Idle: two connected daemons at rest.
+func procStat(_ pid: Int32) -> (cpuTicks: Int, switches: Int, rssKiB: Int) {
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+    let ticks = fields.count > 13 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : -1
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    var switches = 0, rss = 0
+    for line in status.split(separator: "\n") {
+        let parts = line.split(separator: ":")
+        guard parts.count == 2 else { continue }
+        let value = Int(parts[1].trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") ?? 0
+        if parts[0] == "voluntary_ctxt_switches" || parts[0] == "nonvoluntary_ctxt_switches" { switches += value }
+        if parts[0] == "VmRSS" { rss = value }
+    }
+    return (ticks, switches, rss)
+}
+func threadSwitches(_ pid: Int32) -> Int {
+    // Context switches of every thread: a wake-up on any thread counts.
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.reduce(0) { total, tid in
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/status", encoding: .utf8)) ?? ""
+        return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches") }.reduce(0) {
+            $0 + (Int($1.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? 0)
+        }
+    }
+}
+do {
+    let x = try harness.start("idle-x")
+    let y = try harness.start("idle-y", listen: false)
+    try harness.pair(y, with: x)
+    _ = harness.eventually { harness.clipd(["status"], x).stdout.contains("1 connected") }
+    _ = harness.clipd(["send", "--wait", "idle test"], y)
+    sleep(2)
+    let pids = [x.process!.processIdentifier, y.process!.processIdentifier]
+    let before = pids.map { (procStat($0), threadSwitches($0)) }
+    let seconds: UInt32 = 20
+    sleep(seconds)
+    let after = pids.map { (procStat($0), threadSwitches($0)) }
+    for (i, name) in ["listening daemon", "dialling daemon"].enumerated() {
+        let ticks = after[i].0.cpuTicks - before[i].0.cpuTicks
+        let wakeups = after[i].1 - before[i].1
+        report("idle \(seconds) s, \(name): CPU / wake-ups", "\(ticks) ticks (1/100 s) / \(wakeups) switches", target: "0 CPU, no timers", ok: ticks == 0)
+        report("idle \(name): RSS", "\(after[i].0.rssKiB / 1024) MiB (\(after[i].0.rssKiB) KiB)", target: "<= 30 MB", ok: after[i].0.rssKiB <= 30 * 1000)
+    }
+}
+say(String(repeating: "-", count: 110))
