@@ -17,7 +17,7 @@ build: deps  ## Debug build of everything, tests included
 	$(SWIFT) build --build-tests
 
 release: deps  ## Optimised build of clipd
-	$(SWIFT) build -c release --product clipd
+	$(SWIFT) build -c release --static-swift-stdlib --product clipd
 
 run: release  ## Build and run `clipd run` with its default configuration
 	.build/release/clipd run $(RUN_ARGS)
@@ -36,7 +36,7 @@ lint: test-deps  ## Zero-warning check of a clean build plus hadolint
 	hadolint Dockerfile
 
 bench: release test-deps  ## Performance figures (throughput, latency, idle CPU and memory)
-	$(SWIFT) build -c release --product clipd-bench
+	$(SWIFT) build -c release --static-swift-stdlib --product clipd-bench
 	.build/release/clipd-bench
 
 clean:  ## Remove build products

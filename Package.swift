@@ -45,8 +45,10 @@ let package = Package(
         .executableTarget(
             name: "clipd",
             dependencies: [
-                "ClipDaemon",
+                "ClipDaemon", "CClipSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Vectors, a process harness for real daemons and a hand-driven raw peer; shared by

@@ -17,3 +17,12 @@ void clipd_advise_hugepages(void *base, size_t length) {
     uintptr_t end = ((uintptr_t)base + length) & ~(huge - 1);
     if (end > start) madvise((void *)start, end - start, MADV_HUGEPAGE);
 }
+
+// The Swift runtime's hook (swift/Runtime/Concurrency.h): when set, every job for the
+// global concurrent executor goes to it instead of libdispatch. Referenced at link time,
+// so it works whether the runtime is linked statically or dynamically.
+extern void *swift_task_enqueueGlobal_hook;
+
+int clipd_install_enqueue_global_hook(const void *hook) {
+    return __sync_bool_compare_and_swap(&swift_task_enqueueGlobal_hook, (void *)0, (void *)hook) ? 1 : 0;
+}

@@ -2,7 +2,7 @@ import ArgumentParser
 import ClipDaemon
 
 @main
-struct Clipd: AsyncParsableCommand {
+struct Clipd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clipd",
         abstract: "Encrypted clipboard sync between machines and virtual machines.",

@@ -1,8 +1,12 @@
 import ArgumentParser
+import CClipSystem
 import ClipDaemon
+import Dispatch
 import Logging
+import NIOCore
+import NIOPosix
 
-struct Run: AsyncParsableCommand {
+struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the clipboard daemon.",
         discussion: """
@@ -38,7 +42,7 @@ struct Run: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Log every session event.")
     var verbose = false
 
-    func run() async throws {
+    func run() throws {
         let paths = home.paths
         var configuration: DaemonConfiguration
         do {
@@ -69,10 +73,54 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "clipd")
-        do {
-            try await DaemonService.runUntilSignalled(configuration: configuration, paths: paths, logger: logger)
-        } catch let error as DaemonError {
-            throw fail(error.description)
+        // Swift Concurrency's default pool on Linux is libdispatch's, whose pool monitor
+        // wakes the process every second for ever. Running concurrency on NIO's threads
+        // instead keeps an idle daemon asleep (no timer, no wake-up). Must happen before the
+        // first task, on the main thread: hence a synchronous command.
+        let onNIO = ConcurrencyOnNIO.install()
+        if !onNIO { logger.notice("Swift Concurrency runs on libdispatch: expect a wake-up per second at rest") }
+        let settings = configuration
+        let outcome = blockUntilDone { try await DaemonService.runUntilSignalled(configuration: settings, paths: paths, logger: logger) }
+        switch outcome {
+        case .success: return
+        case .failure(let error as DaemonError): throw fail(error.description)
+        case .failure(let error): throw fail("\(error)")
+        }
+    }
+}
+
+/// Runs `body` as a task and blocks the calling (main) thread until it finishes.
+private func blockUntilDone(_ body: @escaping @Sendable () async throws -> Void) -> Result<Void, Error> {
+    final class Box: @unchecked Sendable {
+        // Written once by the task before it signals, read once after the wait.
+        var result: Result<Void, Error> = .success(())
+    }
+    let box = Box()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { try await body() } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return box.result
+}
+
+/// Runs Swift Concurrency's global executor on NIO's singleton event loops, the way
+/// `NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor`
+/// does, but reaching the runtime's hook at link time: that NIO function looks the hook up
+/// with `dlsym`, which finds nothing in a binary with the Swift runtime linked statically.
+enum ConcurrencyOnNIO {
+    typealias Hook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
+
+    /// Installs the hook. Call once, on the main thread, before the first task.
+    static func install() -> Bool {
+        withUnsafeTemporaryAllocation(of: Hook.self, capacity: 1) { slot in
+            slot.baseAddress!.initialize(to: { job, _ in
+                MultiThreadedEventLoopGroup.singleton.any().executor.enqueue(ExecutorJob(job))
+            })
+            return slot.baseAddress!.withMemoryRebound(to: UnsafeRawPointer.self, capacity: 1) {
+                clipd_install_enqueue_global_hook($0.pointee) == 1
+            }
         }
     }
 }

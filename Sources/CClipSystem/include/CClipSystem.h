@@ -14,6 +14,10 @@ void clipd_tune_allocator(size_t mmap_threshold, size_t trim_threshold);
 /// pages: filling a 64 MiB item then takes 32 page faults instead of 16384.
 void clipd_advise_hugepages(void *base, size_t length);
 
+/// Points Swift Concurrency's global-enqueue hook at `hook` (a thin function pointer with
+/// the runtime's hook signature). Returns 0 when another hook was already installed.
+int clipd_install_enqueue_global_hook(const void *hook);
+
 /// Returns free heap memory to the kernel (after a large item is gone).
 void clipd_release_free_memory(void);
 
