@@ -196,8 +196,11 @@ do {
     let y = try harness.start("idle-y", listen: false)
     try harness.pair(y, with: x)
     _ = harness.eventually { harness.clipd(["status"], x).stdout.contains("1 connected") }
-    _ = harness.clipd(["send", "--wait", "idle test"], y)
-    sleep(2)
+    _ = harness.clipd(["send", "idle test"], y)
+    _ = harness.eventually { harness.received(x) == "idle test" }
+    // Settle past the one-shot timers of the last activity: NIO wakes a loop once at the
+    // original deadline of a cancelled timer (here the 10 s handshake timeout).
+    sleep(12)
     let pids = [x.process!.processIdentifier, y.process!.processIdentifier]
     let before = pids.map { (procStat($0), threadSwitches($0)) }
     let seconds: UInt32 = 20

@@ -3,6 +3,10 @@
 #ifndef CLIPD_COPENSSL_SHIM_H
 #define CLIPD_COPENSSL_SHIM_H
 
+// Hide every API OpenSSL 3 deprecates: using one is a compile error, not a warning.
+#define OPENSSL_API_COMPAT 30000
+#define OPENSSL_NO_DEPRECATED 1
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

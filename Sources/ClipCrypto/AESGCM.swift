@@ -42,9 +42,19 @@ public final class AESGCM256 {
         nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
         plaintext: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer
     ) throws {
+        try seal(nonce: nonce, aad: aad, plaintextParts: [plaintext], output: output)
+    }
+
+    /// Encrypts the concatenation of `plaintextParts` (one message, no copy of the parts)
+    /// and writes ciphertext then tag into `output` (total length of the parts + 16).
+    public func seal(
+        nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+        plaintextParts: [UnsafeRawBufferPointer], output: UnsafeMutableRawBufferPointer
+    ) throws {
         precondition(direction == .seal, "AESGCM256 opened for decryption used to seal")
+        let plaintextCount = plaintextParts.reduce(0) { $0 + $1.count }
         guard nonce.count == Self.nonceByteCount else { throw CryptoError.invalidInput("nonce must be 12 bytes") }
-        guard output.count == plaintext.count + Self.tagByteCount else { throw CryptoError.invalidInput("output size") }
+        guard output.count == plaintextCount + Self.tagByteCount else { throw CryptoError.invalidInput("output size") }
         let n = nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)
         guard EVP_EncryptInit_ex2(context, nil, nil, n, nil) == 1 else { throw CryptoError.fromOpenSSL("EVP_EncryptInit_ex2") }
         var produced: Int32 = 0
@@ -54,14 +64,14 @@ public final class AESGCM256 {
         }
         let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var written = 0
-        if plaintext.count > 0 {
-            guard EVP_EncryptUpdate(context, out, &produced, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count)) == 1
+        for part in plaintextParts where part.count > 0 {
+            guard EVP_EncryptUpdate(context, out + written, &produced, part.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(part.count)) == 1
             else { throw CryptoError.fromOpenSSL("EVP_EncryptUpdate") }
-            written = Int(produced)
+            written += Int(produced)
         }
         guard EVP_EncryptFinal_ex(context, out + written, &produced) == 1 else { throw CryptoError.fromOpenSSL("EVP_EncryptFinal_ex") }
         written += Int(produced)
-        guard written == plaintext.count else { throw CryptoError.openssl("EVP_EncryptFinal_ex length") }
+        guard written == plaintextCount else { throw CryptoError.openssl("EVP_EncryptFinal_ex length") }
         guard EVP_CIPHER_CTX_ctrl(context, clipd_ctrl_gcm_get_tag(), Int32(Self.tagByteCount), out + written) == 1
         else { throw CryptoError.fromOpenSSL("EVP_CTRL_GCM_GET_TAG") }
     }

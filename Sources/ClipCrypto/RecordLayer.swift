@@ -57,10 +57,17 @@ public final class RecordSealer {
     /// Writes the whole record (header, ciphertext, tag) into `output`, which must hold
     /// exactly `sealedSize(plaintextCount: plaintext.count)` bytes.
     public func seal(plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
-        guard plaintext.count <= maximumPlaintext else { throw CryptoError.invalidInput("record plaintext exceeds the maximum") }
+        try seal(plaintextParts: [plaintext], into: output)
+    }
+
+    /// Seals one record whose plaintext is the concatenation of `plaintextParts` (a message
+    /// header and the bytes it carries, without joining them first).
+    public func seal(plaintextParts: [UnsafeRawBufferPointer], into output: UnsafeMutableRawBufferPointer) throws {
+        let plaintextCount = plaintextParts.reduce(0) { $0 + $1.count }
+        guard plaintextCount <= maximumPlaintext else { throw CryptoError.invalidInput("record plaintext exceeds the maximum") }
         guard recordsSealed < RecordLayer.recordLimit else { throw CryptoError.nonceExhausted }
-        precondition(output.count == Self.sealedSize(plaintextCount: plaintext.count))
-        let length = UInt32(plaintext.count + RecordLayer.tagByteCount)
+        precondition(output.count == Self.sealedSize(plaintextCount: plaintextCount))
+        let length = UInt32(plaintextCount + RecordLayer.tagByteCount)
         output[0] = UInt8(truncatingIfNeeded: length >> 24)
         output[1] = UInt8(truncatingIfNeeded: length >> 16)
         output[2] = UInt8(truncatingIfNeeded: length >> 8)
@@ -68,7 +75,7 @@ public final class RecordSealer {
         let nonce = AESGCM256.counterNonce(recordsSealed)
         try nonce.withUnsafeBytes { n in
             try cipher.seal(
-                nonce: n, aad: UnsafeRawBufferPointer(rebasing: output[0..<4]), plaintext: plaintext,
+                nonce: n, aad: UnsafeRawBufferPointer(rebasing: output[0..<4]), plaintextParts: plaintextParts,
                 output: UnsafeMutableRawBufferPointer(rebasing: output[4...]))
         }
         try advance()

@@ -52,7 +52,7 @@ extension Daemon {
             case .status: client.finish(statusResponse())
             case .peers: client.finish(peersResponse())
             case .unpair: try handleUnpair(request, client: client)
-            case .pairOpen: try openPairingWindow(client)
+            case .pairOpen: try openPairingWindow(client, lifetimeMilliseconds: request.timeoutMilliseconds)
             case .pairJoin: try joinPairing(request, client: client)
             }
         } catch {

@@ -23,23 +23,24 @@ extension Daemon {
         listenersDescription
     }
 
-    func openPairingWindow(_ client: ControlConnection) throws {
+    func openPairingWindow(_ client: ControlConnection, lifetimeMilliseconds: Int?) throws {
         guard !listenersDescription.isEmpty else {
             throw DaemonError("this daemon does not accept connections, so nobody can pair with it; restart it with --listen HOST:PORT (e.g. --listen 0.0.0.0:\(DaemonConfiguration.defaultPort)), or run `clipd pair CODE TARGET` here with a code from the other device")
         }
         guard pairingWindow == nil else { throw DaemonError("a pairing window is already open on this daemon") }
         let code = PairingCode.generate()
-        let expiry = loop.scheduleTask(in: PairingWindow.lifetime) { [self] in
+        let lifetime = min(TimeAmount.milliseconds(Int64(max(1, lifetimeMilliseconds ?? Int.max / 2))), PairingWindow.lifetime)
+        let expiry = loop.scheduleTask(in: lifetime) { [self] in
             guard let window = pairingWindow, window.code == code else { return }
             pairingWindow = nil
-            window.reply.finish(.failure("pairing failed: the code expired after 10 minutes; run `clipd pair` again"))
+            window.reply.finish(.failure("pairing failed: the code expired after \(Self.describe(lifetime)); run `clipd pair` again"))
         }
         pairingWindow = PairingWindow(code: code, reply: client, expiry: expiry)
         var response = ControlResponse(ok: true)
         response.code = code.description
         response.lines = listenersDescription
         client.reply(response)
-        logger.info("pairing window open for 10 minutes")
+        logger.info("pairing window open", metadata: ["for": "\(Self.describe(lifetime))"])
     }
 
     /// Burns the open window's code for the first well-formed pairing attempt; nil when no
@@ -126,6 +127,12 @@ extension Daemon {
         }
         dialers[paired.identity.deviceID]?.connected()
         ensureDialer(paired.identity.deviceID)
+    }
+
+    static func describe(_ time: TimeAmount) -> String {
+        let seconds = time.nanoseconds / 1_000_000_000
+        if seconds >= 60 && seconds % 60 == 0 { return "\(seconds / 60) minutes" }
+        return seconds == 1 ? "1 second" : "\(seconds) seconds"
     }
 
     static func shortError(_ error: Error) -> String {

@@ -56,7 +56,6 @@ final class PeerConnection: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var timeout: Scheduled<Void>?
     private var streams: [OutgoingStream] = []
-    private var dataScratch: [UInt8] = []
     private var finished = false
     private(set) var sessionID: SessionID?
     private(set) var peer: StoredPeer?
@@ -103,8 +102,7 @@ final class PeerConnection: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         if case .session = state {
-            appendRecords(&buffer)
-            processRecords()
+            ingest(&buffer)
             return
         }
         frames.append(buffer.readableBytesView)
@@ -222,48 +220,65 @@ final class PeerConnection: ChannelInboundHandler {
         self.initiatorDevice = initiator
         var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
         sessionID = daemon.sessionEstablished(self)
-        if leftover.readableBytes > 0, sessionID != nil {
-            appendRecords(&leftover)
-            processRecords()
-        }
+        if leftover.readableBytes > 0, sessionID != nil { ingest(&leftover) }
     }
 
     // MARK: Records
 
-    private func appendRecords(_ buffer: inout ByteBuffer) {
-        if records == nil {
-            records = buffer
-        } else {
-            records!.writeBuffer(&buffer)
-        }
-    }
-
-    private func processRecords() {
-        guard case .session(_, let opener) = state, var buffer = records else { return }
-        records = nil
-        defer {
-            if buffer.readableBytes > 0 {
-                if buffer.readerIndex > 4 << 20 { buffer.discardReadBytes() }
-                records = buffer
+    /// Takes newly received bytes in record mode. Complete records are opened straight from
+    /// the receive buffer; only a record split across two reads is copied, and only the
+    /// bytes it still lacks.
+    private func ingest(_ incoming: inout ByteBuffer) {
+        if var pending = records {
+            records = nil
+            if pending.readableBytes < RecordLayer.headerByteCount {
+                var head = incoming.readSlice(length: min(RecordLayer.headerByteCount - pending.readableBytes, incoming.readableBytes))!
+                pending.writeBuffer(&head)
+                guard pending.readableBytes >= RecordLayer.headerByteCount else {
+                    records = pending
+                    return
+                }
             }
-        }
-        while buffer.readableBytes >= RecordLayer.headerByteCount {
-            guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return }
-            let plaintextCount: Int
-            do {
-                plaintextCount = try opener.plaintextLength(forLengthField: length)
-            } catch {
-                fail("bad record: \(error)")
+            guard let total = recordSize(at: pending) else { return }
+            var body = incoming.readSlice(length: min(total - pending.readableBytes, incoming.readableBytes))!
+            pending.writeBuffer(&body)
+            guard pending.readableBytes >= total else {
+                records = pending
                 return
             }
-            let total = RecordLayer.headerByteCount + Int(length)
+            openRecords(in: &pending)
+            guard case .session = state else { return }
+        }
+        openRecords(in: &incoming)
+        guard case .session = state else { return }
+        if incoming.readableBytes > 0 { records = incoming }
+    }
+
+    /// The size on the wire of the record starting at `buffer`'s reader index, after
+    /// checking its length field; nil (and the session closed) when the length is invalid.
+    private func recordSize(at buffer: ByteBuffer) -> Int? {
+        guard case .session(_, let opener) = state, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        do {
+            _ = try opener.plaintextLength(forLengthField: length)
+        } catch {
+            fail("bad record: \(error)")
+            return nil
+        }
+        return RecordLayer.headerByteCount + Int(length)
+    }
+
+    /// Opens and dispatches every complete record in `buffer`, leaving a partial one.
+    private func openRecords(in buffer: inout ByteBuffer) {
+        while buffer.readableBytes >= RecordLayer.headerByteCount {
+            guard case .session(_, let opener) = state, let total = recordSize(at: buffer) else { return }
             guard buffer.readableBytes >= total else { return }
+            let plaintextCount = total - RecordLayer.headerByteCount - RecordLayer.tagByteCount
             let plaintext: [UInt8]
             do {
                 plaintext = try buffer.withUnsafeReadableBytes { raw in
                     try [UInt8](unsafeUninitializedCapacity: plaintextCount) { out, initialized in
-                        try opener.open(header: UnsafeRawBufferPointer(rebasing: raw[0..<4]),
-                                        body: UnsafeRawBufferPointer(rebasing: raw[4..<total]),
+                        try opener.open(header: UnsafeRawBufferPointer(rebasing: raw[0..<RecordLayer.headerByteCount]),
+                                        body: UnsafeRawBufferPointer(rebasing: raw[RecordLayer.headerByteCount..<total]),
                                         into: UnsafeMutableRawBufferPointer(out))
                         initialized = plaintextCount
                     }
@@ -282,7 +297,6 @@ final class PeerConnection: ChannelInboundHandler {
             }
             guard let sessionID else { return }
             daemon.received(message, on: sessionID)
-            guard case .session = state else { return }
         }
     }
 
@@ -341,15 +355,27 @@ final class PeerConnection: ChannelInboundHandler {
         if wrote { context.flush() }
     }
 
-    /// Writes one DATA record, assembling its plaintext in a reused scratch buffer and
-    /// sealing it straight into the outgoing buffer.
+    /// Writes one DATA record: its 13-byte header and the item's bytes are sealed straight
+    /// into the outgoing buffer, without joining them first.
     private func writeDataRecord(requestID: UInt32, offset: Int, bytes: ArraySlice<UInt8>, sealer: RecordSealer, context: ChannelHandlerContext) {
-        dataScratch.removeAll(keepingCapacity: true)
-        dataScratch.append(0x04)
-        for shift in stride(from: 24, through: 0, by: -8) { dataScratch.append(UInt8(truncatingIfNeeded: requestID >> UInt32(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { dataScratch.append(UInt8(truncatingIfNeeded: UInt64(offset) >> UInt64(shift))) }
-        dataScratch.append(contentsOf: bytes)
-        writeSealed(dataScratch, sealer: sealer, context: context, flush: false)
+        let header = SessionMessage.dataHeader(requestID: requestID, offset: UInt64(offset))
+        let size = RecordSealer.sealedSize(plaintextCount: SessionMessage.dataHeaderByteCount + bytes.count)
+        var out = context.channel.allocator.buffer(capacity: size)
+        do {
+            try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+                try header.withUnsafeBytes { h in
+                    try bytes.withUnsafeBytes { b in
+                        try sealer.seal(plaintextParts: [h, b], into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
+                    }
+                }
+                return size
+            }
+        } catch {
+            fail("cannot seal a record: \(error)")
+            return
+        }
+        context.write(wrapOutboundOut(out), promise: nil)
+        if sealer.needsRehandshake { fail("session reached its record limit; reconnecting for fresh keys") }
     }
 
     // MARK: Closing

@@ -111,6 +111,16 @@ public enum SessionMessage: Equatable, Sendable {
 
     /// Header bytes of a DATA message before its payload.
     public static let dataHeaderByteCount = 1 + 4 + 8
+
+    /// The first `dataHeaderByteCount` bytes of a DATA message; its payload follows, so a
+    /// sender can seal header and payload without joining them.
+    public static func dataHeader(requestID: UInt32, offset: UInt64) -> [UInt8] {
+        var w = ByteWriter(capacity: dataHeaderByteCount)
+        w.u8(TypeCode.data.rawValue)
+        w.u32(requestID)
+        w.u64(offset)
+        return w.bytes
+    }
 }
 
 // MARK: Encoding
@@ -141,9 +151,7 @@ extension SessionMessage {
             Self.writeItemID(f.item, into: &w)
         case .data(let d):
             w = ByteWriter(capacity: Self.dataHeaderByteCount + d.bytes.count)
-            w.u8(TypeCode.data.rawValue)
-            w.u32(d.requestID)
-            w.u64(d.offset)
+            w.raw(Self.dataHeader(requestID: d.requestID, offset: d.offset))
             w.raw(d.bytes)
         case .dataEnd(let e):
             w.u8(TypeCode.dataEnd.rawValue)

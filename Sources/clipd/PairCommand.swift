@@ -20,6 +20,9 @@ struct Pair: ParsableCommand {
 
     @OptionGroup var home: HomeOption
 
+    @Option(help: "Close the pairing window after this many seconds (at most 600, the default).")
+    var timeout: Int = 600
+
     @Argument(help: "The code shown by `clipd pair` on the other machine.")
     var code: String?
 
@@ -39,7 +42,9 @@ struct Pair: ParsableCommand {
         let client: ControlClient
         do { client = try ControlClient(socketPath: home.paths.controlSocket) } catch { throw fail("\(error)") }
         do {
-            try client.send(ControlRequest(op: .pairOpen))
+            var request = ControlRequest(op: .pairOpen)
+            request.timeoutMilliseconds = max(1, min(timeout, 600)) * 1000
+            try client.send(request)
             while true {
                 let (response, _) = try client.receive()
                 guard response.ok else { throw fail(response.error ?? "pairing failed") }
@@ -48,7 +53,7 @@ struct Pair: ParsableCommand {
                     let addresses = response.lines ?? []
                     let example = addresses.first.map { "clipd pair \(code) \($0)" } ?? "clipd pair \(code) HOST:PORT"
                     FileHandleOutput.standardError("""
-                        On the other machine, run within 10 minutes:
+                        On the other machine, run within \(timeout >= 600 ? "10 minutes" : timeout == 1 ? "1 second" : "\(timeout) seconds"):
                           \(example)
                         (this daemon listens on \(addresses.joined(separator: ", ")); use an address the other machine can reach)
                         Waiting... the code works once.

@@ -2,6 +2,10 @@ import ClipTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Several real daemons on loopback, driven through the real CLI.
 @Suite("Integration: daemons on loopback", .serialized)
 struct LoopbackIntegrationTests {
@@ -177,5 +181,56 @@ struct LoopbackIntegrationTests {
         #expect(h.clipd(["send", "ignored"], b).status == 0)
         usleep(500_000)
         #expect(h.received(a) == nil)
+    }
+}
+
+@Suite("Integration: pairing window and private state", .serialized)
+struct PairingWindowAndStateTests {
+    @Test func pairingWindowExpiresAndTheCodeDies() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        let result = h.clipd(["pair", "--timeout", "1"], a)
+        #expect(result.status == 1)
+        #expect(result.stderr.hasSuffix("\nclipd: pairing failed: the code expired after 1 second; run `clipd pair` again\n"))
+        let code = result.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(code.split(separator: "-").count == 4, "the code is printed alone on stdout's first line")
+        let late = h.clipd(["pair", code, a.address], b)
+        #expect(late.status == 1 && late.stderr.contains("no pairing window"))
+    }
+
+    @Test func secondWindowIsRefusedWhileOneIsOpen() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let (_, window) = try h.openWindow(a)
+        let second = h.clipd(["pair"], a)
+        #expect(second.status == 1 && second.stderr.contains("already open"))
+        window.terminate()
+    }
+
+    @Test func stateFilesArePrivateAndLooserOnesAreRefused() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta", listen: false)
+        try h.pair(b, with: a)
+        for (path, mode) in [(a.home, 0o700), (a.home + "/identity.toml", 0o600), (a.home + "/peers.toml", 0o600), (a.home + "/clipd.sock", 0o600)] {
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            #expect(Int(info.st_mode & 0o777) == mode, "\(path) has mode \(String(info.st_mode & 0o777, radix: 8))")
+        }
+        let peers = try String(contentsOfFile: a.home + "/peers.toml", encoding: .utf8)
+        #expect(peers.contains("psk = ") && !peers.contains("code"), "stores the PSK and never the code")
+        h.stop(a)
+        chmod(a.home + "/peers.toml", 0o644)
+        let refused = h.run(DaemonHarness.binary, ["run", "--home", a.home])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "clipd: refusing to use \(a.home)/peers.toml: mode 644 lets other users in; run `chmod 600 \(a.home)/peers.toml`\n")
+        chmod(a.home + "/peers.toml", 0o600)
+        chmod(a.home, 0o755)
+        let openDirectory = h.run(DaemonHarness.binary, ["run", "--home", a.home])
+        #expect(openDirectory.status == 1 && openDirectory.stderr.contains("run `chmod 700 \(a.home)`"))
+        chmod(a.home, 0o700)
+        try h.start(a)
+        #expect(h.eventually { h.clipd(["peers"], a).stdout.contains("connected") }, "nothing was lost by the refusals")
     }
 }
