@@ -11,9 +11,7 @@ import Glibc
 struct LoopbackIntegrationTests {
     @Test func pairAndSyncBothWaysOnLoopback() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha")
-        let b = try h.start("beta", listen: false)
-        try h.pair(b, with: a)
+        let (a, b) = try h.startPairedDaemons()
         #expect(h.clipd(["send", "héllo wörld ✂"], a).status == 0)
         #expect(h.eventually { h.received(b) == "héllo wörld ✂" })
         #expect(h.clipd(["send"], b, stdin: Array("from beta via stdin\n".utf8)).status == 0)
@@ -28,9 +26,7 @@ struct LoopbackIntegrationTests {
 
     @Test func largeItemIsFetchedAndIdentical() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha")
-        let b = try h.start("beta", listen: false)
-        try h.pair(b, with: a)
+        let (a, b) = try h.startPairedDaemons()
         let big = (0..<(5 * 1024 * 1024 + 3)).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 7) }
         #expect(h.clipd(["send", "--wait", "-t", "application/x-test"], a, stdin: big).status == 0)
         let got = h.clipd(["recv", "-t", "application/x-test"], b)
@@ -53,9 +49,7 @@ struct LoopbackIntegrationTests {
 
     @Test func reconnectsAndCatchesUpAfterAPeerRestarts() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha")
-        let b = try h.start("beta", listen: false)
-        try h.pair(b, with: a)
+        let (a, b) = try h.startPairedDaemons()
         #expect(h.clipd(["send", "before"], b).status == 0)
         #expect(h.eventually { h.received(a) == "before" })
         h.stop(a)
@@ -137,9 +131,8 @@ struct LoopbackIntegrationTests {
 
     @Test func primaryIsItsOwnStream() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha", arguments: ["--selections", "clipboard,primary"])
-        let b = try h.start("beta", listen: false, arguments: ["--selections", "clipboard,primary"])
-        try h.pair(b, with: a)
+        let both = ["--selections", "clipboard,primary"]
+        let (a, b) = try h.startPairedDaemons(alphaArguments: both, betaArguments: both)
         #expect(h.clipd(["send", "clip"], a).status == 0)
         #expect(h.clipd(["send", "-p", "prim"], a).status == 0)
         #expect(h.eventually { h.received(b, primary: true) == "prim" })
@@ -148,9 +141,7 @@ struct LoopbackIntegrationTests {
 
     @Test func watchPrintsEachChange() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha")
-        let b = try h.start("beta", listen: false)
-        try h.pair(b, with: a)
+        let (a, b) = try h.startPairedDaemons()
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: DaemonHarness.binary)
         watcher.arguments = ["recv", "--home", b.home, "--watch"]
@@ -172,9 +163,7 @@ struct LoopbackIntegrationTests {
 
     @Test func unpairForgetsThePeer() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha")
-        let b = try h.start("beta", listen: false)
-        try h.pair(b, with: a)
+        let (a, b) = try h.startPairedDaemons()
         #expect(h.clipd(["unpair", "beta"], a).status == 0)
         #expect(h.clipd(["peers"], a).stdout.isEmpty)
         // beta redials, but alpha no longer knows its key: nothing gets through.
@@ -210,9 +199,7 @@ struct PairingWindowAndStateTests {
 
     @Test func stateFilesArePrivateAndLooserOnesAreRefused() throws {
         let h = DaemonHarness()
-        let a = try h.start("alpha")
-        let b = try h.start("beta", listen: false)
-        try h.pair(b, with: a)
+        let (a, _) = try h.startPairedDaemons()
         for (path, mode) in [(a.home, 0o700), (a.home + "/identity.toml", 0o600), (a.home + "/peers.toml", 0o600), (a.home + "/clipd.sock", 0o600)] {
             var info = stat()
             #expect(stat(path, &info) == 0)

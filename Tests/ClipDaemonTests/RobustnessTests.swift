@@ -34,14 +34,20 @@ struct RobustnessTests {
         daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(hex))!).publicKey
     }
 
+    /// A raw peer that completed the handshake as the trusted test key.
+    func connectedPeer() throws -> RawPeer {
+        let peer = try RawPeer(port: daemon.port!)
+        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        return peer
+    }
+
     func expectDaemonIntact() {
         #expect(h.clipd(["status"], daemon).status == 0, "daemon died")
         #expect(h.received(daemon) == "precious", "held item lost or replaced")
     }
 
     @Test func aWellBehavedRawPeerIsAccepted() throws {
-        let peer = try RawPeer(port: daemon.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let peer = try connectedPeer()
         // Catch-up: the daemon offers what it holds.
         guard case .offer(let offer) = try peer.readMessage() else { Issue.record("expected catch-up offer"); return }
         #expect(offer.inlineData == Array("precious".utf8))
@@ -99,8 +105,7 @@ struct RobustnessTests {
     }
 
     @Test func flippedBitInARecordEndsTheSession() throws {
-        let peer = try RawPeer(port: daemon.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let peer = try connectedPeer()
         var record = peer.sealed(.offer(.init(header: header(size: 4), inlineData: Array("evil".utf8))))
         record[record.count / 2] ^= 0x01
         peer.send(record)
@@ -109,8 +114,7 @@ struct RobustnessTests {
     }
 
     @Test func replayedRecordEndsTheSession() throws {
-        let peer = try RawPeer(port: daemon.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let peer = try connectedPeer()
         let record = peer.sealed(.ack(.init(item: ItemID(origin: DeviceID(bytes: Array(repeating: 1, count: 16)), counter: 1), status: .applied)))
         peer.send(record)
         peer.send(record)
@@ -119,16 +123,14 @@ struct RobustnessTests {
     }
 
     @Test func oversizedRecordLengthEndsTheSession() throws {
-        let peer = try RawPeer(port: daemon.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let peer = try connectedPeer()
         peer.send([0x7f, 0xff, 0xff, 0xff] + [UInt8](repeating: 0, count: 64))
         #expect(peer.closedByDaemon())
         expectDaemonIntact()
     }
 
     @Test func malformedMessageInsideAValidRecordEndsTheSession() throws {
-        let peer = try RawPeer(port: daemon.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let peer = try connectedPeer()
         var bytes = SessionMessage.offer(.init(header: header(size: 4), inlineData: Array("evil".utf8))).encoded()
         bytes.append(0x21)  // inline data longer than the header says
         peer.send(peer.sealedBytes(bytes))
@@ -138,8 +140,7 @@ struct RobustnessTests {
 
     @Test func truncatedFetchIsDiscarded() throws {
         do {
-            let peer = try RawPeer(port: daemon.port!)
-            try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+            let peer = try connectedPeer()
             _ = try peer.readMessage()  // catch-up offer
             peer.sendMessage(.offer(.init(header: header(size: 300_000), inlineData: nil)))
             guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("daemon did not fetch"); return }
@@ -150,8 +151,7 @@ struct RobustnessTests {
     }
 
     @Test func wrongDigestIsNeverApplied() throws {
-        let peer = try RawPeer(port: daemon.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+        let peer = try connectedPeer()
         _ = try peer.readMessage()
         let data = [UInt8](repeating: 0x45, count: 100_000)
         peer.sendMessage(.offer(.init(header: header(size: UInt64(data.count)), inlineData: nil)))

@@ -173,6 +173,15 @@ public final class DaemonHarness: @unchecked Sendable {
                       stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: [UInt8](outData))
     }
 
+    /// Starts a listening daemon "alpha" and a dialling daemon "beta" and pairs them: the
+    /// set-up most integration tests share.
+    public func startPairedDaemons(alphaArguments: [String] = [], betaArguments: [String] = []) throws -> (Daemon, Daemon) {
+        let a = try start("alpha", arguments: alphaArguments)
+        let b = try start("beta", listen: false, arguments: betaArguments)
+        try pair(b, with: a)
+        return (a, b)
+    }
+
     /// Pairs `joiner` with `listener` through the CLI, the way a person would.
     public func pair(_ joiner: Daemon, with listener: Daemon, address: String? = nil) throws {
         let (code, window) = try openWindow(listener)
