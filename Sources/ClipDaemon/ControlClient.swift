@@ -45,9 +45,16 @@ public final class ControlClient {
 
     /// Sends one request with its payload.
     public func send(_ request: ControlRequest, payload: [UInt8] = []) throws {
-        // Prefix and header first, then the payload from where it lies (no copy of large items).
-        try write(ControlFraming.encode(request, payloadLength: payload.count))
-        try write(payload)
+        do {
+            // Prefix and header first, then the payload from where it lies (no copy of large items).
+            try write(ControlFraming.encode(request, payloadLength: payload.count))
+            try write(payload)
+        } catch {
+            // The daemon refuses some requests (an item over its maximum size) without
+            // reading them: its answer says why.
+            if let (response, _) = try? receive(), !response.ok, let reason = response.error { throw DaemonError(reason) }
+            throw error
+        }
     }
 
     private func write(_ bytes: [UInt8]) throws {

@@ -44,18 +44,18 @@ final class ControlConnection: ChannelInboundHandler {
                       let payloadLength = b.getInteger(at: b.readerIndex + 4, as: UInt64.self)
                 else { return }
                 guard headerLength <= ControlFraming.maximumHeaderLength, payloadLength <= UInt64(Int.max) else {
-                    finish(.failure("malformed control message"))
+                    refuse("malformed control message")
                     return
                 }
                 guard b.readableBytes >= ControlFraming.prefixByteCount + Int(headerLength) else { return }
                 b.moveReaderIndex(forwardBy: ControlFraming.prefixByteCount)
                 let json = b.readBytes(length: Int(headerLength)) ?? []
                 guard let request = try? ControlFraming.decodeHeader(ControlRequest.self, from: json) else {
-                    finish(.failure("malformed control message"))
+                    refuse("malformed control message")
                     return
                 }
                 if let refusal = daemon.refusePayload(request, length: payloadLength) {
-                    finish(.failure(refusal))
+                    refuse(refusal)
                     return
                 }
                 pendingHeader = (request, Int(payloadLength))
@@ -83,6 +83,15 @@ final class ControlConnection: ChannelInboundHandler {
             daemon.handleControl(request, payload: complete, digest: payloadDigest, from: self)
             payloadDigest = nil
         }
+    }
+
+    /// Answers with an error and closes without reading the rest (an oversized payload is
+    /// never read; the client sees its send fail and reads this answer).
+    private func refuse(_ message: String) {
+        finish(.failure(message))
+        buffer = nil
+        isClosed = true
+        context?.close(promise: nil)
     }
 
     /// Sends a response (or stream event).

@@ -185,14 +185,12 @@ public final class Daemon: @unchecked Sendable {
             connection.close(reason: "daemon stopping")
             return nil
         }
-        if let (existingID, existing) = connections.first(where: { $0.value.peer?.deviceID == peer.deviceID }) {
+        let existing = connections.values.first(where: { $0.peer?.deviceID == peer.deviceID })
+        if let existing {
             // Both ends keep the session dialled by the device with the smaller id; a
             // reconnect by the same device replaces its older session.
             let keepNew = existing.initiatorDevice == initiator || initiator < existing.initiatorDevice!
-            if keepNew {
-                existing.close(reason: "replaced by a newer session")
-                _ = existingID
-            } else {
+            guard keepNew else {
                 connection.close(reason: "duplicate session")
                 return nil
             }
@@ -200,6 +198,8 @@ public final class Daemon: @unchecked Sendable {
         let id = SessionID(nextSession)
         nextSession += 1
         connections[id] = connection
+        // Registered first, so closing the old session does not start a redial.
+        existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
         perform(engine.sessionOpened(id, peer: peer.deviceID))

@@ -57,6 +57,7 @@ final class PeerConnection: ChannelInboundHandler {
     private var timeout: Scheduled<Void>?
     private var streams: [OutgoingStream] = []
     private var finished = false
+    private var registered = false
     private(set) var sessionID: SessionID?
     private(set) var peer: StoredPeer?
     /// The device that dialled: both ends compute the same value (for duplicate sessions).
@@ -210,17 +211,27 @@ final class PeerConnection: ChannelInboundHandler {
         }
     }
 
+    /// Switches to records. The initiator has just authenticated the responder (message 2
+    /// decrypted under the PSK) and registers the session at once. The responder has not yet
+    /// seen proof that the initiator holds the keys (message 1 could be a replay), so it
+    /// registers the session, and stops its handshake timer, only when the first record
+    /// authenticates; until then a replayed handshake cannot displace a live session.
     private func establish(keys: NoiseTransportKeys, peer: StoredPeer, initiator: DeviceID) throws {
         let sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: Self.maximumRecordPlaintext)
         let opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: Self.maximumRecordPlaintext)
         state = .session(sealer, opener)
-        timeout?.cancel()
-        timeout = nil
         self.peer = peer
         self.initiatorDevice = initiator
         var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
+        if case .initiator = role { register() }
+        if leftover.readableBytes > 0 { ingest(&leftover) }
+    }
+
+    private func register() {
+        timeout?.cancel()
+        timeout = nil
+        registered = true
         sessionID = daemon.sessionEstablished(self)
-        if leftover.readableBytes > 0, sessionID != nil { ingest(&leftover) }
     }
 
     // MARK: Records
@@ -295,6 +306,7 @@ final class PeerConnection: ChannelInboundHandler {
                 fail("malformed session message: \(error)")
                 return
             }
+            if !registered { register() }
             guard let sessionID else { return }
             daemon.received(message, on: sessionID)
         }

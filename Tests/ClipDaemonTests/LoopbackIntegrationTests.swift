@@ -112,6 +112,10 @@ struct LoopbackIntegrationTests {
         #expect(empty.status == 1 && empty.stderr == "clipd: the clipboard is empty\n")
         let big = h.clipd(["send"], a, stdin: [UInt8](repeating: 1, count: 2048))
         #expect(big.status == 1 && big.stderr.contains("over this daemon's maximum of 1.0 KiB"))
+        // Far larger than the socket buffers: the daemon does not read it, the CLI still ends.
+        let huge = h.clipd(["send"], a, stdin: [UInt8](repeating: 1, count: 8 << 20))
+        #expect(huge.status == 1 && huge.stderr == "clipd: item is 8.0 MiB, over this daemon's maximum of 1.0 KiB (--max-size)\n")
+        #expect(h.clipd(["status"], a).status == 0)
         let malformed = h.clipd(["pair", "not-a-real-code", "127.0.0.1:1"], a)
         #expect(malformed.status == 2 && malformed.stderr.contains("malformed code"))
         let unreachable = h.clipd(["pair", "aardvark-adroitness-zulu-yucatan", "127.0.0.1:\(DaemonHarness.freePort())"], a)

@@ -98,6 +98,16 @@ struct RobustnessTests {
         expectDaemonIntact()
     }
 
+    @Test func aHandshakeThatNeverProvesItselfDoesNotDisplaceTheLiveSession() throws {
+        let live = try connectedPeer()
+        guard case .offer = try live.readMessage() else { Issue.record("expected catch-up offer"); return }
+        let silent = try RawPeer(port: daemon.port!)
+        try silent.handshake(key: key, psk: psk, daemonKey: daemonKey, hello: false)
+        #expect(h.clipd(["send", "still here"], daemon).status == 0)
+        guard case .offer(let offer) = try live.readMessage() else { Issue.record("live session lost its offers"); return }
+        #expect(offer.inlineData == Array("still here".utf8))
+    }
+
     @Test func wrongPSKFailsTheHandshake() throws {
         let peer = try RawPeer(port: daemon.port!)
         #expect(throws: CryptoError.authenticationFailed) { try peer.handshake(key: key, psk: SecureRandom.bytes(32), daemonKey: daemonKey) }

@@ -78,7 +78,10 @@ public final class RawPeer {
 
     /// Runs the Noise handshake as `key` with `psk` towards a daemon whose static key is
     /// `daemonKey`, then reads the daemon's hello.
-    public func handshake(key: X25519PrivateKey, psk: [UInt8], daemonKey: [UInt8], timestamp: UInt64 = UInt64(Date().timeIntervalSince1970 * 1e9)) throws {
+    /// With `hello: false` the peer stops after the Noise messages and never proves it holds
+    /// the keys.
+    public func handshake(key: X25519PrivateKey, psk: [UInt8], daemonKey: [UInt8], hello: Bool = true,
+                          timestamp: UInt64 = UInt64(Date().timeIntervalSince1970 * 1e9)) throws {
         let noise = try NoiseIKpsk2Initiator(prologue: Array("clipd/1 tcp".utf8), localStatic: key, remoteStatic: daemonKey, psk: psk)
         var payload = ByteWriter()
         payload.u64(timestamp)
@@ -89,8 +92,10 @@ public final class RawPeer {
         let (_, keys) = try noise.readMessage2(response.body)
         sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: 1 << 20)
         opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: 1 << 20)
-        guard case .hello = try readMessage() else { throw HarnessError("daemon did not say hello first") }
+        guard hello else { return }
+        // The initiator speaks first; the responder answers once a record proved the keys.
         sendMessage(.hello(.init(deviceName: "raw", maximumItemSize: 1 << 30)))
+        guard case .hello = try readMessage() else { throw HarnessError("daemon did not say hello first") }
     }
 
     public func sealed(_ message: SessionMessage) -> [UInt8] { sealedBytes(message.encoded()) }
