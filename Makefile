@@ -23,17 +23,22 @@ run: release  ## Build and run `clipd run` with its default configuration
 	.build/release/clipd run $(RUN_ARGS)
 
 test: test-deps  ## Every test: unit, vectors, multi-daemon integration, Dockerfile lint
-	$(SWIFT) build --build-tests 2>&1 | tee .build/build.log | grep -E 'error|warning:|Compiling|Build' || true
+	@mkdir -p .build
+	@echo "swift build --build-tests (log: .build/build.log)"
+	@$(SWIFT) build --build-tests > .build/build.log 2>&1 || { cat .build/build.log; exit 1; }
+	@grep -E '(error|warning):' .build/build.log | grep -v '^/opt/' | sort -u || true
 	@scripts/check-warnings.sh .build/build.log
 	$(SWIFT) test --skip-build --parallel
 	hadolint Dockerfile
 	@echo "make test: all passed"
 
-lint: test-deps  ## Zero-warning check of a clean build plus hadolint
-	rm -rf .build/debug/Clip* .build/debug/clipd*
-	$(SWIFT) build --build-tests 2>&1 | tee .build/build.log >/dev/null
+lint: test-deps  ## Zero-warning check of a full rebuild of the project's own code, plus hadolint
+	@mkdir -p .build
+	rm -rf .build/debug/Clip*.build .build/debug/clipd*.build .build/debug/CClipSystem.build
+	@$(SWIFT) build --build-tests > .build/build.log 2>&1 || { cat .build/build.log; exit 1; }
 	@scripts/check-warnings.sh .build/build.log
 	hadolint Dockerfile
+	@echo "make lint: no warnings"
 
 bench: release test-deps  ## Performance figures (throughput, latency, idle CPU and memory)
 	$(SWIFT) build -c release --static-swift-stdlib --product clipd-bench

@@ -18,6 +18,12 @@ public final class BackgroundSHA256: @unchecked Sendable {
         queue.async { [self] in chunk.withUnsafeBytes { hasher.update($0) } }
     }
 
+    /// Queues bytes that `owner` holds (a network buffer, say) without copying them: the
+    /// queue keeps `owner` alive until `withBytes` has handed the bytes to the hash.
+    public func update<Owner: Sendable>(keepingAlive owner: Owner, _ withBytes: @escaping @Sendable (Owner, (UnsafeRawBufferPointer) -> Void) -> Void) {
+        queue.async { [self] in withBytes(owner) { hasher.update($0) } }
+    }
+
     /// Waits for every queued chunk and returns the digest. Call once.
     public func finalize() -> [UInt8] {
         queue.sync { hasher.finalize() }

@@ -67,14 +67,11 @@ final class ControlConnection: ChannelInboundHandler {
             }
             guard let (request, payloadLength) = pendingHeader else { return }
             let take = min(payloadLength - payload.count, b.readableBytes)
-            b.readWithUnsafeReadableBytes { raw in
-                let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<take])
-                payload.append(contentsOf: chunk)
-                // The hasher gets its own copy: a slice of `payload` would make every later
-                // append copy the whole buffer.
-                payloadDigest?.update([UInt8](chunk)[...])
-                return take
-            }
+            // The hasher reads the received bytes where NIO put them (a slice of `payload`
+            // would make every later append copy the whole array).
+            let chunk = b.readSlice(length: take)!
+            payloadDigest?.update(keepingAlive: chunk) { buffer, hash in buffer.withUnsafeReadableBytes(hash) }
+            chunk.withUnsafeReadableBytes { payload.append(contentsOf: $0) }
             buffer = b.readableBytes > 0 ? b : nil
             guard payload.count == payloadLength else { return }
             pendingHeader = nil
