@@ -180,9 +180,7 @@ extension Daemon {
     private func handleWatch(_ request: ControlRequest, client: ControlConnection) throws {
         let selection = try selection(request)
         watchers[ObjectIdentifier(client)] = Watcher(connection: client, selection: selection, mimeType: request.mimeType)
-        var started = ControlResponse(ok: true)
-        started.lines = []
-        client.reply(started)
+        client.reply(ControlResponse(ok: true))
     }
 
     func notifyWatchers(_ item: ClipItem) {
@@ -216,7 +214,7 @@ extension Daemon {
     }
 
     func listeningLine() -> String {
-        let addresses = listenAddressesForStatus()
+        let addresses = listenersDescription
         return addresses.isEmpty ? "listening: no (dials out only; add --listen HOST:PORT to accept peers)" : "listening: \(addresses.joined(separator: ", "))"
     }
 

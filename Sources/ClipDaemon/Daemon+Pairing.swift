@@ -19,10 +19,6 @@ final class PairingWindow {
 }
 
 extension Daemon {
-    func listenAddressesForStatus() -> [String] {
-        listenersDescription
-    }
-
     func openPairingWindow(_ client: ControlConnection, lifetimeMilliseconds: Int?) throws {
         guard !listenersDescription.isEmpty else {
             throw DaemonError("this daemon does not accept connections, so nobody can pair with it; restart it with --listen HOST:PORT (e.g. --listen 0.0.0.0:\(DaemonConfiguration.defaultPort)), or run `clipd pair CODE TARGET` here with a code from the other device")

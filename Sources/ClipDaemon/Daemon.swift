@@ -1,3 +1,4 @@
+import CClipSystem
 import ClipCrypto
 import ClipSync
 import ClipWire
@@ -231,6 +232,8 @@ public final class Daemon: @unchecked Sendable {
                 let source = from.flatMap { connections[$0]?.peer?.name } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(item.id)", "from": "\(source)", "bytes": "\(item.data.count)"])
                 notifyWatchers(item)
+                // A large item replaced another: give the freed memory back at once.
+                if item.data.count >= LargeBuffer.hugePageThreshold { clipd_release_free_memory() }
             case .acknowledged(let item, let id, let status):
                 acknowledged(item, by: id, status: status)
             case .close(let id, let reason):

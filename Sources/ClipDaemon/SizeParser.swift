@@ -1,3 +1,5 @@
+import Foundation
+
 /// Parses sizes written by people: plain bytes or with a suffix K, M, G, KiB, MiB, GiB
 /// (all powers of 1024), e.g. `64MiB`, `512K`, `1048576`.
 public enum SizeParser {
@@ -31,5 +33,3 @@ public enum SizeParser {
         return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f %@", value, units[unit])
     }
 }
-
-import Foundation

@@ -31,7 +31,6 @@ public final class SyncEngine {
 
     struct PeerSession {
         var helloReceived = false
-        var peerName = ""
         var peerDevice: DeviceID?
     }
 
@@ -61,11 +60,6 @@ public final class SyncEngine {
     /// Sessions whose peer has said hello.
     public var readySessions: [SessionID] { sessions.filter { $0.value.helloReceived }.map(\.key).sorted() }
 
-    /// The name a session's peer announced.
-    public func peerName(_ session: SessionID) -> String? { sessions[session]?.peerName }
-
-    /// Whether a fetch is under way for a selection (for tests and status).
-    public func isFetching(_ selection: Selection) -> Bool { fetches[selection] != nil }
 
     // MARK: Sessions
 
@@ -125,9 +119,8 @@ public final class SyncEngine {
     /// Handles one message received on a session.
     public func received(_ message: SessionMessage, on session: SessionID) -> [SyncAction] {
         guard var state = sessions[session] else { return [] }
-        if case .hello(let hello) = message {
+        if case .hello = message {
             state.helloReceived = true
-            state.peerName = hello.deviceName
             sessions[session] = state
             return []
         }
