@@ -199,7 +199,7 @@ extension Daemon {
         lines.append("backend: memory; selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
-        lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected")
+        lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let item = engine.currentItem(selection) {
                 let origin = item.id.origin == identity.deviceID ? "this device" : (peers.peer(id: item.id.origin)?.name ?? item.id.origin.short)

@@ -225,3 +225,59 @@ struct PairingWindowAndStateTests {
         #expect(h.eventually { h.clipd(["peers"], a).stdout.contains("connected") }, "nothing was lost by the refusals")
     }
 }
+
+@Suite("Integration: mesh rules and configuration", .serialized)
+struct MeshAndConfigurationTests {
+    @Test func bothSidesDialingKeepOneSession() throws {
+        let h = DaemonHarness()
+        let a = try h.start("alpha")
+        let b = try h.start("beta")
+        // Pair twice, once in each direction: each daemon then knows the other's address
+        // and both dial.
+        try h.pair(b, with: a)
+        try h.pair(a, with: b)
+        let bothDial = h.eventually {
+            h.clipd(["peers"], a).stdout.contains(b.address) && h.clipd(["peers"], b).stdout.contains(a.address)
+        }
+        #expect(bothDial)
+        h.stop(a)
+        try h.start(a)  // a restart makes both sides dial at the same moment
+        #expect(h.eventually { h.clipd(["status"], a).stdout.contains("1 connected (1 sessions)") })
+        #expect(h.eventually { h.clipd(["status"], b).stdout.contains("1 connected (1 sessions)") })
+        usleep(500_000)
+        #expect(h.clipd(["status"], a).stdout.contains("(1 sessions)"), "a duplicate session survived")
+        #expect(h.clipd(["send", "--wait", "one session"], a).status == 0)
+        #expect(h.received(b) == "one session")
+    }
+
+    @Test func configFileIsReadAndCommandLineWins() throws {
+        let h = DaemonHarness()
+        let port = DaemonHarness.freePort()
+        let config = h.root + "/clipd.toml"
+        try """
+            # comments are fine
+            listen = ["127.0.0.1:\(port)"]
+            max_size = "2KiB"
+            selections = ["clipboard", "primary"]
+            name = "from-config"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let a = h.prepare("configured", listen: false, arguments: ["--config", config, "--max-size", "3KiB"])
+        try h.start(a)
+        let status = h.clipd(["status"], a).stdout
+        #expect(status.contains("clipd running: configured"), "--name (given by the harness) wins over the file")
+        #expect(status.contains("listening: 127.0.0.1:\(port)"))
+        #expect(status.contains("selections: clipboard,primary"))
+        #expect(h.clipd(["send"], a, stdin: [UInt8](repeating: 1, count: 2500)).status == 0, "--max-size 3KiB overrides 2KiB")
+        #expect(h.clipd(["send"], a, stdin: [UInt8](repeating: 1, count: 3100)).status == 1)
+
+        try "max_size = \"lots\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = h.run(DaemonHarness.binary, ["run", "--home", h.root + "/other", "--config", config])
+        #expect(bad.status == 2 && bad.stderr == "clipd: invalid size 'lots': expected a number with an optional K, M, G, KiB, MiB or GiB suffix\n")
+        try "colour = \"blue\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let unknown = h.run(DaemonHarness.binary, ["run", "--home", h.root + "/other", "--config", config])
+        #expect(unknown.status == 2 && unknown.stderr.contains("unknown key 'colour'"))
+        try "listen = [\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broken = h.run(DaemonHarness.binary, ["run", "--home", h.root + "/other", "--config", config])
+        #expect(broken.status == 2 && broken.stderr.hasPrefix("clipd: invalid config \(config):") && broken.stderr.filter { $0 == "\n" }.count == 1)
+    }
+}
