@@ -58,9 +58,13 @@ public final class AESGCM256 {
         let n = nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)
         guard EVP_EncryptInit_ex2(context, nil, nil, n, nil) == 1 else { throw CryptoError.fromOpenSSL("EVP_EncryptInit_ex2") }
         var produced: Int32 = 0
-        if aad.count > 0 {
-            guard EVP_EncryptUpdate(context, nil, &produced, aad.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1
+        // Additional data may be larger than an Int32 (a whole item for `ItemMAC`).
+        var aadOffset = 0
+        while aadOffset < aad.count {
+            let piece = min(aad.count - aadOffset, 1 << 30)
+            guard EVP_EncryptUpdate(context, nil, &produced, aad.baseAddress!.assumingMemoryBound(to: UInt8.self) + aadOffset, Int32(piece)) == 1
             else { throw CryptoError.fromOpenSSL("EVP_EncryptUpdate(aad)") }
+            aadOffset += piece
         }
         let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var written = 0

@@ -1,4 +1,3 @@
-import ClipCrypto
 import ClipSync
 import Foundation
 import NIOCore
@@ -15,7 +14,6 @@ final class ControlConnection: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var pendingHeader: (request: ControlRequest, payloadLength: Int)?
     private var payload: [UInt8] = []
-    private var payloadDigest: BackgroundSHA256?
     private(set) var isClosed = false
 
     init(daemon: Daemon) { self.daemon = daemon }
@@ -61,24 +59,19 @@ final class ControlConnection: ChannelInboundHandler {
                 pendingHeader = (request, Int(payloadLength))
                 // The payload goes straight into the item's own buffer: one copy, one allocation.
                 payload = LargeBuffer.reserve(capacity: Int(payloadLength))
-                // Hash a sent item while it arrives, on another core (it is needed when a
-                // peer fetches it).
-                payloadDigest = request.op == .send && payloadLength > UInt64(SyncEngine.inlineThreshold) ? BackgroundSHA256() : nil
             }
             guard let (request, payloadLength) = pendingHeader else { return }
             let take = min(payloadLength - payload.count, b.readableBytes)
-            // The hasher reads the received bytes where NIO put them (a slice of `payload`
-            // would make every later append copy the whole array).
-            let chunk = b.readSlice(length: take)!
-            payloadDigest?.update(keepingAlive: chunk) { buffer, hash in buffer.withUnsafeReadableBytes(hash) }
-            chunk.withUnsafeReadableBytes { payload.append(contentsOf: $0) }
+            b.readWithUnsafeReadableBytes { raw in
+                payload.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<take]))
+                return take
+            }
             buffer = b.readableBytes > 0 ? b : nil
             guard payload.count == payloadLength else { return }
             pendingHeader = nil
             let complete = payload
             payload = []
-            daemon.handleControl(request, payload: complete, digest: payloadDigest, from: self)
-            payloadDigest = nil
+            daemon.handleControl(request, payload: complete, from: self)
         }
     }
 

@@ -1,4 +1,3 @@
-import ClipCrypto
 import ClipSync
 import ClipWire
 import NIOCore
@@ -42,11 +41,11 @@ extension Daemon {
         return length == 0 ? nil : "unexpected payload on a \(request.op.rawValue) request"
     }
 
-    func handleControl(_ request: ControlRequest, payload: [UInt8], digest: BackgroundSHA256?, from client: ControlConnection) {
+    func handleControl(_ request: ControlRequest, payload: [UInt8], from client: ControlConnection) {
         assertOnLoop()
         do {
             switch request.op {
-            case .send: try handleSend(request, payload: payload, digest: digest, client: client)
+            case .send: try handleSend(request, payload: payload, client: client)
             case .recv: try handleRecv(request, client: client)
             case .watch: try handleWatch(request, client: client)
             case .status: client.finish(statusResponse())
@@ -84,11 +83,11 @@ extension Daemon {
 
     // MARK: send
 
-    private func handleSend(_ request: ControlRequest, payload: [UInt8], digest: BackgroundSHA256?, client: ControlConnection) throws {
+    private func handleSend(_ request: ControlRequest, payload: [UInt8], client: ControlConnection) throws {
         let selection = try selection(request)
         let mimeType = request.mimeType ?? "application/octet-stream"
         guard !mimeType.isEmpty, mimeType.utf8.count <= 255 else { throw DaemonError("invalid MIME type '\(mimeType)'") }
-        let (item, actions) = engine.localCopy(selection: selection, representations: [(mimeType, payload)], digest: digest)
+        let (item, actions) = engine.localCopy(selection: selection, representations: [(mimeType, payload)])
         let ready = engine.readySessions
         var pending: [SessionID: String] = [:]
         for id in ready { pending[id] = peerName(of: id) }

@@ -203,7 +203,9 @@ public final class Daemon: @unchecked Sendable {
         existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
-        perform(engine.sessionOpened(id, peer: peer.deviceID))
+        perform(engine.sessionOpened(id, peer: peer.deviceID) { [unowned connection] requestID, data, mac in
+            connection.verifyItem(requestID: requestID, data: data, mac: mac)
+        })
         return id
     }
 

@@ -45,7 +45,6 @@ final class PeerConnection: ChannelInboundHandler {
         let requestID: UInt32
         let item: ClipItem
         var offset = 0
-        let hasher: BackgroundSHA256?
     }
 
     private unowned let daemon: Daemon
@@ -56,6 +55,10 @@ final class PeerConnection: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var timeout: Scheduled<Void>?
     private var streams: [OutgoingStream] = []
+    /// Item-MAC keys of this session: (for items we send, for items we receive).
+    private var itemMACKeys: (send: [UInt8], receive: [UInt8])?
+    /// Request ids this side has MACed grow strictly, so an item-MAC nonce is never reused.
+    private var lastStreamedRequestID: UInt32 = 0
     private var finished = false
     private var registered = false
     private(set) var sessionID: SessionID?
@@ -220,6 +223,7 @@ final class PeerConnection: ChannelInboundHandler {
         let sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: Self.maximumRecordPlaintext)
         let opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: Self.maximumRecordPlaintext)
         state = .session(sealer, opener)
+        itemMACKeys = (ItemMAC.key(fromSessionKey: keys.sendKey), ItemMAC.key(fromSessionKey: keys.receiveKey))
         self.peer = peer
         self.initiatorDevice = initiator
         var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
@@ -336,11 +340,22 @@ final class PeerConnection: ChannelInboundHandler {
     }
 
     /// Queues an item's bytes for streaming as DATA chunks and DATA_END, paced by the
-    /// channel's writability.
+    /// channel's writability. Request ids must grow within a session: they are the item-MAC
+    /// nonces.
     func stream(requestID: UInt32, item: ClipItem) {
-        let needsHash = item.digest == nil && item.pendingDigest == nil
-        streams.append(OutgoingStream(requestID: requestID, item: item, hasher: needsHash ? BackgroundSHA256() : nil))
+        guard requestID > lastStreamedRequestID else {
+            fail("peer reused fetch request id \(requestID)")
+            return
+        }
+        lastStreamedRequestID = requestID
+        streams.append(OutgoingStream(requestID: requestID, item: item))
         pumpStreams()
+    }
+
+    /// Checks a fetched item's MAC (the engine's `ItemVerifier` for this session).
+    func verifyItem(requestID: UInt32, data: [UInt8], mac: [UInt8]) -> Bool {
+        guard let keys = itemMACKeys else { return false }
+        return ItemMAC.verify(key: keys.receive, requestID: requestID, data: data, received: mac)
     }
 
     private func pumpStreams() {
@@ -351,17 +366,18 @@ final class PeerConnection: ChannelInboundHandler {
             let data = job.item.data
             if job.offset < data.count {
                 let end = min(job.offset + Self.chunkSize, data.count)
-                job.hasher?.update(data[job.offset..<end])
                 writeDataRecord(requestID: job.requestID, offset: job.offset, bytes: data[job.offset..<end], sealer: sealer, context: context)
                 job.offset = end
                 streams[0] = job
                 wrote = true
                 continue
             }
-            let digest = job.item.resolvedDigest() ?? job.hasher!.finalize()
-            job.item.digest = digest
             streams.removeFirst()
-            send(.dataEnd(.init(requestID: job.requestID, totalLength: UInt64(data.count), sha256: digest)), flush: false)
+            guard let keys = itemMACKeys, let mac = try? ItemMAC.tag(key: keys.send, requestID: job.requestID, data: data) else {
+                fail("cannot compute an item MAC")
+                return
+            }
+            send(.dataEnd(.init(requestID: job.requestID, totalLength: UInt64(data.count), mac: mac)), flush: false)
             wrote = true
         }
         if wrote { context.flush() }

@@ -1,37 +1,19 @@
-import ClipCrypto
 import ClipWire
 
 /// A complete clipboard item: its header and the bytes of every representation,
 /// concatenated in header order.
 ///
 /// A reference type so the bytes are shared, not copied, between the engine, sessions
-/// streaming it and the backend. Confined to the daemon's event loop like the engine.
-public final class ClipItem {
+/// streaming it and the backend. Immutable.
+public final class ClipItem: Sendable {
     public let header: ItemHeader
     /// All representations' bytes, concatenated in header order.
     public let data: [UInt8]
-    /// SHA-256 of `data`, once someone computed it (a receiver while verifying, a sender
-    /// while streaming the first time).
-    public var digest: [UInt8]?
-    /// A digest still being computed in the background (for local items, hashed while their
-    /// bytes arrived); `resolvedDigest()` waits for it.
-    public var pendingDigest: BackgroundSHA256?
 
-    public init(header: ItemHeader, data: [UInt8], digest: [UInt8]? = nil) {
+    public init(header: ItemHeader, data: [UInt8]) {
         precondition(UInt64(data.count) == header.totalSize, "item data does not match its header")
         self.header = header
         self.data = data
-        self.digest = digest
-    }
-
-    /// The digest if known or being computed (waiting for it), else nil.
-    public func resolvedDigest() -> [UInt8]? {
-        if let digest { return digest }
-        guard let pending = pendingDigest else { return nil }
-        let value = pending.finalize()
-        digest = value
-        pendingDigest = nil
-        return value
     }
 
     public var id: ItemID { header.id }

@@ -13,8 +13,8 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
 public enum SyncAction {
     /// Send a message on a session.
     case send(SessionID, SessionMessage)
-    /// Stream an item's bytes on a session as DATA chunks followed by DATA_END, computing
-    /// the digest if the item has none yet.
+    /// Stream an item's bytes on a session as DATA chunks followed by DATA_END with the
+    /// session's item MAC.
     case stream(SessionID, requestID: UInt32, item: ClipItem)
     /// The item is now the current one for its selection: the backend must own it.
     case apply(ClipItem, from: SessionID?)

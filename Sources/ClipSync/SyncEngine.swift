@@ -1,4 +1,3 @@
-import ClipCrypto
 import ClipWire
 
 /// The sync engine: which item each selection holds, which peer has offered what, which
@@ -10,7 +9,8 @@ import ClipWire
 ///   came from nor to its origin; offers not newer than what is held are dropped, which
 ///   stops loops and duplicates by item identity, never by content.
 /// - Items up to `inlineThreshold` bytes travel inside the offer; larger ones are fetched
-///   at once, chunk by chunk, and applied only after length and SHA-256 match.
+///   at once, chunk by chunk, and applied only after the length and the item MAC match
+///   (the session that carried the item verifies the MAC: `ItemVerifier`).
 /// - Every offer is acknowledged with what became of it.
 ///
 /// Not thread-safe: the daemon confines it to one event loop.
@@ -32,6 +32,7 @@ public final class SyncEngine {
     struct PeerSession {
         var helloReceived = false
         var peerDevice: DeviceID?
+        var verifier: ItemVerifier
     }
 
     struct PendingFetch {
@@ -40,7 +41,6 @@ public final class SyncEngine {
         var requestID: UInt32
         var alternates: [SessionID]
         var received: [UInt8]
-        var hasher: BackgroundSHA256
     }
 
     public init(deviceID: DeviceID, deviceName: String, maximumItemSize: UInt64, selections: Set<Selection>,
@@ -63,9 +63,13 @@ public final class SyncEngine {
 
     // MARK: Sessions
 
+    /// Checks a fetched item against the MAC its sender put in DATA_END: arguments are the
+    /// request id, the item's bytes and the received MAC. Keyed by the session.
+    public typealias ItemVerifier = (_ requestID: UInt32, _ data: [UInt8], _ mac: [UInt8]) -> Bool
+
     /// A session finished its handshake: say hello, then offer everything held (catch-up).
-    public func sessionOpened(_ session: SessionID, peer: DeviceID) -> [SyncAction] {
-        sessions[session] = PeerSession(peerDevice: peer)
+    public func sessionOpened(_ session: SessionID, peer: DeviceID, verifier: @escaping ItemVerifier) -> [SyncAction] {
+        sessions[session] = PeerSession(peerDevice: peer, verifier: verifier)
         var actions: [SyncAction] = [.send(session, .hello(.init(deviceName: deviceName, maximumItemSize: maximumItemSize)))]
         for selection in Selection.allCases {
             if let item = current[selection] { actions.append(.send(session, offer(for: item))) }
@@ -91,10 +95,7 @@ public final class SyncEngine {
 
     /// A new local item (a copy in a desktop application, or `clipd send`). Returns its id
     /// and the actions, which offer it to every ready session.
-    /// - Parameter digest: the SHA-256 of the concatenated bytes, if the caller is already
-    ///   computing it (it then need not be computed when the item is first streamed).
-    public func localCopy(selection: Selection, representations: [(mimeType: String, bytes: [UInt8])],
-                          digest: BackgroundSHA256? = nil) -> (ClipItem, [SyncAction]) {
+    public func localCopy(selection: Selection, representations: [(mimeType: String, bytes: [UInt8])]) -> (ClipItem, [SyncAction]) {
         let clockReading = clock.tick()
         let infos = representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) }
         var data: [UInt8]
@@ -108,7 +109,6 @@ public final class SyncEngine {
         // The counter is the clock reading: unique and increasing per device, across restarts too.
         let header = ItemHeader(selection: selection, id: ItemID(origin: deviceID, counter: clockReading.rawValue), clock: clockReading, representations: infos)
         let item = ClipItem(header: header, data: data)
-        item.pendingDigest = digest
         let displaced = abandonFetch(selection)  // a local copy is newer than anything being fetched
         current[selection] = item
         return (item, displaced + relay(item, except: nil))
@@ -167,7 +167,7 @@ public final class SyncEngine {
         }
         let requestID = allocateRequestID()
         fetches[header.selection] = PendingFetch(header: header, source: session, requestID: requestID, alternates: [],
-                                                 received: LargeBuffer.reserve(capacity: Int(header.totalSize)), hasher: BackgroundSHA256())
+                                                 received: LargeBuffer.reserve(capacity: Int(header.totalSize)))
         return displaced + [.send(session, .fetch(.init(requestID: requestID, item: header.id)))]
     }
 
@@ -188,23 +188,21 @@ public final class SyncEngine {
               UInt64(fetch.received.count + chunk.bytes.count) <= fetch.header.totalSize
         else { return [.close(session, reason: "data chunk out of order or beyond the item's size")] }
         fetch.received.append(contentsOf: chunk.bytes)
-        fetch.hasher.update(chunk.bytes)
         fetches[selection] = fetch
         return []
     }
 
     private func receivedEnd(_ end: SessionMessage.DataEnd, on session: SessionID) -> [SyncAction] {
         guard let selection = fetchSelection(request: end.requestID, session: session),
-              let fetch = fetches.removeValue(forKey: selection)
+              let fetch = fetches.removeValue(forKey: selection), let verifier = sessions[session]?.verifier
         else { return [] }
-        let digest = fetch.hasher.finalize()
         guard end.totalLength == fetch.header.totalSize, UInt64(fetch.received.count) == end.totalLength,
-              ConstantTime.equal(digest, end.sha256)
+              verifier(end.requestID, fetch.received, end.mac)
         else {
             return [.send(session, .ack(.init(item: fetch.header.id, status: .failed))),
-                    .close(session, reason: "fetched item \(fetch.header.id) failed its length or hash check")]
+                    .close(session, reason: "fetched item \(fetch.header.id) failed its length or MAC check")]
         }
-        let item = ClipItem(header: fetch.header, data: fetch.received, digest: digest)
+        let item = ClipItem(header: fetch.header, data: fetch.received)
         return accept(item, from: session, alsoOfferedBy: fetch.alternates)
     }
 
@@ -252,7 +250,6 @@ public final class SyncEngine {
             fetch.source = next
             fetch.requestID = allocateRequestID()
             fetch.received.removeAll(keepingCapacity: true)
-            fetch.hasher = BackgroundSHA256()
             fetches[selection] = fetch
             return [.send(next, .fetch(.init(requestID: fetch.requestID, item: fetch.header.id)))]
         }

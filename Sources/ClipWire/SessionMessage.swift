@@ -10,7 +10,7 @@ public enum SessionMessage: Equatable, Sendable {
     case fetch(Fetch)
     /// A chunk of a fetched item's bytes.
     case data(DataChunk)
-    /// The end of a fetched item: total length and SHA-256 of all its bytes.
+    /// The end of a fetched item: its total length and its item MAC (see `ItemMAC`).
     case dataEnd(DataEnd)
     /// A fetch cannot be served.
     case fetchFailed(FetchFailed)
@@ -62,13 +62,16 @@ public enum SessionMessage: Equatable, Sendable {
     }
 
     public struct DataEnd: Equatable, Sendable {
+        public static let macByteCount = 16
         public var requestID: UInt32
         public var totalLength: UInt64
-        public var sha256: [UInt8]
-        public init(requestID: UInt32, totalLength: UInt64, sha256: [UInt8]) {
+        /// GMAC of the item's bytes under the sender's item-MAC key (16 bytes).
+        public var mac: [UInt8]
+        public init(requestID: UInt32, totalLength: UInt64, mac: [UInt8]) {
+            precondition(mac.count == Self.macByteCount)
             self.requestID = requestID
             self.totalLength = totalLength
-            self.sha256 = sha256
+            self.mac = mac
         }
     }
 
@@ -157,7 +160,7 @@ extension SessionMessage {
             w.u8(TypeCode.dataEnd.rawValue)
             w.u32(e.requestID)
             w.u64(e.totalLength)
-            w.raw(e.sha256)
+            w.raw(e.mac)
         case .fetchFailed(let f):
             w.u8(TypeCode.fetchFailed.rawValue)
             w.u32(f.requestID)
@@ -225,7 +228,7 @@ extension SessionMessage {
             let offset = try r.u64()
             message = .data(DataChunk(requestID: request, offset: offset, bytes: r.rest()))
         case .dataEnd:
-            message = .dataEnd(DataEnd(requestID: try r.u32(), totalLength: try r.u64(), sha256: try r.raw(32)))
+            message = .dataEnd(DataEnd(requestID: try r.u32(), totalLength: try r.u64(), mac: try r.raw(DataEnd.macByteCount)))
         case .fetchFailed:
             let request = try r.u32()
             guard let reason = FetchFailed.Reason(rawValue: try r.u8()) else { throw WireError.malformed("fetch-failed reason") }

@@ -108,6 +108,20 @@ struct RobustnessTests {
         #expect(offer.inlineData == Array("still here".utf8))
     }
 
+    @Test func aReusedFetchRequestIDEndsTheSession() throws {
+        // Request ids are the item-MAC nonces: the daemon never MACs twice under one.
+        let peer = try connectedPeer()
+        guard case .offer(let offer) = try peer.readMessage() else { Issue.record("expected catch-up offer"); return }
+        peer.sendMessage(.fetch(.init(requestID: 9, item: offer.header.id)))
+        guard case .data = try peer.readMessage(), case .dataEnd(let end) = try peer.readMessage() else {
+            Issue.record("expected the item's data and end"); return
+        }
+        #expect(end.totalLength == 8)
+        peer.sendMessage(.fetch(.init(requestID: 9, item: offer.header.id)))
+        #expect(peer.closedByDaemon())
+        expectDaemonIntact()
+    }
+
     @Test func wrongPSKFailsTheHandshake() throws {
         let peer = try RawPeer(port: daemon.port!)
         #expect(throws: CryptoError.authenticationFailed) { try peer.handshake(key: key, psk: SecureRandom.bytes(32), daemonKey: daemonKey) }
@@ -160,14 +174,14 @@ struct RobustnessTests {
         expectDaemonIntact()
     }
 
-    @Test func wrongDigestIsNeverApplied() throws {
+    @Test func wrongItemMACIsNeverApplied() throws {
         let peer = try connectedPeer()
         _ = try peer.readMessage()
         let data = [UInt8](repeating: 0x45, count: 100_000)
         peer.sendMessage(.offer(.init(header: header(size: UInt64(data.count)), inlineData: nil)))
         guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("daemon did not fetch"); return }
         peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: data[...])))
-        peer.sendMessage(.dataEnd(.init(requestID: fetch.requestID, totalLength: UInt64(data.count), sha256: [UInt8](repeating: 0, count: 32))))
+        peer.sendMessage(.dataEnd(.init(requestID: fetch.requestID, totalLength: UInt64(data.count), mac: [UInt8](repeating: 0, count: 16))))
         #expect(peer.closedByDaemon())
         expectDaemonIntact()
     }

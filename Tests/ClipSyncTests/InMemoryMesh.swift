@@ -15,8 +15,13 @@ final class InMemoryMesh {
     var acks: [String: [(ItemID, SessionMessage.Ack.Status)]] = [:]
     var closed: [String: [String]] = [:]
     var delivered = 0
-    /// Set to corrupt the SHA-256 in every DATA_END sent.
+    /// Set to corrupt the MAC in every DATA_END sent.
     var corruptDigests = false
+    /// One item-MAC key for every link of the mesh (the daemon derives one per session).
+    static let macKey = [UInt8](repeating: 0x42, count: 32)
+    static func verify(_ requestID: UInt32, _ data: [UInt8], _ mac: [UInt8]) -> Bool {
+        ItemMAC.verify(key: macKey, requestID: requestID, data: data, received: mac)
+    }
     var chunkSize = 256 * 1024
     private var nextSession = 1
     var wallClock: UInt64 = 1_700_000_000_000
@@ -33,8 +38,8 @@ final class InMemoryMesh {
         let link = Link(a: a, sessionAtA: SessionID(nextSession), b: b, sessionAtB: SessionID(nextSession + 1))
         nextSession += 2
         links.append(link)
-        perform(engines[a]!.sessionOpened(link.sessionAtA, peer: engines[b]!.deviceID), at: a)
-        perform(engines[b]!.sessionOpened(link.sessionAtB, peer: engines[a]!.deviceID), at: b)
+        perform(engines[a]!.sessionOpened(link.sessionAtA, peer: engines[b]!.deviceID, verifier: Self.verify), at: a)
+        perform(engines[b]!.sessionOpened(link.sessionAtB, peer: engines[a]!.deviceID, verifier: Self.verify), at: b)
         return link
     }
 
@@ -95,9 +100,9 @@ final class InMemoryMesh {
                     queue.append((to, remote, SessionMessage.data(.init(requestID: request, offset: UInt64(offset), bytes: item.data[offset..<end])).encoded()))
                     offset = end
                 }
-                var digest = item.digest ?? SHA256.hash(item.data)
-                if corruptDigests { digest[0] ^= 1 }
-                queue.append((to, remote, SessionMessage.dataEnd(.init(requestID: request, totalLength: UInt64(item.data.count), sha256: digest)).encoded()))
+                var mac = try! ItemMAC.tag(key: Self.macKey, requestID: request, data: item.data)
+                if corruptDigests { mac[0] ^= 1 }
+                queue.append((to, remote, SessionMessage.dataEnd(.init(requestID: request, totalLength: UInt64(item.data.count), mac: mac)).encoded()))
             case .apply(let item, _):
                 applied[name, default: []].append(item)
             case .acknowledged(let id, _, let status):

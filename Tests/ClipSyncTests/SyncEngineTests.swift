@@ -31,7 +31,7 @@ struct SyncEngineTests {
         #expect(mesh.delivered > 12, "expected several DATA chunks, got \(mesh.delivered) messages")
     }
 
-    @Test func corruptedDigestIsNeverApplied() {
+    @Test func corruptedMACIsNeverApplied() {
         let mesh = InMemoryMesh()
         mesh.add("a"); mesh.add("b")
         mesh.connect("a", "b")
@@ -160,7 +160,7 @@ struct SyncEngineTests {
         let mesh = InMemoryMesh()
         mesh.add("a")
         let engine = mesh.engines["a"]!
-        _ = engine.sessionOpened(SessionID(99), peer: DeviceID(bytes: Array(repeating: 1, count: 16)))
+        _ = engine.sessionOpened(SessionID(99), peer: DeviceID(bytes: Array(repeating: 1, count: 16)), verifier: InMemoryMesh.verify)
         let actions = engine.received(.fetch(.init(requestID: 1, item: ItemID(origin: engine.deviceID, counter: 1))), on: SessionID(99))
         guard case .close = actions.first else { Issue.record("expected close, got \(actions)"); return }
     }
@@ -172,7 +172,7 @@ struct SyncEngineTests {
         _ = engine.localCopy(selection: .clipboard, representations: [("text/plain", Array("held".utf8))])
         let session = SessionID(7)
         let peer = DeviceID(bytes: Array(repeating: 0xaa, count: 16))
-        _ = engine.sessionOpened(session, peer: peer)
+        _ = engine.sessionOpened(session, peer: peer, verifier: InMemoryMesh.verify)
         _ = engine.received(.hello(.init(deviceName: "peer", maximumItemSize: 1 << 30)), on: session)
         let header = ItemHeader(selection: .clipboard, id: ItemID(origin: peer, counter: 1),
                                 clock: HybridTimestamp(milliseconds: 1_800_000_000_000, logical: 0),

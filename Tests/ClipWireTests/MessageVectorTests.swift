@@ -23,7 +23,7 @@ struct MessageVectorTests {
                 inlineData: nil)),
             "fetch": .fetch(.init(requestID: 5, item: ItemID(origin: origin, counter: 8))),
             "data": .data(.init(requestID: 5, offset: 262_144, bytes: [0, 1, 2][...])),
-            "data-end": .dataEnd(.init(requestID: 5, totalLength: 1_572_864, sha256: Array(0..<32))),
+            "data-end": .dataEnd(.init(requestID: 5, totalLength: 1_572_864, mac: Array(0..<16))),
             "fetch-failed": .fetchFailed(.init(requestID: 5, reason: .notHeld)),
             "ack": .ack(.init(item: ItemID(origin: origin, counter: 7), status: .applied)),
         ]
