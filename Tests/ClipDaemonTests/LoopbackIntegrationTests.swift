@@ -12,8 +12,9 @@ struct LoopbackIntegrationTests {
     @Test func pairAndSyncBothWaysOnLoopback() throws {
         let h = DaemonHarness()
         let (a, b) = try h.startPairedDaemons()
-        #expect(h.clipd(["send", "héllo wörld ✂"], a).status == 0)
-        #expect(h.eventually { h.received(b) == "héllo wörld ✂" })
+        #expect(h.clipd(["send", "héllo", "wörld", "✂"], a).status == 0)
+        #expect(h.eventually { h.received(b) == "héllo wörld ✂" }, "TEXT arguments are joined by spaces")
+        #expect(h.clipd(["recv", "-l"], b).stdout == "text/plain;charset=utf-8\n")
         #expect(h.clipd(["send"], b, stdin: Array("from beta via stdin\n".utf8)).status == 0)
         #expect(h.eventually { h.received(a) == "from beta via stdin\n" })
         let binary: [UInt8] = [0, 255, 1, 254, 0x80, 0x81]
@@ -163,6 +164,23 @@ struct LoopbackIntegrationTests {
             return seen == "one\ntwo\n"
         }
         #expect(ok, "watch printed \(seen.debugDescription)")
+    }
+
+    @Test func watchRunsACommandPerChangeWithTheDataOnStdin() throws {
+        let h = DaemonHarness()
+        let (a, b) = try h.startPairedDaemons()
+        let out = h.root + "/watched.txt"
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: DaemonHarness.binary)
+        watcher.arguments = ["recv", "--home", b.home, "--watch", "sh", "-c", "cat >> \(out); echo '|' >> \(out)"]
+        watcher.standardInput = FileHandle.nullDevice
+        try watcher.run()
+        defer { watcher.terminate() }
+        usleep(300_000)
+        #expect(h.clipd(["send", "--wait", "first"], a).status == 0)
+        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "first|\n" })
+        #expect(h.clipd(["send", "--wait", "second"], a).status == 0)
+        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "first|\nsecond|\n" })
     }
 
     @Test func unpairForgetsThePeer() throws {
