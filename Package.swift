@@ -22,6 +22,14 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // libX11 + XFixes for the X11 clipboard backend.
+        .systemLibrary(
+            name: "CX11",
+            pkgConfig: "x11",
+            providers: [.apt(["libx11-dev", "libxfixes-dev"])]
+        ),
+        // Desktop clipboards behind one small protocol: memory and X11.
+        .target(name: "ClipboardBackends", dependencies: ["ClipSync", "CX11"]),
         // Allocator tuning from glibc's malloc.h, which Swift does not import.
         .target(name: "CClipSystem"),
         // Primitives, SPAKE2, Noise IKpsk2 and the record layer. Pure: bytes in, bytes out.
@@ -34,7 +42,7 @@ let package = Package(
         .target(
             name: "ClipDaemon",
             dependencies: [
-                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem",
+                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

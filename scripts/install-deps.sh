@@ -3,8 +3,8 @@
 # Usage: scripts/install-deps.sh build|test
 set -euo pipefail
 
-build_packages=(libssl-dev pkg-config)
-test_packages=(iproute2 python3-pip)
+build_packages=(libssl-dev pkg-config libx11-dev libxfixes-dev)
+test_packages=(iproute2 python3-pip xvfb xclip xsel x11-utils)
 
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then wanted+=("${test_packages[@]}"); fi

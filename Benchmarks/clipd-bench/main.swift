@@ -214,3 +214,5 @@ do {
     }
 }
 say(String(repeating: "-", count: 110))
+// Globals are not deinitialised at exit: stop the daemons explicitly.
+harness.stopAll()

@@ -105,6 +105,7 @@ extension Daemon {
         }
         perform(actions)
         notifyWatchers(item)
+        backend.own(item)  // like wl-copy: the item is also this desktop's clipboard
         if !wait || pending.isEmpty {
             var response = ControlResponse(ok: true)
             if wait { response.notes = ["no peers connected: nothing to wait for"] }
@@ -195,7 +196,7 @@ extension Daemon {
 
     private func statusResponse() -> ControlResponse {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short))"]
-        lines.append("backend: memory; selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
+        lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")

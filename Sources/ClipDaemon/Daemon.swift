@@ -1,6 +1,7 @@
 import CClipSystem
 import ClipCrypto
 import ClipSync
+import ClipboardBackends
 import ClipWire
 import Foundation
 import Logging
@@ -28,6 +29,7 @@ public final class Daemon: @unchecked Sendable {
     let paths: DaemonPaths
     let configuration: DaemonConfiguration
     let engine: SyncEngine
+    let backend: ClipboardBackend
 
     private(set) var connections: [SessionID: PeerConnection] = [:]
     private var nextSession = 1
@@ -53,6 +55,13 @@ public final class Daemon: @unchecked Sendable {
         if let name = configuration.name { identity = LocalIdentity(key: identity.key, name: name) }
         self.identity = identity
         self.peers = try PeerStore(path: paths.peersFile)
+        switch configuration.resolvedBackend(environment: ProcessInfo.processInfo.environment) {
+        case .x11:
+            backend = X11Backend(displayName: nil, selections: configuration.selections,
+                                 policy: X11Policy(syncSecrets: configuration.syncSecrets, extraMIMETypes: Set(configuration.extraMIMETypes)))
+        default:
+            backend = MemoryBackend()
+        }
         self.engine = SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
             selections: configuration.selections,
@@ -68,6 +77,14 @@ public final class Daemon: @unchecked Sendable {
     public func start() async throws {
         try PrivateFiles.ensureDirectory(paths.runtimeDirectory)
         try await bindControlSocket()
+        do {
+            let loop = self.loop
+            try backend.start(
+                onCopy: { [self] copy in loop.execute { self.desktopCopied(copy) } },
+                log: { [logger] line in logger.warning("\(line)") })
+        } catch {
+            throw DaemonError("\(error)")
+        }
         for address in configuration.listen {
             let hostPort = try HostPort(parsing: address)
             let channel: Channel
@@ -99,7 +116,7 @@ public final class Daemon: @unchecked Sendable {
             for peer in peers.peers where !peer.addresses.isEmpty { ensureDialer(peer.deviceID) }
         }.get()
         logger.info("clipd running", metadata: [
-            "device": "\(identity.name) (\(identity.deviceID.short))", "backend": "memory",
+            "device": "\(identity.name) (\(identity.deviceID.short))", "backend": "\(backend.description)",
             "control": "\(paths.controlSocket)", "peers": "\(peers.peers.count)",
         ])
     }
@@ -108,6 +125,7 @@ public final class Daemon: @unchecked Sendable {
     public func stop() async {
         let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
             stopped = true
+            backend.stop()
             for dialer in dialers.values { dialer.retry?.cancel() }
             dialers.removeAll()
             pairingWindow?.expiry.cancel()
@@ -234,6 +252,7 @@ public final class Daemon: @unchecked Sendable {
                 let source = from.flatMap { connections[$0]?.peer?.name } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(item.id)", "from": "\(source)", "bytes": "\(item.data.count)"])
                 notifyWatchers(item)
+                backend.own(item)
                 // A large item replaced another: give the freed memory back at once.
                 if item.data.count >= LargeBuffer.hugePageThreshold { clipd_release_free_memory() }
             case .acknowledged(let item, let id, let status):
@@ -245,4 +264,18 @@ public final class Daemon: @unchecked Sendable {
     }
 
     func peerName(of id: SessionID) -> String { connections[id]?.peer?.name ?? "peer" }
+
+    /// An application on this desktop copied something: a new local item for every peer.
+    func desktopCopied(_ copy: LocalCopy) {
+        assertOnLoop()
+        guard !stopped, configuration.selections.contains(copy.selection) else { return }
+        let total = copy.representations.reduce(0) { $0 + UInt64($1.bytes.count) }
+        guard total <= configuration.maximumItemSize else {
+            logger.warning("not syncing a \(SizeParser.format(total)) \(copy.selection) item: over --max-size \(SizeParser.format(configuration.maximumItemSize))")
+            return
+        }
+        let (item, actions) = engine.localCopy(selection: copy.selection, representations: copy.representations)
+        perform(actions)
+        notifyWatchers(item)
+    }
 }

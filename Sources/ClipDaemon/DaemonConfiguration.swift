@@ -7,11 +7,13 @@ import TOMLKit
 ///
 /// Config file (TOML), every key optional:
 ///
-///     backend = "memory"                 # auto | memory (x11 and wayland: later issues)
+///     backend = "auto"                   # auto | memory | x11 (wayland: later)
 ///     selections = ["clipboard"]         # add "primary" to sync it too
 ///     listen = ["0.0.0.0:7439"]          # without it the daemon only dials out
 ///     max_size = "64MiB"
 ///     name = "desk"                      # shown to peers; default: host name
+///     sync_secrets = false               # items password managers mark secret
+///     extra_mime_types = ["application/x-foo"]   # beyond text, HTML, URIs, images
 public struct DaemonConfiguration: Sendable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
@@ -23,6 +25,10 @@ public struct DaemonConfiguration: Sendable {
     public var listen: [String] = []
     public var maximumItemSize: UInt64 = Self.defaultMaximumItemSize
     public var name: String?
+    /// Sync items a password manager marked secret (`x-kde-passwordManagerHint`).
+    public var syncSecrets = false
+    /// MIME types to sync besides text, text/html, text/uri-list and image/*.
+    public var extraMIMETypes: [String] = []
 
     public init() {}
 
@@ -43,7 +49,7 @@ public struct DaemonConfiguration: Sendable {
         } catch let error as TOMLParseError {
             throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
         }
-        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name"]
+        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types"]
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -64,11 +70,28 @@ public struct DaemonConfiguration: Sendable {
             else if let n = value.int, n > 0 { config.maximumItemSize = UInt64(n) }
             else { throw DaemonError("invalid config \(path): max_size must be a size like \"64MiB\"") }
         }
+        if let value = table["sync_secrets"] {
+            guard let b = value.bool else { throw DaemonError("invalid config \(path): sync_secrets must be true or false") }
+            config.syncSecrets = b
+        }
+        if let value = table["extra_mime_types"] {
+            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): extra_mime_types must be a list of MIME types") }
+            config.extraMIMETypes = list
+        }
         if let value = table["name"] {
             guard let s = value.string, !s.isEmpty else { throw DaemonError("invalid config \(path): name must be a non-empty string") }
             config.name = s
         }
         return config
+    }
+
+    /// The backend `auto` stands for here: X11 when DISPLAY is set and WAYLAND_DISPLAY is
+    /// not, otherwise the memory clipboard (Wayland arrives with its own backend).
+    public func resolvedBackend(environment: [String: String]) -> Backend {
+        guard backend == .auto else { return backend }
+        let display = environment["DISPLAY"] ?? ""
+        let wayland = environment["WAYLAND_DISPLAY"] ?? ""
+        return !display.isEmpty && wayland.isEmpty ? .x11 : .memory
     }
 
     /// Parses `clipboard[,primary]`.

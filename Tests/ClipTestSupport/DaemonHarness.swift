@@ -28,6 +28,8 @@ public final class DaemonHarness: @unchecked Sendable {
         public let log: String
         public let extraArguments: [String]
         public var namespace: String?
+        /// The X display the daemon runs on (with `--backend x11`).
+        public var display: String?
 
         init(name: String, home: String, port: Int?, log: String, extraArguments: [String]) {
             self.name = name
@@ -52,9 +54,21 @@ public final class DaemonHarness: @unchecked Sendable {
         root = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    deinit {
+    /// Objects that must live as long as the daemons (X servers), ended after them.
+    private var resources: [AnyObject] = []
+
+    /// Keeps `resource` alive until the harness ends, after its daemons.
+    public func retain(_ resource: AnyObject) { resources.append(resource) }
+
+    /// Stops every daemon and background process the harness started.
+    public func stopAll() {
         for p in background where p.isRunning { p.terminate() }
         for d in daemons { stop(d) }
+    }
+
+    deinit {
+        stopAll()
+        resources.removeAll()
         if ProcessInfo.processInfo.environment["CLIPD_KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(atPath: root)
         }
@@ -93,9 +107,17 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public func start(_ daemon: Daemon, listenHost: String = "127.0.0.1") throws {
         var arguments = ["run", "--home", daemon.home, "--name", daemon.name]
+        // The memory clipboard unless a test asks for a desktop backend (DISPLAY may be set).
+        if !daemon.extraArguments.contains("--backend") { arguments += ["--backend", "memory"] }
         if let port = daemon.port { arguments += ["--listen", "\(listenHost):\(port)"] }
         arguments += daemon.extraArguments
         let process = Process()
+        if let display = daemon.display {
+            var environment = ProcessInfo.processInfo.environment
+            environment["DISPLAY"] = display
+            environment["WAYLAND_DISPLAY"] = nil
+            process.environment = environment
+        }
         if let ns = daemon.namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
             process.arguments = ["netns", "exec", ns, Self.binary] + arguments

@@ -1,0 +1,44 @@
+import CX11
+
+/// The atoms the X11 backend uses, interned once per connection.
+struct X11Atoms {
+    let clipboard, primary, targets, timestamp, multiple, incr, atom, atomPair, integer: Atom
+    let utf8String, string, text, textPlainUTF8, textPlain, property, passwordHint: Atom
+
+    init(display: OpaquePointer) {
+        func intern(_ name: String) -> Atom { XInternAtom(display, name, 0) }
+        clipboard = intern("CLIPBOARD")
+        primary = intern("PRIMARY")
+        targets = intern("TARGETS")
+        timestamp = intern("TIMESTAMP")
+        multiple = intern("MULTIPLE")
+        incr = intern("INCR")
+        atom = intern("ATOM")
+        atomPair = intern("ATOM_PAIR")
+        integer = intern("INTEGER")
+        utf8String = intern("UTF8_STRING")
+        string = intern("STRING")
+        text = intern("TEXT")
+        textPlainUTF8 = intern("text/plain;charset=utf-8")
+        textPlain = intern("text/plain")
+        property = intern("CLIPD_SELECTION")
+        passwordHint = intern("x-kde-passwordManagerHint")
+    }
+
+    func selection(_ atom: Atom) -> Selection? {
+        if atom == clipboard { return .clipboard }
+        if atom == primary { return .primary }
+        return nil
+    }
+
+    func atom(for selection: Selection) -> Atom { selection == .clipboard ? clipboard : primary }
+
+    /// Targets that mean "text" and all carry the same UTF-8 bytes when clipd owns the
+    /// selection. STRING is Latin-1 by ICCCM; clipd serves UTF-8 there too, as most owners do.
+    var textTargets: [Atom] { [utf8String, textPlainUTF8, textPlain, string, text] }
+}
+
+/// The MIME type every text representation is normalised to.
+let textMIME = "text/plain;charset=utf-8"
+
+import ClipWire

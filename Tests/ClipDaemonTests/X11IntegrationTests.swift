@@ -1,0 +1,104 @@
+import ClipTestSupport
+import Foundation
+import Testing
+
+/// The X11 backend against real Xvfb servers, with xclip and xsel as the other
+/// applications on the desktop.
+@Suite("Integration: X11 backend on Xvfb", .serialized, .enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
+struct X11IntegrationTests {
+    let h = DaemonHarness()
+
+    /// A daemon on a fresh Xvfb, paired with a memory daemon.
+    func desktopAndPeer(selections: String = "clipboard") throws -> (XvfbServer, DaemonHarness.Daemon, DaemonHarness.Daemon) {
+        let x = try XvfbServer(harness: h)
+        let desk = h.prepare("desk", arguments: ["--backend", "x11", "--selections", selections])
+        desk.display = x.display
+        try h.start(desk)
+        let peer = try h.start("peer", listen: false, arguments: ["--selections", selections])
+        try h.pair(peer, with: desk)
+        return (x, desk, peer)
+    }
+
+    func xclipOut(_ x: XvfbServer, _ arguments: [String]) -> DaemonHarness.Result {
+        x.run("xclip", ["-o"] + arguments, harness: h)
+    }
+
+    @Test func textCopiedOnTheDesktopReachesThePeer() throws {
+        let (x, _, peer) = try desktopAndPeer()
+        let owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("naïve café ✂ 日本".utf8))
+        defer { owner.terminate() }
+        #expect(h.eventually { h.received(peer) == "naïve café ✂ 日本" })
+        #expect(h.clipd(["recv", "-l"], peer).stdout == "text/plain;charset=utf-8\n")
+    }
+
+    @Test func textFromThePeerBecomesTheDesktopClipboard() throws {
+        let (x, desk, peer) = try desktopAndPeer()
+        #expect(h.clipd(["send", "--wait", "from the peer ✓"], peer).status == 0)
+        #expect(xclipOut(x, ["-selection", "clipboard"]).stdout == "from the peer ✓")
+        let targets = xclipOut(x, ["-selection", "clipboard", "-t", "TARGETS"]).stdout
+        for target in ["TARGETS", "TIMESTAMP", "MULTIPLE", "UTF8_STRING", "STRING", "TEXT", "text/plain;charset=utf-8", "text/plain"] {
+            #expect(targets.contains(target + "\n"), "missing \(target)")
+        }
+        #expect(x.run("xsel", ["--clipboard", "--output"], harness: h).stdout == "from the peer ✓")
+        // The daemon's own ownership is never offered back as a new item.
+        usleep(300_000)
+        #expect(h.clipd(["status"], desk).stdout.contains("from peer"))
+    }
+
+    @Test func htmlAndPNGKeepTheirTypes() throws {
+        let (x, _, peer) = try desktopAndPeer()
+        let html = Array("<b>bold</b> and <i>italic</i>".utf8)
+        let owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "text/html"], data: html)
+        #expect(h.eventually { h.clipd(["recv", "-t", "text/html"], peer).stdoutBytes == html })
+        owner.terminate()
+        let png: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] + (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let imageOwner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "image/png"], data: png)
+        defer { imageOwner.terminate() }
+        #expect(h.eventually { h.clipd(["recv", "-t", "image/png"], peer).stdoutBytes == png })
+        // xclip answers every target with its one type: no text was invented from the PNG.
+        #expect(h.clipd(["recv", "-l"], peer).stdout == "image/png\n")
+        #expect(h.clipd(["send", "--wait", "-t", "image/png"], peer, stdin: png).status == 0)
+        #expect(xclipOut(x, ["-selection", "clipboard", "-t", "image/png"]).stdoutBytes == png)
+    }
+
+    @Test func twentyMiBGoesThroughINCRBothWays() throws {
+        let (x, _, peer) = try desktopAndPeer()
+        let big = (0..<(20 << 20)).map { UInt8(truncatingIfNeeded: 65 + ($0 % 26)) }
+        let owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: big)
+        #expect(h.eventually(timeout: 60) { h.clipd(["recv"], peer).stdoutBytes.count == big.count })
+        #expect(h.clipd(["recv"], peer).stdoutBytes == big)
+        owner.terminate()
+        var other = big
+        other[0] = 0x7a
+        #expect(h.clipd(["send", "--wait"], peer, stdin: other).status == 0)
+        #expect(xclipOut(x, ["-selection", "clipboard"]).stdoutBytes == other)
+    }
+
+    @Test func primaryIsSyncedWhenAsked() throws {
+        let (x, _, peer) = try desktopAndPeer(selections: "clipboard,primary")
+        let owner = try x.startOwner("xsel", ["--nodetach", "--primary", "--input"], data: Array("selected text".utf8))
+        defer { owner.terminate() }
+        #expect(h.eventually { h.received(peer, primary: true) == "selected text" })
+        #expect(h.received(peer) == nil, "primary never replaces the clipboard")
+        #expect(h.clipd(["send", "--wait", "-p", "primary from peer"], peer).status == 0)
+        #expect(x.run("xsel", ["--primary", "--output"], harness: h).stdout == "primary from peer")
+    }
+
+    @Test func twoDesktopsThroughTwoDaemons() throws {
+        let x1 = try XvfbServer(harness: h)
+        let x2 = try XvfbServer(harness: h)
+        let one = h.prepare("one", arguments: ["--backend", "x11"])
+        one.display = x1.display
+        try h.start(one)
+        let two = h.prepare("two", listen: false, arguments: ["--backend", "x11"])
+        two.display = x2.display
+        try h.start(two)
+        try h.pair(two, with: one)
+        let owner = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("desk to desk".utf8))
+        defer { owner.terminate() }
+        #expect(h.eventually { x2.run("xclip", ["-o", "-selection", "clipboard"], harness: h).stdout == "desk to desk" })
+        let back = try x2.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("and back".utf8))
+        defer { back.terminate() }
+        #expect(h.eventually { x1.run("xclip", ["-o", "-selection", "clipboard"], harness: h).stdout == "and back" })
+    }
+}
