@@ -28,8 +28,10 @@ let package = Package(
             pkgConfig: "x11",
             providers: [.apt(["libx11-dev", "libxfixes-dev"])]
         ),
+        // What Swift cannot import from Xlib, and process-wide X error handling.
+        .target(name: "CX11Support", dependencies: ["CX11"]),
         // Desktop clipboards behind one small protocol: memory and X11.
-        .target(name: "ClipboardBackends", dependencies: ["ClipSync", "CX11"]),
+        .target(name: "ClipboardBackends", dependencies: ["ClipSync", "CX11", "CX11Support"]),
         // Allocator tuning from glibc's malloc.h, which Swift does not import.
         .target(name: "CClipSystem"),
         // Primitives, SPAKE2, Noise IKpsk2 and the record layer. Pure: bytes in, bytes out.

@@ -81,6 +81,11 @@ public final class Daemon: @unchecked Sendable {
             let loop = self.loop
             try backend.start(
                 onCopy: { [self] copy in loop.execute { self.desktopCopied(copy) } },
+                onReconnect: { [self] in
+                    loop.execute {
+                        for selection in Selection.allCases { if let item = self.engine.currentItem(selection) { self.backend.own(item) } }
+                    }
+                },
                 log: { [logger] line in logger.warning("\(line)") })
         } catch {
             throw DaemonError("\(error)")

@@ -1,4 +1,7 @@
 import CClipSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -22,6 +25,9 @@ public struct DaemonService: Service {
         // Records are 256 KiB: keep such blocks in the heap for reuse (items of 64 MiB and
         // more are still mapped on their own).
         clipd_tune_allocator(64 << 20, 64 << 20)
+        // A peer, an X server or a clipboard reader that goes away must not kill the daemon
+        // with SIGPIPE (Xlib writes without MSG_NOSIGNAL); the write fails instead.
+        signal(SIGPIPE, SIG_IGN)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let daemon = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)

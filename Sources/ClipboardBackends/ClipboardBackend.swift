@@ -22,8 +22,10 @@ public protocol ClipboardBackend: AnyObject {
     var description: String { get }
 
     /// Starts watching the desktop. Throws a one-line error when the backend cannot run at
-    /// all (a display that goes away later is retried, not thrown).
-    func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, log: @escaping @Sendable (String) -> Void) throws
+    /// all (a display that goes away later is retried, not thrown). `onReconnect` is called
+    /// when a lost desktop comes back: the daemon then hands it its current items again.
+    func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
+               log: @escaping @Sendable (String) -> Void) throws
 
     /// Makes `item` the desktop's current selection (it came from a peer or from `clipd
     /// send`). The backend must not report its own ownership back as a local copy.
@@ -37,7 +39,8 @@ public protocol ClipboardBackend: AnyObject {
 public final class MemoryBackend: ClipboardBackend {
     public init() {}
     public var description: String { "memory" }
-    public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, log: @escaping @Sendable (String) -> Void) throws {}
+    public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
+                      log: @escaping @Sendable (String) -> Void) throws {}
     public func own(_ item: ClipItem) {}
     public func stop() {}
 }

@@ -1,4 +1,5 @@
 import CX11
+import CX11Support
 import ClipSync
 import ClipWire
 import Foundation
@@ -46,7 +47,8 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
 
     public var description: String { "x11 \(displayName ?? ProcessInfo.processInfo.environment["DISPLAY"] ?? "")" }
 
-    public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, log: @escaping @Sendable (String) -> Void) throws {
+    public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
+                      log: @escaping @Sendable (String) -> Void) throws {
         XInitThreads()
         // Fail at once when the display cannot be reached at start: a clear error beats a
         // daemon that silently syncs nothing. Later losses are retried.
@@ -54,7 +56,7 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
             throw BackendError("cannot open X display \(displayName ?? ProcessInfo.processInfo.environment["DISPLAY"] ?? "(DISPLAY unset)"); use --backend memory on a machine without a desktop")
         }
         XCloseDisplay(probe)
-        let thread = Thread { [self] in run(onCopy: onCopy, log: log) }
+        let thread = Thread { [self] in run(onCopy: onCopy, onReconnect: onReconnect, log: log) }
         thread.name = "clipd-x11"
         self.thread = thread
         thread.start()
@@ -89,20 +91,21 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
 
     // MARK: The X thread
 
-    private func run(onCopy: @escaping @Sendable (LocalCopy) -> Void, log: @escaping @Sendable (String) -> Void) {
+    private func run(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
+                     log: @escaping @Sendable (String) -> Void) {
         var session: X11Session?
         var retryDelay = 0.5
         var reportedLoss = false
-        var lastOwned: [Selection: ClipItem] = [:]
         while true {
             if session == nil {
                 session = X11Session(displayName: displayName, selections: selections, policy: policy, onCopy: onCopy, log: log)
-                if let session {
-                    if reportedLoss { log("X display is back; syncing again") }
+                if session != nil {
+                    if reportedLoss {
+                        log("X display is back; syncing again")
+                        onReconnect()  // the daemon hands over its current items again
+                    }
                     reportedLoss = false
                     retryDelay = 0.5
-                    for item in lastOwned.values { session.own(item) }  // offer what peers sent meanwhile
-                    XFlush(session.display)
                 } else {
                     if !reportedLoss { log("lost the X display; retrying with back-off while peers keep syncing") }
                     reportedLoss = true
@@ -119,6 +122,13 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
             if let session { fds.append(pollfd(fd: session.connectionNumber, events: Int16(POLLIN), revents: 0)) }
             // Xlib may already hold events read during an earlier round trip: never sleep then.
             let queued = session.map { XPending($0.display) > 0 } ?? false
+            if let live = session, clipd_x11_connection_lost() != 0 {
+                // Xlib gave up on the connection (its fd may be closed, even reused): drop
+                // the session before polling anything and reconnect.
+                live.close()
+                session = nil
+                continue
+            }
             if !queued { _ = poll(&fds, nfds_t(fds.count), timeout) }
             var drained = [UInt8](repeating: 0, count: 64)
             while read(wakeRead, &drained, drained.count) > 0 {}
@@ -127,11 +137,8 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
                 session?.close()
                 return
             }
-            guard let live = session else { continue }
-            for item in items {
-                lastOwned[item.selection] = item
-                live.own(item)
-            }
+            guard let live = session else { continue }  // `onReconnect` catches up later
+            for item in items { live.own(item) }
             let now = monotonicSeconds()
             while clipd_x11_connection_lost() == 0 && XPending(live.display) > 0 {
                 var event = XEvent()

@@ -1,4 +1,5 @@
 import CX11
+import CX11Support
 import ClipSync
 import ClipWire
 
@@ -63,6 +64,7 @@ final class X11Session {
     init?(displayName: String?, selections: Set<Selection>, policy: X11Policy,
           onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) {
         guard let display = displayName.map({ XOpenDisplay($0) }) ?? XOpenDisplay(nil) else { return nil }
+        clipd_x11_install_error_handler()
         clipd_x11_install_io_error_handler(display)
         var eventBase: Int32 = 0, errorBase: Int32 = 0
         guard XFixesQueryExtension(display, &eventBase, &errorBase) != 0 else {

@@ -84,6 +84,37 @@ struct X11IntegrationTests {
         #expect(x.run("xsel", ["--primary", "--output"], harness: h).stdout == "primary from peer")
     }
 
+    @Test func losingTheXServerIsReportedOnceAndSyncGoesOn() throws {
+        let (x, desk, peer) = try desktopAndPeer()
+        x.kill()
+        usleep(500_000)
+        #expect(h.clipd(["status"], desk).status == 0, "the daemon must outlive its X server")
+        #expect(h.clipd(["send", "--wait", "while the desktop is gone"], peer).status == 0)
+        #expect(h.received(desk) == "while the desktop is gone")
+        let log = h.logText(desk)
+        #expect(log.components(separatedBy: "lost the X display").count - 1 == 1, "reported once:\n\(log)")
+        // The same display comes back: the daemon reconnects and owns the latest item.
+        let again = try XvfbServer(harness: h, display: x.display)
+        #expect(h.eventually(timeout: 40) { again.run("xclip", ["-o", "-selection", "clipboard"], harness: h).stdout == "while the desktop is gone" })
+        #expect(h.logText(desk).contains("X display is back"))
+    }
+
+    @Test func aRequestorVanishingMidINCRIsHarmless() throws {
+        let (x, desk, peer) = try desktopAndPeer()
+        let big = [UInt8](repeating: 0x61, count: 24 << 20)
+        #expect(h.clipd(["send", "--wait"], peer, stdin: big).status == 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = ["DISPLAY=\(x.display)", "xclip", "-o", "-selection", "clipboard"]
+        reader.standardOutput = FileHandle.nullDevice
+        try reader.run()
+        usleep(150_000)
+        reader.terminate()  // gone in the middle of the INCR transfer
+        reader.waitUntilExit()
+        #expect(h.clipd(["status"], desk).status == 0)
+        #expect(xclipOut(x, ["-selection", "clipboard"]).stdoutBytes == big, "later requests are still served")
+    }
+
     @Test func twoDesktopsThroughTwoDaemons() throws {
         let x1 = try XvfbServer(harness: h)
         let x2 = try XvfbServer(harness: h)

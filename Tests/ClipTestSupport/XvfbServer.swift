@@ -13,14 +13,16 @@ public final class XvfbServer {
     public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/Xvfb") }
 
     /// Starts a server that lives as long as `harness` (and ends after its daemons).
-    public init(harness: DaemonHarness) throws {
+    /// With `display`, the server takes that display number instead of a free one.
+    public init(harness: DaemonHarness, display fixed: String? = nil) throws {
         let directory = harness.root
         let file = directory + "/xvfb-\(UUID().uuidString).display"
         let log = directory + "/xvfb.log"
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // exec: the PID recorded is Xvfb's own.
-        process.arguments = ["-c", "exec /usr/bin/Xvfb -displayfd 3 -screen 0 640x480x24 -nolisten tcp -noreset -extension GLX 3>\(file) </dev/null >>\(log) 2>&1"]
+        let which = fixed.map { "\($0) -displayfd 3" } ?? "-displayfd 3"
+        process.arguments = ["-c", "exec /usr/bin/Xvfb \(which) -screen 0 640x480x24 -nolisten tcp -noreset -extension GLX 3>\(file) </dev/null >>\(log) 2>&1"]
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
@@ -35,13 +37,23 @@ public final class XvfbServer {
         throw HarnessError("Xvfb did not start; see \(log)")
     }
 
+    /// Ends the server now (the X server "goes away").
+    public func kill() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
     deinit {
         guard process.isRunning else { return }
         process.terminate()
         // Xvfb sometimes lingers after SIGTERM while clients hang on: do not wait for ever.
         let deadline = Date().addingTimeInterval(2)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
