@@ -115,6 +115,32 @@ struct X11IntegrationTests {
         #expect(xclipOut(x, ["-selection", "clipboard"]).stdoutBytes == big, "later requests are still served")
     }
 
+    @Test func autoPicksX11WhenOnlyDISPLAYIsSet() throws {
+        let x = try XvfbServer(harness: h)
+        let desk = h.prepare("auto", arguments: ["--backend", "auto"])
+        desk.display = x.display
+        try h.start(desk)
+        #expect(h.clipd(["status"], desk).stdout.contains("backend: x11 \(x.display)"))
+    }
+
+    @Test func otherMIMETypesOnlyFromTheAllowList() throws {
+        let x = try XvfbServer(harness: h)
+        let config = h.root + "/allow.toml"
+        try "extra_mime_types = [\"application/x-clipd-test\"]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let desk = h.prepare("desk", arguments: ["--backend", "x11", "--config", config])
+        desk.display = x.display
+        try h.start(desk)
+        let peer = try h.start("peer", listen: false)
+        try h.pair(peer, with: desk)
+        let allowed = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "application/x-clipd-test"], data: [1, 2, 3])
+        #expect(h.eventually { h.clipd(["recv", "-t", "application/x-clipd-test"], peer).stdoutBytes == [1, 2, 3] })
+        allowed.terminate()
+        let other = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "application/x-not-listed"], data: [4, 5])
+        defer { other.terminate() }
+        usleep(700_000)
+        #expect(h.clipd(["recv", "-l"], peer).stdout == "application/x-clipd-test\n", "an unlisted type is not synced")
+    }
+
     @Test func twoDesktopsThroughTwoDaemons() throws {
         let x1 = try XvfbServer(harness: h)
         let x2 = try XvfbServer(harness: h)
