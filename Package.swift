@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire"], path: "Tests/ClipTestSupport"),
         .executableTarget(
             name: "clipd-bench",
-            dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipTestSupport"],
+            dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipTestSupport", "CX11", "CX11Support"],
             path: "Benchmarks/clipd-bench"
         ),
         .testTarget(name: "ClipCryptoTests", dependencies: ["ClipCrypto", "ClipTestSupport"]),

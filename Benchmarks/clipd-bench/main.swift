@@ -159,7 +159,6 @@ do {
 harness.stop(a)
 harness.stop(b)
 
-// MARK: Idle: two connected daemons at rest.
 func procStat(_ pid: Int32) -> (cpuTicks: Int, switches: Int, rssKiB: Int) {
     let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
     let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
@@ -191,6 +190,64 @@ func threadSwitches(_ pid: Int32) -> [String: Int] {
 func wakeups(_ before: [String: Int], _ after: [String: Int]) -> Int {
     after.reduce(0) { total, entry in total + (before[entry.key].map { entry.value - $0 } ?? entry.value) }
 }
+// MARK: X11: two Xvfb desktops through two daemons.
+if XvfbServer.isAvailable {
+    let x1 = try XvfbServer(harness: harness)
+    let x2 = try XvfbServer(harness: harness)
+    let one = harness.prepare("x11-one", arguments: ["--backend", "x11"])
+    one.display = x1.display
+    try harness.start(one)
+    let two = harness.prepare("x11-two", listen: false, arguments: ["--backend", "x11"])
+    two.display = x2.display
+    try harness.start(two)
+    try harness.pair(two, with: one)
+    _ = harness.eventually { harness.clipd(["status"], one).stdout.contains("1 connected") }
+    guard let owner = X11Probe(displayName: x1.display, watch: false), let watcher = X11Probe(displayName: x2.display, watch: true) else {
+        throw HarnessError("cannot open the Xvfb displays")
+    }
+    var times: [Double] = []
+    for i in 0..<200 {
+        var text = Array("copy \(i) ".utf8)
+        text += [UInt8](repeating: 0x61, count: 1024 - text.count)
+        let start = now()
+        owner.own(text)
+        guard X11Probe.waitForOwnerChange(owner: owner, watcher: watcher, timeout: 5) else { throw HarnessError("copy \(i) never reached desktop two") }
+        times.append(now() - start)
+    }
+    let p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
+    report("X11: 1 KiB copy on A -> paste-ready on B", "\(ms(p50)) / \(ms(p99)) (p50 / p99 of 200)", target: "<= 5 ms / <= 20 ms", ok: p50 <= 0.005 && p99 <= 0.020)
+    // 20 MiB: copy with xclip on A until a paste with xclip on B has every byte.
+    let big = (0..<(20 << 20)).map { UInt8(truncatingIfNeeded: 97 + $0 % 26) }
+    let file = harness.root + "/20MiB.txt"
+    _ = FileManager.default.createFile(atPath: file, contents: Data(big))
+    var bigTimes: [Double] = []
+    for _ in 0..<5 {
+        let start = now()
+        let copier = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", file], data: [])
+        guard X11Probe.waitForOwnerChange(owner: nil, watcher: watcher, timeout: 20) else { throw HarnessError("20 MiB never reached desktop two") }
+        let paste = x2.run("xclip", ["-o", "-selection", "clipboard"], harness: harness)
+        bigTimes.append(now() - start)
+        copier.terminate()
+        guard paste.stdoutBytes.count == big.count else { throw HarnessError("20 MiB paste incomplete: \(paste.stdoutBytes.count)") }
+        usleep(200_000)
+    }
+    let bigP50 = percentile(bigTimes, 0.5)
+    report("X11: 20 MiB copy on A -> complete paste on B", "\(ms(bigP50)) (median of 5, xclip start-up included)", target: "<= 300 ms", ok: bigP50 <= 0.3)
+    // At rest with a display attached.
+    sleep(12)
+    let pid = one.process!.processIdentifier
+    let before = (procStat(pid), threadSwitches(pid))
+    sleep(10)
+    let after = (procStat(pid), threadSwitches(pid))
+    report("X11: idle 10 s with a display: CPU / wake-ups", "\(after.0.cpuTicks - before.0.cpuTicks) ticks / \(wakeups(before.1, after.1)) switches",
+           target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
+    harness.stop(one)
+    harness.stop(two)
+} else {
+    say("SKIP  X11 figures: Xvfb is not installed (make bench installs it)")
+}
+
+// MARK: Idle: two connected daemons at rest.
 do {
     let x = try harness.start("idle-x")
     let y = try harness.start("idle-y", listen: false)

@@ -1,0 +1,100 @@
+import CX11
+import CX11Support
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bare X client for the benchmark: on one display it owns CLIPBOARD and answers
+/// requests for TARGETS and UTF8_STRING; on another it watches who owns CLIPBOARD. Both run
+/// on the calling thread, so the timing needs no locks.
+final class X11Probe {
+    let display: OpaquePointer
+    let window: Window
+    let clipboard: Atom, targets: Atom, utf8: Atom, atomType: Atom, stamp: Atom
+    private var fixesBase: Int32 = 0
+    private var value: [UInt8] = []
+
+    init?(displayName: String, watch: Bool) {
+        guard let display = XOpenDisplay(displayName) else { return nil }
+        self.display = display
+        window = XCreateSimpleWindow(display, XDefaultRootWindow(display), 0, 0, 1, 1, 0, 0, 0)
+        XSelectInput(display, window, PropertyChangeMask)
+        clipboard = XInternAtom(display, "CLIPBOARD", 0)
+        targets = XInternAtom(display, "TARGETS", 0)
+        utf8 = XInternAtom(display, "UTF8_STRING", 0)
+        atomType = XInternAtom(display, "ATOM", 0)
+        stamp = XInternAtom(display, "CLIPD_BENCH_TIME", 0)
+        if watch {
+            var errorBase: Int32 = 0
+            _ = XFixesQueryExtension(display, &fixesBase, &errorBase)
+            XFixesSelectSelectionInput(display, XDefaultRootWindow(display), clipboard, UInt(XFixesSetSelectionOwnerNotifyMask))
+        }
+        XFlush(display)
+    }
+
+    deinit { XCloseDisplay(display) }
+
+    /// Takes CLIPBOARD with `text` as its UTF8_STRING.
+    func own(_ text: [UInt8]) {
+        value = text
+        let time = clipd_x11_server_time(display, window, stamp)
+        XSetSelectionOwner(display, clipboard, window, time)
+        XFlush(display)
+    }
+
+    /// Answers pending selection requests (as owner) and reports whether an owner change by
+    /// another client arrived (as watcher).
+    func pump() -> Bool {
+        var changed = false
+        while XPending(display) > 0 {
+            var event = XEvent()
+            XNextEvent(display, &event)
+            if fixesBase != 0 && event.type == clipd_xfixes_selection_notify(fixesBase) {
+                let owner = withUnsafePointer(to: &event) { clipd_xfixes_event_owner($0) }
+                if owner != clipd_x11_none_window() { changed = true }
+            } else if event.type == SelectionRequest {
+                answer(event.xselectionrequest)
+            }
+        }
+        XFlush(display)
+        return changed
+    }
+
+    private func answer(_ request: XSelectionRequestEvent) {
+        var reply = XEvent()
+        reply.xselection.type = SelectionNotify
+        reply.xselection.requestor = request.requestor
+        reply.xselection.selection = request.selection
+        reply.xselection.target = request.target
+        reply.xselection.time = request.time
+        reply.xselection.property = request.property
+        if request.target == targets {
+            var list = [targets, utf8]
+            list.withUnsafeMutableBytes { raw in
+                _ = XChangeProperty(display, request.requestor, request.property, atomType, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 2)
+            }
+        } else if request.target == utf8 {
+            value.withUnsafeBufferPointer { p in
+                _ = XChangeProperty(display, request.requestor, request.property, utf8, 8, PropModeReplace, p.baseAddress, Int32(p.count))
+            }
+        } else {
+            reply.xselection.property = clipd_x11_none_atom()
+        }
+        XSendEvent(display, request.requestor, 0, NoEventMask, &reply)
+    }
+
+    /// Pumps `owner` and `watcher` until the watcher sees a new owner; false on timeout.
+    static func waitForOwnerChange(owner: X11Probe?, watcher: X11Probe, timeout: Double) -> Bool {
+        let deadline = now() + timeout
+        while now() < deadline {
+            _ = owner?.pump()
+            if watcher.pump() { return true }
+            var fds = [pollfd(fd: XConnectionNumber(watcher.display), events: Int16(POLLIN), revents: 0)]
+            if let owner { fds.append(pollfd(fd: XConnectionNumber(owner.display), events: Int16(POLLIN), revents: 0)) }
+            _ = poll(&fds, nfds_t(fds.count), 50)
+        }
+        return false
+    }
+}
