@@ -63,7 +63,7 @@ let package = Package(
         ),
         // Vectors, a process harness for real daemons and a hand-driven raw peer; shared by
         // the tests and the benchmark.
-        .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire"], path: "Tests/ClipTestSupport"),
+        .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire", "CX11", "CX11Support"], path: "Tests/ClipTestSupport"),
         .executableTarget(
             name: "clipd-bench",
             dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipTestSupport", "CX11", "CX11Support"],

@@ -130,7 +130,7 @@ final class X11Session {
 
     private func selectionNotify(_ event: XSelectionEvent, now: Double) {
         guard event.requestor == window, let selection = atoms.selection(event.selection), var job = reads[selection] else { return }
-        let expected = job.index < 0 ? atoms.targets : (job.checkingHint ? atoms.passwordHint : job.wanted[job.index].target)
+        let expected = job.checkingHint ? atoms.passwordHint : (job.index < 0 ? atoms.targets : job.wanted[job.index].target)
         guard event.target == expected else { return }
         job.deadline = now + Self.transferTimeout
         guard event.property != clipd_x11_none_atom() else {
@@ -211,6 +211,18 @@ final class X11Session {
 
     private func received(_ selection: Selection, type: Atom, bytes: [UInt8]) {
         guard var job = reads[selection] else { return }
+        if job.checkingHint {
+            job.checkingHint = false
+            if String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "secret" && !policy.syncSecrets {
+                reads[selection] = nil
+                log("skipped a \(selection) item marked secret by a password manager (sync_secrets is off)")
+                return
+            }
+            job.index = -1
+            reads[selection] = job
+            advance(selection)
+            return
+        }
         if job.index < 0 {
             let targets = bytes.withUnsafeBytes { raw in Array(raw.bindMemory(to: UInt.self)) }
             job.wanted = policy.choose(targets: targets, atoms: atoms, name: atomName)
@@ -220,18 +232,6 @@ final class X11Session {
                 XConvertSelection(display, atoms.atom(for: selection), atoms.passwordHint, atoms.property, window, job.time)
                 return
             }
-            reads[selection] = job
-            advance(selection)
-            return
-        }
-        if job.checkingHint {
-            job.checkingHint = false
-            if String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "secret" && !policy.syncSecrets {
-                reads[selection] = nil
-                log("skipped a \(selection) item marked secret by a password manager (sync_secrets is off)")
-                return
-            }
-            job.index = -1
             reads[selection] = job
             advance(selection)
             return

@@ -141,6 +141,28 @@ struct X11IntegrationTests {
         #expect(h.clipd(["recv", "-l"], peer).stdout == "application/x-clipd-test\n", "an unlisted type is not synced")
     }
 
+    @Test func passwordManagerSecretsAreNotSyncedUnlessAllowed() throws {
+        let (x, desk, peer) = try desktopAndPeer()
+        let owner = try #require(X11Probe(displayName: x.display, watch: false))
+        owner.own(targets: ["UTF8_STRING": Array("hunter2".utf8), "x-kde-passwordManagerHint": Array("secret".utf8)])
+        owner.serve(for: 1.5)
+        #expect(h.received(peer) == nil, "a secret reached the peer")
+        #expect(h.logText(desk).contains("marked secret by a password manager"))
+        owner.own(targets: ["UTF8_STRING": Array("not a secret".utf8), "x-kde-passwordManagerHint": Array("other".utf8)])
+        owner.serve(for: 1.5)
+        #expect(h.received(peer) == "not a secret")
+
+        let config = h.root + "/secrets.toml"
+        try "sync_secrets = true\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let trusting = h.prepare("trusting", arguments: ["--backend", "x11", "--config", config])
+        trusting.display = x.display
+        h.stop(desk)
+        try h.start(trusting)
+        owner.own(targets: ["UTF8_STRING": Array("hunter3".utf8), "x-kde-passwordManagerHint": Array("secret".utf8)])
+        owner.serve(for: 1.5)
+        #expect(h.received(trusting) == "hunter3", "sync_secrets = true lets it through")
+    }
+
     @Test func twoDesktopsThroughTwoDaemons() throws {
         let x1 = try XvfbServer(harness: h)
         let x2 = try XvfbServer(harness: h)

@@ -6,17 +6,17 @@ import Foundation
 import Glibc
 #endif
 
-/// A bare X client for the benchmark: on one display it owns CLIPBOARD and answers
-/// requests for TARGETS and UTF8_STRING; on another it watches who owns CLIPBOARD. Both run
-/// on the calling thread, so the timing needs no locks.
-final class X11Probe {
+/// A bare X client for tests and the benchmark: on one display it owns CLIPBOARD and answers
+/// TARGETS plus whatever targets it was given; on another it watches who owns CLIPBOARD.
+/// Everything runs on the calling thread, so timings need no locks.
+public final class X11Probe {
     let display: OpaquePointer
     let window: Window
     let clipboard: Atom, targets: Atom, utf8: Atom, atomType: Atom, stamp: Atom
     private var fixesBase: Int32 = 0
-    private var value: [UInt8] = []
+    private var values: [Atom: [UInt8]] = [:]
 
-    init?(displayName: String, watch: Bool) {
+    public init?(displayName: String, watch: Bool) {
         guard let display = XOpenDisplay(displayName) else { return nil }
         self.display = display
         window = XCreateSimpleWindow(display, XDefaultRootWindow(display), 0, 0, 1, 1, 0, 0, 0)
@@ -36,9 +36,22 @@ final class X11Probe {
 
     deinit { XCloseDisplay(display) }
 
+    /// Answers requests for `seconds` (keeps the item readable while a daemon reads it).
+    public func serve(for seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            _ = pump()
+            var fd = pollfd(fd: XConnectionNumber(display), events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, 20)
+        }
+    }
+
     /// Takes CLIPBOARD with `text` as its UTF8_STRING.
-    func own(_ text: [UInt8]) {
-        value = text
+    public func own(_ text: [UInt8]) { own(targets: ["UTF8_STRING": text]) }
+
+    /// Takes CLIPBOARD offering each named target with its bytes (format 8).
+    public func own(targets: [String: [UInt8]]) {
+        values = Dictionary(uniqueKeysWithValues: targets.map { (XInternAtom(display, $0.key, 0), $0.value) })
         let time = clipd_x11_server_time(display, window, stamp)
         XSetSelectionOwner(display, clipboard, window, time)
         XFlush(display)
@@ -46,7 +59,7 @@ final class X11Probe {
 
     /// Answers pending selection requests (as owner) and reports whether an owner change by
     /// another client arrived (as watcher).
-    func pump() -> Bool {
+    public func pump() -> Bool {
         var changed = false
         while XPending(display) > 0 {
             var event = XEvent()
@@ -71,13 +84,14 @@ final class X11Probe {
         reply.xselection.time = request.time
         reply.xselection.property = request.property
         if request.target == targets {
-            var list = [targets, utf8]
+            var list = [targets] + values.keys.sorted()
+            let count = Int32(list.count)
             list.withUnsafeMutableBytes { raw in
-                _ = XChangeProperty(display, request.requestor, request.property, atomType, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 2)
+                _ = XChangeProperty(display, request.requestor, request.property, atomType, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
             }
-        } else if request.target == utf8 {
+        } else if let value = values[request.target] {
             value.withUnsafeBufferPointer { p in
-                _ = XChangeProperty(display, request.requestor, request.property, utf8, 8, PropModeReplace, p.baseAddress, Int32(p.count))
+                _ = XChangeProperty(display, request.requestor, request.property, request.target, 8, PropModeReplace, p.baseAddress, Int32(p.count))
             }
         } else {
             reply.xselection.property = clipd_x11_none_atom()
@@ -86,9 +100,9 @@ final class X11Probe {
     }
 
     /// Pumps `owner` and `watcher` until the watcher sees a new owner; false on timeout.
-    static func waitForOwnerChange(owner: X11Probe?, watcher: X11Probe, timeout: Double) -> Bool {
-        let deadline = now() + timeout
-        while now() < deadline {
+    public static func waitForOwnerChange(owner: X11Probe?, watcher: X11Probe, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
             _ = owner?.pump()
             if watcher.pump() { return true }
             var fds = [pollfd(fd: XConnectionNumber(watcher.display), events: Int16(POLLIN), revents: 0)]
