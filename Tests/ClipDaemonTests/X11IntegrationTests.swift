@@ -40,6 +40,14 @@ struct X11IntegrationTests {
             #expect(targets.contains(target + "\n"), "missing \(target)")
         }
         #expect(x.run("xsel", ["--clipboard", "--output"], harness: h).stdout == "from the peer ✓")
+        // MULTIPLE: several targets in one request; an unknown one is marked refused.
+        let requestor = try #require(X11Probe(displayName: x.display, watch: false))
+        let answers = try #require(requestor.requestMultiple(["UTF8_STRING", "text/plain", "image/png"]))
+        #expect(answers["UTF8_STRING"] == .some(Array("from the peer ✓".utf8)))
+        #expect(answers["text/plain"] == .some(Array("from the peer ✓".utf8)))
+        #expect(answers["image/png"] == .some(nil), "a target the item lacks is refused")
+        let timestamp = x.run("xclip", ["-o", "-selection", "clipboard", "-t", "TIMESTAMP"], harness: h)
+        #expect(timestamp.status == 0 && !timestamp.stdout.isEmpty)
         // The daemon's own ownership is never offered back as a new item.
         usleep(300_000)
         #expect(h.clipd(["status"], desk).stdout.contains("from peer"))

@@ -36,6 +36,60 @@ public final class X11Probe {
 
     deinit { XCloseDisplay(display) }
 
+    /// Asks the CLIPBOARD owner for several targets at once with MULTIPLE (ICCCM 2.6.2) and
+    /// returns, per target name, the bytes written for it (nil when the owner refused it).
+    public func requestMultiple(_ names: [String]) -> [String: [UInt8]?]? {
+        let multiple = XInternAtom(display, "MULTIPLE", 0)
+        let atomPair = XInternAtom(display, "ATOM_PAIR", 0)
+        let listProperty = XInternAtom(display, "CLIPD_PROBE_MULTIPLE", 0)
+        var pairs: [UInt] = []
+        var properties: [Atom] = []
+        for (index, name) in names.enumerated() {
+            let property = XInternAtom(display, "CLIPD_PROBE_\(index)", 0)
+            pairs += [XInternAtom(display, name, 0), property]
+            properties.append(property)
+        }
+        let count = Int32(pairs.count)
+        pairs.withUnsafeMutableBytes { raw in
+            _ = XChangeProperty(display, window, listProperty, atomPair, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
+        }
+        XConvertSelection(display, clipboard, multiple, listProperty, window, clipd_x11_current_time())
+        XFlush(display)
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            var event = XEvent()
+            if XPending(display) > 0 {
+                XNextEvent(display, &event)
+                guard event.type == SelectionNotify, event.xselection.target == multiple else { continue }
+                guard event.xselection.property != clipd_x11_none_atom() else { return nil }
+                let answered = read(listProperty).map { bytes in bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt.self)) } } ?? []
+                var result: [String: [UInt8]?] = [:]
+                for (index, name) in names.enumerated() {
+                    let refused = answered.count > index * 2 + 1 && answered[index * 2 + 1] == 0
+                    result[name] = refused ? nil : read(properties[index])
+                }
+                return result
+            }
+            var fd = pollfd(fd: XConnectionNumber(display), events: Int16(POLLIN), revents: 0)
+            _ = poll(&fd, 1, 20)
+        }
+        return nil
+    }
+
+    private func read(_ property: Atom) -> [UInt8]? {
+        var type: Atom = 0
+        var format: Int32 = 0
+        var count: UInt = 0
+        var remaining: UInt = 0
+        var data: UnsafeMutablePointer<UInt8>?
+        guard XGetWindowProperty(display, window, property, 0, Int.max / 4, 1, clipd_x11_none_atom(), &type, &format, &count, &remaining, &data) == Success,
+              type != clipd_x11_none_atom()
+        else { return nil }
+        defer { if let data { XFree(data) } }
+        let unit = format == 32 ? MemoryLayout<CLong>.size : Int(format) / 8
+        return data.map { Array(UnsafeBufferPointer(start: $0, count: Int(count) * unit)) } ?? []
+    }
+
     /// Answers requests for `seconds` (keeps the item readable while a daemon reads it).
     public func serve(for seconds: Double) {
         let deadline = Date().addingTimeInterval(seconds)
