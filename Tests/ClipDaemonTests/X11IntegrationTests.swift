@@ -59,6 +59,14 @@ struct X11IntegrationTests {
         let owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "text/html"], data: html)
         #expect(h.eventually { h.clipd(["recv", "-t", "text/html"], peer).stdoutBytes == html })
         owner.terminate()
+        let uris = Array("file:///tmp/a.txt\r\nfile:///tmp/b.txt\r\n".utf8)
+        let uriOwner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "text/uri-list"], data: uris)
+        #expect(h.eventually { h.clipd(["recv", "-t", "text/uri-list"], peer).stdoutBytes == uris })
+        uriOwner.terminate()
+        // STRING is Latin-1 on X; it arrives as UTF-8 text.
+        let latin1Owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "STRING"], data: [0xe9, 0x74, 0xe9])
+        #expect(h.eventually { h.received(peer) == "été" })
+        latin1Owner.terminate()
         let png: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] + (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7) }
         let imageOwner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "image/png"], data: png)
         defer { imageOwner.terminate() }
