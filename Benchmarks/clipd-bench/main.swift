@@ -194,12 +194,8 @@ func wakeups(_ before: [String: Int], _ after: [String: Int]) -> Int {
 if XvfbServer.isAvailable {
     let x1 = try XvfbServer(harness: harness)
     let x2 = try XvfbServer(harness: harness)
-    let one = harness.prepare("x11-one", arguments: ["--backend", "x11"])
-    one.display = x1.display
-    try harness.start(one)
-    let two = harness.prepare("x11-two", listen: false, arguments: ["--backend", "x11"])
-    two.display = x2.display
-    try harness.start(two)
+    let one = try harness.startOnDisplay("x11-one", display: x1.display)
+    let two = try harness.startOnDisplay("x11-two", display: x2.display, listen: false)
     try harness.pair(two, with: one)
     _ = harness.eventually { harness.clipd(["status"], one).stdout.contains("1 connected") }
     guard let owner = X11Probe(displayName: x1.display, watch: false), let watcher = X11Probe(displayName: x2.display, watch: true) else {

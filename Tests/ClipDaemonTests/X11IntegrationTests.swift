@@ -11,9 +11,7 @@ struct X11IntegrationTests {
     /// A daemon on a fresh Xvfb, paired with a memory daemon.
     func desktopAndPeer(selections: String = "clipboard") throws -> (XvfbServer, DaemonHarness.Daemon, DaemonHarness.Daemon) {
         let x = try XvfbServer(harness: h)
-        let desk = h.prepare("desk", arguments: ["--backend", "x11", "--selections", selections])
-        desk.display = x.display
-        try h.start(desk)
+        let desk = try h.startOnDisplay("desk", display: x.display, arguments: ["--selections", selections])
         let peer = try h.start("peer", listen: false, arguments: ["--selections", selections])
         try h.pair(peer, with: desk)
         return (x, desk, peer)
@@ -143,9 +141,7 @@ struct X11IntegrationTests {
         let x = try XvfbServer(harness: h)
         let config = h.root + "/allow.toml"
         try "extra_mime_types = [\"application/x-clipd-test\"]\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let desk = h.prepare("desk", arguments: ["--backend", "x11", "--config", config])
-        desk.display = x.display
-        try h.start(desk)
+        let desk = try h.startOnDisplay("desk", display: x.display, arguments: ["--config", config])
         let peer = try h.start("peer", listen: false)
         try h.pair(peer, with: desk)
         let allowed = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "application/x-clipd-test"], data: [1, 2, 3])
@@ -170,10 +166,8 @@ struct X11IntegrationTests {
 
         let config = h.root + "/secrets.toml"
         try "sync_secrets = true\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let trusting = h.prepare("trusting", arguments: ["--backend", "x11", "--config", config])
-        trusting.display = x.display
         h.stop(desk)
-        try h.start(trusting)
+        let trusting = try h.startOnDisplay("trusting", display: x.display, arguments: ["--config", config])
         owner.own(targets: ["UTF8_STRING": Array("hunter3".utf8), "x-kde-passwordManagerHint": Array("secret".utf8)])
         owner.serve(for: 1.5)
         #expect(h.received(trusting) == "hunter3", "sync_secrets = true lets it through")
@@ -182,12 +176,8 @@ struct X11IntegrationTests {
     @Test func twoDesktopsThroughTwoDaemons() throws {
         let x1 = try XvfbServer(harness: h)
         let x2 = try XvfbServer(harness: h)
-        let one = h.prepare("one", arguments: ["--backend", "x11"])
-        one.display = x1.display
-        try h.start(one)
-        let two = h.prepare("two", listen: false, arguments: ["--backend", "x11"])
-        two.display = x2.display
-        try h.start(two)
+        let one = try h.startOnDisplay("one", display: x1.display)
+        let two = try h.startOnDisplay("two", display: x2.display, listen: false)
         try h.pair(two, with: one)
         let owner = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("desk to desk".utf8))
         defer { owner.terminate() }

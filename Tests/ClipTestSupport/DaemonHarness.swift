@@ -204,6 +204,15 @@ public final class DaemonHarness: @unchecked Sendable {
         return (a, b)
     }
 
+    /// Starts a daemon with the X11 backend on `display`.
+    @discardableResult
+    public func startOnDisplay(_ name: String, display: String, listen: Bool = true, arguments: [String] = []) throws -> Daemon {
+        let daemon = prepare(name, listen: listen, arguments: ["--backend", "x11"] + arguments)
+        daemon.display = display
+        try start(daemon)
+        return daemon
+    }
+
     /// Pairs `joiner` with `listener` through the CLI, the way a person would.
     public func pair(_ joiner: Daemon, with listener: Daemon, address: String? = nil) throws {
         let (code, window) = try openWindow(listener)

@@ -37,7 +37,8 @@ public final class XvfbServer {
         throw HarnessError("Xvfb did not start; see \(log)")
     }
 
-    /// Ends the server now (the X server "goes away").
+    /// Ends the server now (the X server "goes away"). Xvfb sometimes lingers after SIGTERM
+    /// while clients hang on, so it gets SIGKILL after 2 s.
     public func kill() {
         guard process.isRunning else { return }
         process.terminate()
@@ -47,15 +48,7 @@ public final class XvfbServer {
         process.waitUntilExit()
     }
 
-    deinit {
-        guard process.isRunning else { return }
-        process.terminate()
-        // Xvfb sometimes lingers after SIGTERM while clients hang on: do not wait for ever.
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
+    deinit { kill() }
 
     /// Runs an X client (xclip, xsel) on this display to completion.
     public func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil, harness: DaemonHarness) -> DaemonHarness.Result {
