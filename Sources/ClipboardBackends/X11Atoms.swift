@@ -3,7 +3,10 @@ import CX11
 /// The atoms the X11 backend uses, interned once per connection.
 struct X11Atoms {
     let clipboard, primary, targets, timestamp, multiple, incr, atom, atomPair, integer: Atom
-    let utf8String, string, text, textPlainUTF8, textPlain, property, passwordHint: Atom
+    let utf8String, string, text, textPlainUTF8, textPlain, passwordHint: Atom
+    /// Where each selection's conversions land on our window: one property per selection, so
+    /// CLIPBOARD and PRIMARY can be read at the same time.
+    let clipboardProperty, primaryProperty: Atom
 
     init(display: OpaquePointer) {
         func intern(_ name: String) -> Atom { XInternAtom(display, name, 0) }
@@ -21,7 +24,8 @@ struct X11Atoms {
         text = intern("TEXT")
         textPlainUTF8 = intern("text/plain;charset=utf-8")
         textPlain = intern("text/plain")
-        property = intern("CLIPD_SELECTION")
+        clipboardProperty = intern("CLIPD_CLIPBOARD")
+        primaryProperty = intern("CLIPD_PRIMARY")
         passwordHint = intern("x-kde-passwordManagerHint")
     }
 
@@ -32,6 +36,14 @@ struct X11Atoms {
     }
 
     func atom(for selection: Selection) -> Atom { selection == .clipboard ? clipboard : primary }
+
+    func property(for selection: Selection) -> Atom { selection == .clipboard ? clipboardProperty : primaryProperty }
+
+    func selection(forProperty atom: Atom) -> Selection? {
+        if atom == clipboardProperty { return .clipboard }
+        if atom == primaryProperty { return .primary }
+        return nil
+    }
 
     /// Targets that mean "text" and all carry the same UTF-8 bytes when clipd owns the
     /// selection. STRING is Latin-1 by ICCCM; clipd serves UTF-8 there too, as most owners do.

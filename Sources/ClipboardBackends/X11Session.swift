@@ -125,7 +125,7 @@ final class X11Session {
         // Our own ownership coming back is an echo; no owner means the selection was cleared.
         guard owner != window, owner != clipd_x11_none_window() else { return }
         reads[selection] = ReadJob(selection: selection, time: time, deadline: now + Self.transferTimeout)
-        XConvertSelection(display, selectionAtom, atoms.targets, atoms.property, window, time)
+        XConvertSelection(display, selectionAtom, atoms.targets, atoms.property(for: selection), window, time)
     }
 
     private func selectionNotify(_ event: XSelectionEvent, now: Double) {
@@ -138,7 +138,7 @@ final class X11Session {
             advance(selection)  // the owner refused this target
             return
         }
-        guard let (type, bytes) = readProperty(delete: true) else {
+        guard let (type, bytes) = readProperty(atoms.property(for: selection)) else {
             reads[selection] = job
             advance(selection)
             return
@@ -154,10 +154,11 @@ final class X11Session {
 
     private func propertyNotify(_ event: XPropertyEvent, now: Double) {
         if event.window == window {
-            guard event.atom == atoms.property, event.state == PropertyNewValue else { return }
-            guard let (selection, job) = reads.first(where: { $0.value.incrBuffer != nil }) else { return }
+            guard event.state == PropertyNewValue, let selection = atoms.selection(forProperty: event.atom),
+                  let job = reads[selection], job.incrBuffer != nil
+            else { return }
             // A stale notification without a property is skipped, not taken as the end.
-            guard let (type, bytes) = readProperty(delete: true) else { return }
+            guard let (type, bytes) = readProperty(event.atom) else { return }
             var updated = job
             updated.deadline = now + Self.transferTimeout
             if bytes.isEmpty {
@@ -190,14 +191,14 @@ final class X11Session {
         }
     }
 
-    /// Reads (and deletes) our conversion property; nil when it does not exist.
-    private func readProperty(delete: Bool) -> (type: Atom, bytes: [UInt8])? {
+    /// Reads and deletes one of our conversion properties; nil when it does not exist.
+    private func readProperty(_ property: Atom) -> (type: Atom, bytes: [UInt8])? {
         var type: Atom = 0
         var format: Int32 = 0
         var count: UInt = 0
         var remaining: UInt = 0
         var data: UnsafeMutablePointer<UInt8>?
-        let status = XGetWindowProperty(display, window, atoms.property, 0, Int.max / 4, delete ? 1 : 0,
+        let status = XGetWindowProperty(display, window, property, 0, Int.max / 4, 1,
                                         clipd_x11_none_atom(), &type, &format, &count, &remaining, &data)
         defer { if let data { XFree(data) } }
         guard status == Success, type != clipd_x11_none_atom() else { return nil }
@@ -229,7 +230,7 @@ final class X11Session {
             if targets.contains(atoms.passwordHint) {
                 job.checkingHint = true
                 reads[selection] = job
-                XConvertSelection(display, atoms.atom(for: selection), atoms.passwordHint, atoms.property, window, job.time)
+                XConvertSelection(display, atoms.atom(for: selection), atoms.passwordHint, atoms.property(for: selection), window, job.time)
                 return
             }
             reads[selection] = job
@@ -250,7 +251,7 @@ final class X11Session {
         job.index += 1
         if job.index < job.wanted.count {
             reads[selection] = job
-            XConvertSelection(display, atoms.atom(for: selection), job.wanted[job.index].target, atoms.property, window, job.time)
+            XConvertSelection(display, atoms.atom(for: selection), job.wanted[job.index].target, atoms.property(for: selection), window, job.time)
             return
         }
         reads[selection] = nil

@@ -96,6 +96,13 @@ struct X11IntegrationTests {
         #expect(h.received(peer) == nil, "primary never replaces the clipboard")
         #expect(h.clipd(["send", "--wait", "-p", "primary from peer"], peer).status == 0)
         #expect(x.run("xsel", ["--primary", "--output"], harness: h).stdout == "primary from peer")
+        // Both selections change at once, with items large enough for INCR: each read keeps
+        // to its own property.
+        let clip = [UInt8](repeating: 0x63, count: 6 << 20), prim = [UInt8](repeating: 0x70, count: 5 << 20)
+        let a = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: clip)
+        let b = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "primary"], data: prim)
+        defer { a.terminate(); b.terminate() }
+        #expect(h.eventually(timeout: 30) { h.clipd(["recv"], peer).stdoutBytes == clip && h.clipd(["recv", "-p"], peer).stdoutBytes == prim })
     }
 
     @Test func losingTheXServerIsReportedOnceAndSyncGoesOn() throws {
