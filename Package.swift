@@ -32,6 +32,13 @@ let package = Package(
         .target(name: "CX11Support", dependencies: ["CX11"]),
         // Desktop clipboards behind one small protocol: memory and X11.
         .target(name: "ClipboardBackends", dependencies: ["ClipSync", "CX11", "CX11Support"]),
+        // libwayland-client, and the data-control protocols' generated glue (committed).
+        .systemLibrary(
+            name: "CWaylandClient",
+            pkgConfig: "wayland-client",
+            providers: [.apt(["libwayland-dev"])]
+        ),
+        .target(name: "CWaylandProtocols", dependencies: ["CWaylandClient"]),
         // Allocator tuning from glibc's malloc.h, which Swift does not import.
         .target(name: "CClipSystem"),
         // Primitives, SPAKE2, Noise IKpsk2 and the record layer. Pure: bytes in, bytes out.
@@ -76,6 +83,7 @@ let package = Package(
             name: "ClipDaemonTests",
             dependencies: ["ClipDaemon", "ClipTestSupport"]
         ),
+        .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh build|test
 set -euo pipefail
 
-build_packages=(libssl-dev pkg-config libx11-dev libxfixes-dev)
+build_packages=(libssl-dev pkg-config libx11-dev libxfixes-dev libwayland-dev)
 test_packages=(iproute2 python3-pip xvfb xclip xsel x11-utils)
 
 wanted=("${build_packages[@]}")
