@@ -19,7 +19,12 @@ final class X11Session {
     static let incrChunk = 1 << 20
 
     let display: OpaquePointer
+    /// Owns selections for peers' items and answers their requests.
     let window: Window
+    /// One requestor window per selection for reading owners' items. An INCR owner watches
+    /// every property deletion on its requestor's window; with one shared window, deleting a
+    /// CLIPBOARD chunk made the PRIMARY owner send its next chunk over an unread one.
+    private let readers: [Selection: Window]
     let atoms: X11Atoms
     private let fixesEventBase: Int32
     private let timestampProperty: Atom
@@ -83,6 +88,13 @@ final class X11Session {
         let root = XDefaultRootWindow(display)
         window = XCreateSimpleWindow(display, root, -10, -10, 1, 1, 0, 0, 0)
         XSelectInput(display, window, PropertyChangeMask)
+        var readers: [Selection: Window] = [:]
+        for selection in Selection.allCases {
+            let reader = XCreateSimpleWindow(display, root, -10, -10, 1, 1, 0, 0, 0)
+            XSelectInput(display, reader, PropertyChangeMask)
+            readers[selection] = reader
+        }
+        self.readers = readers
         let maxUnits = XExtendedMaxRequestSize(display) > 0 ? XExtendedMaxRequestSize(display) : XMaxRequestSize(display)
         incrThreshold = max(64 * 1024, Int(maxUnits) * 4 - 4096)
         let mask = UInt(XFixesSetSelectionOwnerNotifyMask | XFixesSelectionWindowDestroyNotifyMask | XFixesSelectionClientCloseNotifyMask)
@@ -91,7 +103,10 @@ final class X11Session {
     }
 
     func close() {
-        if clipd_x11_connection_lost() == 0 { XDestroyWindow(display, window) }
+        if clipd_x11_connection_lost() == 0 {
+            XDestroyWindow(display, window)
+            for reader in readers.values { XDestroyWindow(display, reader) }
+        }
         XCloseDisplay(display)
     }
 
@@ -125,11 +140,11 @@ final class X11Session {
         // Our own ownership coming back is an echo; no owner means the selection was cleared.
         guard owner != window, owner != clipd_x11_none_window() else { return }
         reads[selection] = ReadJob(selection: selection, time: time, deadline: now + Self.transferTimeout)
-        XConvertSelection(display, selectionAtom, atoms.targets, atoms.property(for: selection), window, time)
+        XConvertSelection(display, selectionAtom, atoms.targets, atoms.property(for: selection), readers[selection]!, time)
     }
 
     private func selectionNotify(_ event: XSelectionEvent, now: Double) {
-        guard event.requestor == window, let selection = atoms.selection(event.selection), var job = reads[selection] else { return }
+        guard let selection = atoms.selection(event.selection), event.requestor == readers[selection], var job = reads[selection] else { return }
         let expected = job.checkingHint ? atoms.passwordHint : (job.index < 0 ? atoms.targets : job.wanted[job.index].target)
         guard event.target == expected else { return }
         job.deadline = now + Self.transferTimeout
@@ -138,7 +153,7 @@ final class X11Session {
             advance(selection)  // the owner refused this target
             return
         }
-        guard let (type, bytes) = readProperty(atoms.property(for: selection)) else {
+        guard let (type, bytes) = readProperty(atoms.property(for: selection), on: readers[selection]!) else {
             reads[selection] = job
             advance(selection)
             return
@@ -153,12 +168,10 @@ final class X11Session {
     }
 
     private func propertyNotify(_ event: XPropertyEvent, now: Double) {
-        if event.window == window {
-            guard event.state == PropertyNewValue, let selection = atoms.selection(forProperty: event.atom),
-                  let job = reads[selection], job.incrBuffer != nil
-            else { return }
+        if let selection = atoms.selection(forProperty: event.atom), event.window == readers[selection] {
+            guard event.state == PropertyNewValue, let job = reads[selection], job.incrBuffer != nil else { return }
             // A stale notification without a property is skipped, not taken as the end.
-            guard let (type, bytes) = readProperty(event.atom) else { return }
+            guard let (type, bytes) = readProperty(event.atom, on: event.window) else { return }
             var updated = job
             updated.deadline = now + Self.transferTimeout
             if bytes.isEmpty {
@@ -192,13 +205,13 @@ final class X11Session {
     }
 
     /// Reads and deletes one of our conversion properties; nil when it does not exist.
-    private func readProperty(_ property: Atom) -> (type: Atom, bytes: [UInt8])? {
+    private func readProperty(_ property: Atom, on reader: Window) -> (type: Atom, bytes: [UInt8])? {
         var type: Atom = 0
         var format: Int32 = 0
         var count: UInt = 0
         var remaining: UInt = 0
         var data: UnsafeMutablePointer<UInt8>?
-        let status = XGetWindowProperty(display, window, property, 0, Int.max / 4, 1,
+        let status = XGetWindowProperty(display, reader, property, 0, Int.max / 4, 1,
                                         clipd_x11_none_atom(), &type, &format, &count, &remaining, &data)
         defer { if let data { XFree(data) } }
         guard status == Success, type != clipd_x11_none_atom() else { return nil }
@@ -230,7 +243,7 @@ final class X11Session {
             if targets.contains(atoms.passwordHint) {
                 job.checkingHint = true
                 reads[selection] = job
-                XConvertSelection(display, atoms.atom(for: selection), atoms.passwordHint, atoms.property(for: selection), window, job.time)
+                XConvertSelection(display, atoms.atom(for: selection), atoms.passwordHint, atoms.property(for: selection), readers[selection]!, job.time)
                 return
             }
             reads[selection] = job
@@ -251,7 +264,7 @@ final class X11Session {
         job.index += 1
         if job.index < job.wanted.count {
             reads[selection] = job
-            XConvertSelection(display, atoms.atom(for: selection), job.wanted[job.index].target, atoms.property(for: selection), window, job.time)
+            XConvertSelection(display, atoms.atom(for: selection), job.wanted[job.index].target, atoms.property(for: selection), readers[selection]!, job.time)
             return
         }
         reads[selection] = nil
