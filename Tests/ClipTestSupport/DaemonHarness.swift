@@ -60,15 +60,16 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Keeps `resource` alive until the harness ends, after its daemons.
     public func retain(_ resource: AnyObject) { resources.append(resource) }
 
-    /// Stops every daemon and background process the harness started.
+    /// Stops every daemon and background process the harness started, then ends what it
+    /// retained (X servers).
     public func stopAll() {
         for p in background where p.isRunning { p.terminate() }
         for d in daemons { stop(d) }
+        resources.removeAll()
     }
 
     deinit {
         stopAll()
-        resources.removeAll()
         if ProcessInfo.processInfo.environment["CLIPD_KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(atPath: root)
         }
