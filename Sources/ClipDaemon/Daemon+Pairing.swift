@@ -47,28 +47,13 @@ extension Daemon {
         return window.code
     }
 
-    func pairingSucceeded(_ paired: PairedPeer, address: String?) {
-        let existing = peers.peer(id: paired.identity.deviceID)
-        var addresses = existing?.addresses ?? []
-        if let address, !addresses.contains(address) { addresses.insert(address, at: 0) }
-        let stored = StoredPeer(identity: paired.identity, psk: paired.psk, addresses: addresses)
+    /// The listener's side paired: store the peer (it will dial us) and close the window.
+    func pairingSucceeded(_ paired: PairedPeer) {
         let window = pairingWindow
         pairingWindow = nil
         window?.expiry.cancel()
-        do {
-            try peers.upsert(stored)
-        } catch {
-            window?.reply.finish(.failure("pairing succeeded but the peer could not be saved: \(error)"))
-            return
-        }
-        logger.info("paired", metadata: ["peer": "\(paired.identity.name)", "device": "\(paired.identity.deviceID.short)"])
-        var response = ControlResponse(ok: true)
-        response.lines = ["paired with \(paired.identity.name) (device \(paired.identity.deviceID.short))"]
-        window?.reply.finish(response)
-        // A new pairing replaces keys: drop any session made with the old ones.
-        for connection in connections.values where connection.peer?.deviceID == paired.identity.deviceID {
-            connection.close(reason: "re-paired")
-        }
+        // Stored even if the window's client went away meanwhile: the joiner has stored us.
+        store(paired, address: nil, reply: window?.reply)
     }
 
     func pairingFailed(_ error: PairingError) {
@@ -104,25 +89,37 @@ extension Daemon {
             }
     }
 
+    /// The joiner's side paired: store the peer with the address it dialled, and dial it.
     func joinSucceeded(_ paired: PairedPeer, target: String, reply: ControlConnection) {
-        var addresses = peers.peer(id: paired.identity.deviceID)?.addresses ?? []
-        addresses.removeAll { $0 == target }
-        addresses.insert(target, at: 0)
+        guard store(paired, address: target, reply: reply) else { return }
+        dialers[paired.identity.deviceID]?.connected()
+        ensureDialer(paired.identity.deviceID)
+    }
+
+    /// Saves a new pairing (the address, if any, goes first in the peer's list), answers the
+    /// client, and drops sessions made with the peer's old keys. False when saving failed.
+    @discardableResult
+    private func store(_ paired: PairedPeer, address: String?, reply: ControlConnection?) -> Bool {
+        let id = paired.identity.deviceID
+        var addresses = peers.peer(id: id)?.addresses ?? []
+        if let address {
+            addresses.removeAll { $0 == address }
+            addresses.insert(address, at: 0)
+        }
         do {
             try peers.upsert(StoredPeer(identity: paired.identity, psk: paired.psk, addresses: addresses))
         } catch {
-            reply.finish(.failure("pairing succeeded but the peer could not be saved: \(error)"))
-            return
+            reply?.finish(.failure("pairing succeeded but the peer could not be saved: \(error)"))
+            return false
         }
-        logger.info("paired", metadata: ["peer": "\(paired.identity.name)", "device": "\(paired.identity.deviceID.short)"])
+        logger.info("paired", metadata: ["peer": "\(paired.identity.name)", "device": "\(id.short)"])
         var response = ControlResponse(ok: true)
-        response.lines = ["paired with \(paired.identity.name) (device \(paired.identity.deviceID.short))"]
-        reply.finish(response)
-        for connection in connections.values where connection.peer?.deviceID == paired.identity.deviceID {
+        response.lines = ["paired with \(paired.identity.name) (device \(id.short))"]
+        reply?.finish(response)
+        for connection in connections.values where connection.peer?.deviceID == id {
             connection.close(reason: "re-paired")
         }
-        dialers[paired.identity.deviceID]?.connected()
-        ensureDialer(paired.identity.deviceID)
+        return true
     }
 
     static func describe(_ time: TimeAmount) -> String {

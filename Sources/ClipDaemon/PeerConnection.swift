@@ -150,7 +150,7 @@ final class PeerConnection: ChannelInboundHandler {
             do {
                 let (finish, paired) = try responder.handleConfirm(frame)
                 writeFrame(finish)
-                daemon.pairingSucceeded(paired, address: nil)
+                daemon.pairingSucceeded(paired)
                 closeAfterFlush()
             } catch let error as PairingError {
                 if error == .codeMismatch { writeFrame(PairingResponder.codeMismatchFrame) }
@@ -324,11 +324,17 @@ final class PeerConnection: ChannelInboundHandler {
     }
 
     private func writeSealed(_ plaintext: [UInt8], sealer: RecordSealer, context: ChannelHandlerContext, flush: Bool) {
-        let size = RecordSealer.sealedSize(plaintextCount: plaintext.count)
+        plaintext.withUnsafeBytes { p in writeSealed(parts: [p], sealer: sealer, context: context, flush: flush) }
+    }
+
+    /// Seals one record whose plaintext is the concatenation of `parts` straight into the
+    /// outgoing buffer, writes it, and ends the session once its record limit is near.
+    private func writeSealed(parts: [UnsafeRawBufferPointer], sealer: RecordSealer, context: ChannelHandlerContext, flush: Bool) {
+        let size = RecordSealer.sealedSize(plaintextCount: parts.reduce(0) { $0 + $1.count })
         var out = context.channel.allocator.buffer(capacity: size)
         do {
             try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-                try plaintext.withUnsafeBytes { p in try sealer.seal(plaintext: p, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size])) }
+                try sealer.seal(plaintextParts: parts, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
                 return size
             }
         } catch {
@@ -383,27 +389,13 @@ final class PeerConnection: ChannelInboundHandler {
         if wrote { context.flush() }
     }
 
-    /// Writes one DATA record: its 13-byte header and the item's bytes are sealed straight
-    /// into the outgoing buffer, without joining them first.
+    /// Writes one DATA record: its 13-byte header and the item's bytes are sealed without
+    /// joining them first.
     private func writeDataRecord(requestID: UInt32, offset: Int, bytes: ArraySlice<UInt8>, sealer: RecordSealer, context: ChannelHandlerContext) {
         let header = SessionMessage.dataHeader(requestID: requestID, offset: UInt64(offset))
-        let size = RecordSealer.sealedSize(plaintextCount: SessionMessage.dataHeaderByteCount + bytes.count)
-        var out = context.channel.allocator.buffer(capacity: size)
-        do {
-            try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-                try header.withUnsafeBytes { h in
-                    try bytes.withUnsafeBytes { b in
-                        try sealer.seal(plaintextParts: [h, b], into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
-                    }
-                }
-                return size
-            }
-        } catch {
-            fail("cannot seal a record: \(error)")
-            return
+        header.withUnsafeBytes { h in
+            bytes.withUnsafeBytes { b in writeSealed(parts: [h, b], sealer: sealer, context: context, flush: false) }
         }
-        context.write(wrapOutboundOut(out), promise: nil)
-        if sealer.needsRehandshake { fail("session reached its record limit; reconnecting for fresh keys") }
     }
 
     // MARK: Closing

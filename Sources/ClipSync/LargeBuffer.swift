@@ -11,7 +11,6 @@ public enum LargeBuffer {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(capacity)
         if capacity >= hugePageThreshold {
-            bytes.withUnsafeMutableBufferPointer { _ in }  // storage exists after reserveCapacity
             let base = bytes.withUnsafeBufferPointer { UnsafeMutableRawPointer(mutating: $0.baseAddress) }
             if let base { clipd_advise_hugepages(base, capacity) }
         }
