@@ -30,8 +30,6 @@ let package = Package(
         ),
         // What Swift cannot import from Xlib, and process-wide X error handling.
         .target(name: "CX11Support", dependencies: ["CX11"]),
-        // Desktop clipboards behind one small protocol: memory and X11.
-        .target(name: "ClipboardBackends", dependencies: ["ClipSync", "CX11", "CX11Support"]),
         // libwayland-client, and the data-control protocols' generated glue (committed).
         .systemLibrary(
             name: "CWaylandClient",
@@ -39,6 +37,8 @@ let package = Package(
             providers: [.apt(["libwayland-dev"])]
         ),
         .target(name: "CWaylandProtocols", dependencies: ["CWaylandClient"]),
+        // Desktop clipboards behind one small protocol: memory, X11 and Wayland.
+        .target(name: "ClipboardBackends", dependencies: ["ClipSync", "CX11", "CX11Support", "CWaylandClient", "CWaylandProtocols"]),
         // Allocator tuning from glibc's malloc.h, which Swift does not import.
         .target(name: "CClipSystem"),
         // Primitives, SPAKE2, Noise IKpsk2 and the record layer. Pure: bytes in, bytes out.
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),
         .testTarget(
             name: "ClipDaemonTests",
-            dependencies: ["ClipDaemon", "ClipTestSupport"]
+            dependencies: ["ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
         ),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
     ],

@@ -55,13 +55,7 @@ public final class Daemon: @unchecked Sendable {
         if let name = configuration.name { identity = LocalIdentity(key: identity.key, name: name) }
         self.identity = identity
         self.peers = try PeerStore(path: paths.peersFile)
-        switch configuration.resolvedBackend(environment: ProcessInfo.processInfo.environment) {
-        case .x11:
-            backend = X11Backend(displayName: nil, selections: configuration.selections,
-                                 policy: X11Policy(syncSecrets: configuration.syncSecrets, extraMIMETypes: Set(configuration.extraMIMETypes)))
-        default:
-            backend = MemoryBackend()
-        }
+        backend = Self.makeBackend(configuration: configuration, environment: ProcessInfo.processInfo.environment, logger: logger)
         self.engine = SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
             selections: configuration.selections,
@@ -69,6 +63,29 @@ public final class Daemon: @unchecked Sendable {
     }
 
     func assertOnLoop() { loop.preconditionInEventLoop() }
+
+    /// The configured backend. `auto` on Wayland falls back to X11 (through XWayland) when
+    /// the compositor has no data-control protocol and DISPLAY is set; an explicit
+    /// `wayland` does not, so its start fails with the compositor's one-line error.
+    static func makeBackend(configuration: DaemonConfiguration, environment: [String: String], logger: Logger) -> ClipboardBackend {
+        let policy = ClipboardPolicy(syncSecrets: configuration.syncSecrets, extraMIMETypes: Set(configuration.extraMIMETypes),
+                                     maximumItemSize: Int(clamping: configuration.maximumItemSize))
+        let x11 = X11Backend(displayName: nil, selections: configuration.selections, policy: policy)
+        switch configuration.resolvedBackend(environment: environment) {
+        case .wayland:
+            if configuration.backend == .auto && !(environment["DISPLAY"] ?? "").isEmpty {
+                do {
+                    try WaylandBackend.probe(displayName: nil)
+                } catch {
+                    logger.notice("not using Wayland: \(error); using X11 on DISPLAY \(environment["DISPLAY"] ?? "") instead")
+                    return x11
+                }
+            }
+            return WaylandBackend(displayName: nil, selections: configuration.selections, policy: policy)
+        case .x11: return x11
+        default: return MemoryBackend()
+        }
+    }
 
     // MARK: Start and stop
 

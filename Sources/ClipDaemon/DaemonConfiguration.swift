@@ -7,7 +7,7 @@ import TOMLKit
 ///
 /// Config file (TOML), every key optional:
 ///
-///     backend = "auto"                   # auto | memory | x11 (wayland: later)
+///     backend = "auto"                   # auto | wayland | x11 | memory
 ///     selections = ["clipboard"]         # add "primary" to sync it too
 ///     listen = ["0.0.0.0:7439"]          # without it the daemon only dials out
 ///     max_size = "64MiB"
@@ -85,13 +85,14 @@ public struct DaemonConfiguration: Sendable {
         return config
     }
 
-    /// The backend `auto` stands for here: X11 when DISPLAY is set and WAYLAND_DISPLAY is
-    /// not, otherwise the memory clipboard (Wayland arrives with its own backend).
+    /// The backend `auto` stands for here: Wayland when WAYLAND_DISPLAY is set, else X11
+    /// when DISPLAY is set, else the memory clipboard. (The daemon falls back from Wayland
+    /// to X11 when the compositor has no data-control protocol and DISPLAY is set.)
     public func resolvedBackend(environment: [String: String]) -> Backend {
         guard backend == .auto else { return backend }
-        let display = environment["DISPLAY"] ?? ""
-        let wayland = environment["WAYLAND_DISPLAY"] ?? ""
-        return !display.isEmpty && wayland.isEmpty ? .x11 : .memory
+        if !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty { return .wayland }
+        if !(environment["DISPLAY"] ?? "").isEmpty { return .x11 }
+        return .memory
     }
 
     /// Parses `clipboard[,primary]`.

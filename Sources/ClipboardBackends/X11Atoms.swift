@@ -48,9 +48,19 @@ struct X11Atoms {
     /// Targets that mean "text" and all carry the same UTF-8 bytes when clipd owns the
     /// selection. STRING is Latin-1 by ICCCM; clipd serves UTF-8 there too, as most owners do.
     var textTargets: [Atom] { [utf8String, textPlainUTF8, textPlain, string, text] }
-}
 
-/// The MIME type every text representation is normalised to.
-let textMIME = "text/plain;charset=utf-8"
+    /// Names of the text atoms and the password hint, known without a round trip.
+    func knownName(_ atom: Atom) -> String? {
+        switch atom {
+        case utf8String: "UTF8_STRING"
+        case string: "STRING"
+        case text: "TEXT"
+        case textPlainUTF8: ClipboardPolicy.textMIME
+        case textPlain: "text/plain"
+        case passwordHint: ClipboardPolicy.passwordHint
+        default: nil
+        }
+    }
+}
 
 import ClipWire

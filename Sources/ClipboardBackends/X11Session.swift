@@ -12,7 +12,7 @@ import Glibc
 /// that came from peers (TARGETS, TIMESTAMP, MULTIPLE, every type, INCR when large).
 ///
 /// Confined to the backend's X thread; nothing here is thread-safe.
-final class X11Session {
+final class X11Session: DesktopSession {
     /// How long an owner or a requestor may stay silent in the middle of a transfer.
     static let transferTimeout = 5.0
     /// Chunk size of outgoing INCR transfers.
@@ -29,7 +29,7 @@ final class X11Session {
     private let fixesEventBase: Int32
     private let timestampProperty: Atom
     private let selections: Set<Selection>
-    private let policy: X11Policy
+    private let policy: ClipboardPolicy
     private let onCopy: (LocalCopy) -> Void
     private let log: (String) -> Void
     /// Items at least this large are sent with INCR (the server's maximum request, less room
@@ -66,7 +66,7 @@ final class X11Session {
         var deadline: Double
     }
 
-    init?(displayName: String?, selections: Set<Selection>, policy: X11Policy,
+    init?(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy,
           onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) {
         guard let display = displayName.map({ XOpenDisplay($0) }) ?? XOpenDisplay(nil) else { return nil }
         clipd_x11_install_error_handler()
@@ -110,7 +110,28 @@ final class X11Session {
         XCloseDisplay(display)
     }
 
-    var connectionNumber: Int32 { XConnectionNumber(display) }
+    // MARK: The loop's calls
+
+    var isLost: Bool { clipd_x11_connection_lost() != 0 }
+
+    func prepareToSleep(now: Double) -> (descriptors: [pollfd], immediate: Bool) {
+        expire(now: now)
+        guard !isLost else { return ([], true) }
+        XFlush(display)
+        // Xlib may already hold events read during an earlier round trip: never sleep then.
+        let queued = !isLost && XPending(display) > 0
+        return ([pollfd(fd: XConnectionNumber(display), events: Int16(POLLIN), revents: 0)], queued)
+    }
+
+    func handle(ready: ArraySlice<pollfd>, now: Double) {
+        // Xlib gave up on a lost connection (its fd may be closed, even reused): touch nothing.
+        while !isLost && XPending(display) > 0 {
+            var event = XEvent()
+            XNextEvent(display, &event)
+            handle(&event, now: now)
+        }
+        if !isLost { XFlush(display) }
+    }
 
     // MARK: Events
 
@@ -227,7 +248,7 @@ final class X11Session {
         guard var job = reads[selection] else { return }
         if job.checkingHint {
             job.checkingHint = false
-            if String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "secret" && !policy.syncSecrets {
+            if policy.keepsLocal(hint: bytes) {
                 reads[selection] = nil
                 log("skipped a \(selection) item marked secret by a password manager (sync_secrets is off)")
                 return
@@ -239,7 +260,10 @@ final class X11Session {
         }
         if job.index < 0 {
             let targets = bytes.withUnsafeBytes { raw in Array(raw.bindMemory(to: UInt.self)) }
-            job.wanted = policy.choose(targets: targets, atoms: atoms, name: atomName)
+            let named = targets.compactMap { target in atomName(target).map { (target: target, name: $0) } }
+            job.wanted = policy.choose(offered: named.map(\.name)).compactMap { choice in
+                named.first { $0.name == choice.offered }.map { (target: $0.target, mimeType: choice.storedAs) }
+            }
             if targets.contains(atoms.passwordHint) {
                 job.checkingHint = true
                 reads[selection] = job
@@ -251,7 +275,7 @@ final class X11Session {
             return
         }
         let (target, mimeType) = job.wanted[job.index]
-        if let value = policy.accept(requested: target, returnedType: type, bytes: bytes, atoms: atoms) {
+        if let value = accept(requested: target, returnedType: type, bytes: bytes) {
             if !job.collected.contains(where: { $0.mimeType == mimeType }) { job.collected.append((mimeType, value)) }
         }
         reads[selection] = job
@@ -272,7 +296,16 @@ final class X11Session {
         onCopy(LocalCopy(selection: selection, representations: job.collected))
     }
 
+    /// The bytes to keep for a requested target, or nil when the owner answered with
+    /// something else (some owners answer every target with their one type).
+    private func accept(requested: Atom, returnedType: Atom, bytes: [UInt8]) -> [UInt8]? {
+        guard atoms.textTargets.contains(requested) else { return returnedType == requested ? bytes : nil }
+        guard atoms.textTargets.contains(returnedType), let name = atoms.knownName(returnedType) else { return nil }
+        return ClipboardPolicy.utf8Text(bytes, readAs: name)
+    }
+
     private func atomName(_ atom: Atom) -> String? {
+        if let known = atoms.knownName(atom) { return known }
         guard let name = XGetAtomName(display, atom) else { return nil }
         defer { XFree(name) }
         return String(cString: name)
@@ -284,7 +317,7 @@ final class X11Session {
         guard selections.contains(item.selection) else { return }
         var served: [Atom: (type: Atom, bytes: ArraySlice<UInt8>)] = [:]
         for (mimeType, bytes) in item.representations {
-            if mimeType == textMIME || mimeType == "text/plain" {
+            if ClipboardPolicy.isTextAlias(mimeType) {
                 for target in atoms.textTargets where served[target] == nil {
                     served[target] = (target == atoms.text ? atoms.utf8String : target, bytes)
                 }
@@ -398,7 +431,7 @@ final class X11Session {
     }
 
     /// Drops reads whose owner and transfers whose requestor went silent.
-    func expire(now: Double) {
+    private func expire(now: Double) {
         for (selection, job) in reads where job.deadline <= now {
             reads[selection] = nil
             log("the \(selection) owner stopped answering; its item was not read")
@@ -407,12 +440,3 @@ final class X11Session {
         _ = clipd_x11_take_error()  // errors from requestors that vanished
     }
 }
-
-/// Seconds on the monotonic clock.
-func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
-
-import Foundation

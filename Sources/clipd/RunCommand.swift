@@ -21,7 +21,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var home: HomeOption
 
-    @Option(help: "Clipboard backend: auto (X11 when DISPLAY is set, else memory), x11 or memory.")
+    @Option(help: "Clipboard backend: auto (Wayland when WAYLAND_DISPLAY is set, else X11 when DISPLAY is set, else memory), wayland, x11 or memory.")
     var backend: String?
 
     @Option(help: "Selections to sync: clipboard or clipboard,primary.")
@@ -49,7 +49,7 @@ struct Run: ParsableCommand {
             configuration = try DaemonConfiguration.load(path: config ?? paths.configFile, required: config != nil)
             if let backend {
                 guard let b = DaemonConfiguration.Backend(rawValue: backend) else {
-                    throw DaemonError("unknown backend '\(backend)': use auto, x11 or memory")
+                    throw DaemonError("unknown backend '\(backend)': use auto, wayland, x11 or memory")
                 }
                 configuration.backend = b
             }
@@ -57,9 +57,6 @@ struct Run: ParsableCommand {
             if !listen.isEmpty { configuration.listen = listen }
             if let maxSize { configuration.maximumItemSize = try SizeParser.parse(maxSize) }
             if let name { configuration.name = name }
-            if configuration.backend == .wayland {
-                throw DaemonError("the wayland backend is not part of this build yet; use --backend x11 (XWayland) or memory")
-            }
             for address in configuration.listen { _ = try HostPort(parsing: address) }
         } catch let error as DaemonError {
             throw fail(error.description, code: 2)

@@ -30,6 +30,8 @@ public final class DaemonHarness: @unchecked Sendable {
         public var namespace: String?
         /// The X display the daemon runs on (with `--backend x11`).
         public var display: String?
+        /// The Wayland socket the daemon runs on (with `--backend wayland` or `auto`).
+        public var wayland: String?
 
         init(name: String, home: String, port: Int?, log: String, extraArguments: [String]) {
             self.name = name
@@ -113,10 +115,10 @@ public final class DaemonHarness: @unchecked Sendable {
         if let port = daemon.port { arguments += ["--listen", "\(listenHost):\(port)"] }
         arguments += daemon.extraArguments
         let process = Process()
-        if let display = daemon.display {
+        if daemon.display != nil || daemon.wayland != nil {
             var environment = ProcessInfo.processInfo.environment
-            environment["DISPLAY"] = display
-            environment["WAYLAND_DISPLAY"] = nil
+            environment["DISPLAY"] = daemon.display
+            environment["WAYLAND_DISPLAY"] = daemon.wayland
             process.environment = environment
         }
         if let ns = daemon.namespace {
@@ -210,6 +212,15 @@ public final class DaemonHarness: @unchecked Sendable {
     public func startOnDisplay(_ name: String, display: String, listen: Bool = true, arguments: [String] = []) throws -> Daemon {
         let daemon = prepare(name, listen: listen, arguments: ["--backend", "x11"] + arguments)
         daemon.display = display
+        try start(daemon)
+        return daemon
+    }
+
+    /// Starts a daemon with the Wayland backend on the compositor at `socket`.
+    @discardableResult
+    public func startOnCompositor(_ name: String, socket: String, listen: Bool = true, arguments: [String] = []) throws -> Daemon {
+        let daemon = prepare(name, listen: listen, arguments: ["--backend", "wayland"] + arguments)
+        daemon.wayland = socket
         try start(daemon)
         return daemon
     }

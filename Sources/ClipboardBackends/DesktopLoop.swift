@@ -1,0 +1,168 @@
+import ClipSync
+import ClipWire
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One live connection to a desktop's clipboard (an X display, a Wayland compositor),
+/// driven by a `DesktopLoop`. Confined to the loop's thread.
+protocol DesktopSession: AnyObject {
+    /// Gets ready to sleep (expires stalled transfers, flushes requests) and returns the
+    /// descriptors to wait on; `immediate` when events are already queued.
+    func prepareToSleep(now: Double) -> (descriptors: [pollfd], immediate: Bool)
+    /// Handles what poll reported for the descriptors `prepareToSleep` returned, in order.
+    /// Called once after every `prepareToSleep`.
+    func handle(ready: ArraySlice<pollfd>, now: Double)
+    /// Makes `item` the desktop's selection.
+    func own(_ item: ClipItem)
+    /// When the next transfer may stall out, if any is under way.
+    var nextDeadline: Double? { get }
+    /// The desktop went away; the loop closes the session and reconnects.
+    var isLost: Bool { get }
+    func close()
+}
+
+/// A backend's thread: sleeps in poll() on the desktop's descriptors and a wake-up pipe,
+/// takes items to own from the daemon, and reconnects with back-off when the desktop goes
+/// away. No timer runs at rest.
+///
+/// Threading: `own` and `stop` may be called from any thread; they hand work over under
+/// `lock` and wake the thread. Sessions live on the thread alone (the first one is handed
+/// over before the thread starts). That split makes the unchecked conformance sound.
+final class DesktopLoop: @unchecked Sendable {
+    /// What the desktop is called in log lines ("the X display").
+    private let name: String
+    private let connect: () -> DesktopSession?
+    private let lock = NSLock()
+    private var pending: [Selection: ClipItem] = [:]
+    private var stopping = false
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    /// `connect` opens a new session on the loop's thread, or returns nil when the desktop
+    /// cannot be reached.
+    init(name: String, connect: @escaping () -> DesktopSession?) {
+        self.name = name
+        self.connect = connect
+        guard let ends = makePipe(nonBlockingRead: true, nonBlockingWrite: true) else { fatalError("no descriptors left for a pipe") }
+        (wakeRead, wakeWrite) = ends
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Starts the thread with `first`, a session opened by the caller, or nil to connect on
+    /// the thread.
+    func start(first: DesktopSession?, threadName: String, onReconnect: @escaping @Sendable () -> Void,
+               log: @escaping @Sendable (String) -> Void) {
+        // The session moves to the new thread and is never touched here again.
+        nonisolated(unsafe) let handedOver = first
+        let thread = Thread { [self] in run(first: handedOver, onReconnect: onReconnect, log: log) }
+        thread.name = threadName
+        thread.start()
+    }
+
+    func own(_ item: ClipItem) {
+        lock.lock()
+        pending[item.selection] = item
+        lock.unlock()
+        wake()
+    }
+
+    func stop() {
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        wake()
+    }
+
+    private func wake() {
+        var one: UInt8 = 1
+        _ = write(wakeWrite, &one, 1)
+    }
+
+    private func takeWork() -> (items: [ClipItem], stop: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        let items = Array(pending.values)
+        pending.removeAll()
+        return (items, stopping)
+    }
+
+    private func run(first: DesktopSession?, onReconnect: @Sendable () -> Void, log: (String) -> Void) {
+        var session = first
+        var retryDelay = 0.5
+        var reportedLoss = false
+        while true {
+            if session == nil {
+                session = connect()
+                if session != nil {
+                    if reportedLoss {
+                        log("\(name) is back; syncing again")
+                        onReconnect()  // the daemon hands over its current items again
+                    }
+                    reportedLoss = false
+                    retryDelay = 0.5
+                } else if !reportedLoss {
+                    log("lost \(name); retrying with back-off while peers keep syncing")
+                    reportedLoss = true
+                }
+            }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            var timeout: Int32
+            if let live = session {
+                let now = monotonicSeconds()
+                let plan = live.prepareToSleep(now: now)
+                fds += plan.descriptors
+                timeout = live.nextDeadline.map { Int32(max(0, ($0 - now) * 1000) + 1) } ?? -1
+                if plan.immediate { timeout = 0 }
+            } else {
+                timeout = Int32(retryDelay * 1000)
+                retryDelay = min(retryDelay * 2, 30)
+            }
+            _ = poll(&fds, nfds_t(fds.count), timeout)
+            var drained = [UInt8](repeating: 0, count: 64)
+            while read(wakeRead, &drained, drained.count) > 0 {}
+            session?.handle(ready: fds[1...], now: monotonicSeconds())
+            let (items, stop) = takeWork()
+            if stop {
+                session?.close()
+                return
+            }
+            if let live = session, live.isLost {
+                live.close()
+                session = nil
+                continue  // `onReconnect` hands the items over once the desktop is back
+            }
+            for item in items { session?.own(item) }
+        }
+    }
+}
+
+/// A close-on-exec pipe, each end optionally non-blocking; nil when descriptors run out.
+func makePipe(nonBlockingRead: Bool, nonBlockingWrite: Bool) -> (read: Int32, write: Int32)? {
+    var ends: [Int32] = [0, 0]
+    guard pipe(&ends) == 0 else { return nil }
+    for (end, nonBlocking) in zip(ends, [nonBlockingRead, nonBlockingWrite]) {
+        _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        if nonBlocking { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
+    }
+    return (ends[0], ends[1])
+}
+
+/// Seconds on the monotonic clock.
+func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// A backend that cannot run; the message is one line for people.
+public struct BackendError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

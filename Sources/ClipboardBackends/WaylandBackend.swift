@@ -1,0 +1,55 @@
+import ClipSync
+import ClipWire
+import Foundation
+
+/// The Wayland clipboard through a data-control protocol (ext-data-control-v1, else
+/// zwlr_data_control_manager_v1): no window, no focus, no polling, no helper programs. A
+/// dedicated thread sleeps in poll() on the compositor's socket, the pipes of transfers
+/// under way and a wake-up pipe.
+///
+/// Threading: `start`, `own` and `stop` may be called from any thread (the daemon's loop);
+/// the `DesktopLoop` hands work to the Wayland thread, where all Wayland state lives.
+public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
+    /// The socket name or path; nil means `WAYLAND_DISPLAY`.
+    public let displayName: String?
+    private let selections: Set<Selection>
+    private let policy: ClipboardPolicy
+    private var loop: DesktopLoop?
+    private var protocolName = ""
+
+    public init(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy) {
+        self.displayName = displayName
+        self.selections = selections
+        self.policy = policy
+    }
+
+    public var description: String {
+        let name = displayName ?? ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] ?? "wayland-0"
+        return protocolName.isEmpty ? "wayland \(name)" : "wayland \(name) (\(protocolName))"
+    }
+
+    /// Checks that a compositor is reachable and offers data-control, then disconnects.
+    /// Throws the same one-line error `start` would.
+    public static func probe(displayName: String?) throws {
+        try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(),
+                                   onCopy: { _ in }, log: { _ in }).close()
+    }
+
+    public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
+                      log: @escaping @Sendable (String) -> Void) throws {
+        // The first connection is made here so that a compositor without data-control is a
+        // clear error at start; later losses are retried on the thread.
+        let first = try WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, onCopy: onCopy, log: log)
+        protocolName = first.protocolName
+        let (displayName, selections, policy) = (displayName, selections, policy)
+        let loop = DesktopLoop(name: "the Wayland compositor") {
+            try? WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, onCopy: onCopy, log: log)
+        }
+        self.loop = loop
+        loop.start(first: first, threadName: "clipd-wayland", onReconnect: onReconnect, log: log)
+    }
+
+    public func own(_ item: ClipItem) { loop?.own(item) }
+
+    public func stop() { loop?.stop() }
+}

@@ -1,0 +1,165 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A headless Wayland compositor started for one test and ended by PID after the harness's
+/// daemons: sway (wlroots, offers zwlr_data_control_manager_v1 version 2) or weston (no
+/// data-control at all). Clients reach it through `socket`, an absolute path usable as
+/// WAYLAND_DISPLAY.
+public final class WaylandCompositor {
+    public enum Kind: String { case sway, weston }
+
+    public let kind: Kind
+    /// The compositor's socket, absolute.
+    public private(set) var socket = ""
+    private var process = Process()
+    private let directory: String
+    private let runtime: String
+    private let log: String
+
+    public static func isAvailable(_ kind: Kind) -> Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/\(kind.rawValue)")
+            && (kind == .weston || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"))
+    }
+
+    public static var clipboardToolsAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/wl-copy") && FileManager.default.isExecutableFile(atPath: "/usr/bin/wl-paste")
+    }
+
+    /// Starts a compositor that lives as long as `harness`. sway refuses to run as root, so
+    /// under root it runs as `nobody` in a directory of its own outside the harness's
+    /// private one; root clients can still connect to its socket.
+    public init(_ kind: Kind, harness: DaemonHarness) throws {
+        self.kind = kind
+        var template = Array("/tmp/clipd-\(kind.rawValue)-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { throw HarnessError("mkdtemp failed") }
+        directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        runtime = directory + "/run"
+        mkdir(runtime, 0o700)
+        log = directory + "/\(kind.rawValue).log"
+        let asNobody = kind == .sway && getuid() == 0
+        if asNobody {
+            chmod(directory, 0o755)
+            chown(directory, 65534, 65534)
+            chown(runtime, 65534, 65534)
+        }
+        try launch()
+        harness.retain(self)
+    }
+
+    /// Starts the compositor process and waits until its socket accepts connections.
+    private func launch() throws {
+        let asNobody = kind == .sway && getuid() == 0
+        try? FileManager.default.removeItem(atPath: runtime + "/ready")
+        var command: [String]
+        switch kind {
+        case .sway:
+            let config = directory + "/sway.conf"
+            try? FileManager.default.removeItem(atPath: config)
+            try """
+                xwayland disable
+                output HEADLESS-1 resolution 640x480
+                exec touch \(runtime)/ready
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            chmod(config, 0o644)
+            command = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=\(directory)", "XDG_RUNTIME_DIR=\(runtime)",
+                       "WLR_BACKENDS=headless", "WLR_LIBINPUT_NO_DEVICES=1", "WLR_RENDERER=pixman"]
+            if asNobody { command += ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] }
+            command += ["sway", "-c", config]
+        case .weston:
+            command = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=\(directory)", "XDG_RUNTIME_DIR=\(runtime)",
+                       "weston", "--backend=headless-backend.so", "--shell=fullscreen-shell.so", "--no-config",
+                       "--socket=wayland-clipd"]
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // exec: the PID recorded is the compositor's own (env and setpriv exec too).
+        process.arguments = ["-c", "exec " + command.map { "'\($0)'" }.joined(separator: " ") + " </dev/null >\(log) 2>&1"]
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        var found: String?
+        while Date() < deadline && process.isRunning {
+            let ready = kind == .weston || FileManager.default.fileExists(atPath: runtime + "/ready")
+            if ready, let name = try? FileManager.default.contentsOfDirectory(atPath: runtime).first(where: { $0.hasPrefix("wayland-") && !$0.hasSuffix(".lock") }),
+               Self.accepts(runtime + "/" + name) {
+                found = runtime + "/" + name
+                break
+            }
+            usleep(10_000)
+        }
+        guard let found else {
+            if process.isRunning { process.terminate() }
+            throw HarnessError("\(kind.rawValue) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+        socket = found
+    }
+
+    /// Starts the compositor again in the same place after `kill()`: the same socket
+    /// path comes back.
+    public func restart() throws {
+        let before = socket
+        try launch()
+        guard socket == before else { throw HarnessError("\(kind.rawValue) came back on \(socket), not \(before)") }
+    }
+
+    /// Whether something listens on the Unix socket at `path`.
+    private static func accepts(_ path: String) -> Bool {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+    }
+
+    /// Ends the compositor now (the desktop "goes away").
+    public func kill() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit {
+        kill()
+        if ProcessInfo.processInfo.environment["CLIPD_KEEP_TEST_DIRS"] == nil { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// Runs a Wayland client (wl-paste, wl-copy) against this compositor to completion.
+    public func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil, harness: DaemonHarness) -> DaemonHarness.Result {
+        harness.run("/usr/bin/env", ["WAYLAND_DISPLAY=\(socket)", tool] + arguments, stdin: stdin)
+    }
+
+    /// Starts `wl-copy --foreground` with `data` on its stdin; the caller ends it (or a later
+    /// copy replaces it and it exits by itself).
+    public func startCopy(_ arguments: [String], data: [UInt8]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["WAYLAND_DISPLAY=\(socket)", "wl-copy", "--foreground"] + arguments
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(data))
+        try input.fileHandleForWriting.close()
+        return process
+    }
+
+    /// What `wl-paste` prints for the clipboard (or, with `primary`, the primary selection).
+    public func paste(type: String? = nil, primary: Bool = false, harness: DaemonHarness) -> DaemonHarness.Result {
+        var arguments = ["--no-newline"]
+        if primary { arguments.append("--primary") }
+        if let type { arguments += ["--type", type] }
+        return run("wl-paste", arguments, harness: harness)
+    }
+}
