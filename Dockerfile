@@ -7,7 +7,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl-dev libx11-dev libxfixes-dev pkg-config \
+    && apt-get install -y --no-install-recommends libssl-dev libwayland-dev libx11-dev libxfixes-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -17,10 +17,10 @@ RUN swift build -c release --product clipd --static-swift-stdlib \
     && install -m 0755 .build/release/clipd /usr/local/bin/clipd
 
 FROM ${RUNTIME_IMAGE}
-# Runtime needs OpenSSL's libcrypto and libX11 + libXfixes (the X11 backend is linked in);
-# the Swift runtime is linked statically.
+# Runtime needs OpenSSL's libcrypto, libX11 + libXfixes and libwayland-client (the desktop
+# backends are linked in); the Swift runtime is linked statically.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl3 libx11-6 libxfixes3 \
+    && apt-get install -y --no-install-recommends libssl3 libwayland-client0 libx11-6 libxfixes3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 clipd \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/clipd --create-home clipd \

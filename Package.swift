@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire", "CX11", "CX11Support"], path: "Tests/ClipTestSupport"),
         .executableTarget(
             name: "clipd-bench",
-            dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipTestSupport", "CX11", "CX11Support"],
+            dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipSync", "ClipboardBackends", "ClipTestSupport", "CX11", "CX11Support"],
             path: "Benchmarks/clipd-bench"
         ),
         .testTarget(name: "ClipCryptoTests", dependencies: ["ClipCrypto", "ClipTestSupport"]),

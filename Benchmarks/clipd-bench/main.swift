@@ -243,6 +243,8 @@ if XvfbServer.isAvailable {
     say("SKIP  X11 figures: Xvfb is not installed (make bench installs it)")
 }
 
+try measureWayland(harness)
+
 // MARK: Idle: two connected daemons at rest.
 do {
     let x = try harness.start("idle-x")
