@@ -84,6 +84,13 @@ let package = Package(
             dependencies: ["ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
         ),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
+        // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
+        // the tests no packaged compositor here can serve (none ships the ext protocol).
+        .executableTarget(
+            name: "clipd-test-compositor",
+            path: "Tests/DataControlCompositor",
+            linkerSettings: [.linkedLibrary("wayland-server")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,11 +23,11 @@ func measureWayland(_ harness: DaemonHarness) throws {
     try harness.pair(two, with: one)
     _ = harness.eventually { harness.clipd(["status"], one).stdout.contains("1 connected") }
 
-    let pasted = PasteWatcher()
+    let pasted = ArrivalQueue<LocalCopy>()
     let copier = WaylandBackend(displayName: a.socket, selections: [.clipboard], policy: ClipboardPolicy())
     let reader = WaylandBackend(displayName: b.socket, selections: [.clipboard], policy: ClipboardPolicy())
     try copier.start(onCopy: { _ in }, onReconnect: {}, log: { say("copier: \($0)") })
-    try reader.start(onCopy: { pasted.arrived($0) }, onReconnect: {}, log: { say("reader: \($0)") })
+    try reader.start(onCopy: { pasted.append($0) }, onReconnect: {}, log: { say("reader: \($0)") })
     defer {
         copier.stop()
         reader.stop()
@@ -79,27 +79,4 @@ func measureWayland(_ harness: DaemonHarness) throws {
            target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
     harness.stop(one)
     harness.stop(two)
-}
-
-/// Items the reading client took in full, handed from its backend thread to the bench.
-final class PasteWatcher: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [LocalCopy] = []
-
-    func arrived(_ copy: LocalCopy) {
-        condition.lock()
-        items.append(copy)
-        condition.signal()
-        condition.unlock()
-    }
-
-    func next(timeout: Double) -> LocalCopy? {
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty {
-            guard condition.wait(until: deadline) else { return nil }
-        }
-        return items.removeFirst()
-    }
 }

@@ -208,9 +208,9 @@ struct WaylandIntegrationTests {
     }
 
     /// An item as a peer would hand it to a backend.
-    static func item(_ representations: KeyValuePairs<String, String>, counter: UInt64) -> ClipItem {
+    static func item(_ representations: KeyValuePairs<String, String>, counter: UInt64, selection: Selection = .clipboard) -> ClipItem {
         let parts = representations.map { ($0.key, Array($0.value.utf8)) }
-        let header = ItemHeader(selection: .clipboard, id: ItemID(origin: DeviceID(bytes: [UInt8](repeating: 7, count: 16)), counter: counter),
+        let header = ItemHeader(selection: selection, id: ItemID(origin: DeviceID(bytes: [UInt8](repeating: 7, count: 16)), counter: counter),
                                 clock: HybridTimestamp(milliseconds: counter, logical: 0),
                                 representations: parts.map { RepresentationInfo(mimeType: $0.0, size: UInt64($0.1.count)) })
         return ClipItem(header: header, data: parts.flatMap(\.1))

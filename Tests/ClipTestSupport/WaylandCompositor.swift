@@ -5,11 +5,24 @@ import Glibc
 #endif
 
 /// A headless Wayland compositor started for one test and ended by PID after the harness's
-/// daemons: sway (wlroots, offers zwlr_data_control_manager_v1 version 2) or weston (no
-/// data-control at all). Clients reach it through `socket`, an absolute path usable as
-/// WAYLAND_DISPLAY.
+/// daemons: sway (wlroots, offers zwlr_data_control_manager_v1 version 2), weston (no
+/// data-control at all) or clipd-test-compositor (a seat and the data-control protocols
+/// asked for, ext-data-control-v1 among them). Clients reach it through `socket`, an
+/// absolute path usable as WAYLAND_DISPLAY.
 public final class WaylandCompositor {
-    public enum Kind: String { case sway, weston }
+    public enum Kind: Equatable {
+        case sway, weston
+        /// clipd-test-compositor with its options: `--ext`, `--wlr=VERSION`.
+        case minimal([String])
+
+        var name: String {
+            switch self {
+            case .sway: "sway"
+            case .weston: "weston"
+            case .minimal: "clipd-test-compositor"
+            }
+        }
+    }
 
     public let kind: Kind
     /// The compositor's socket, absolute.
@@ -20,8 +33,16 @@ public final class WaylandCompositor {
     private let log: String
 
     public static func isAvailable(_ kind: Kind) -> Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/bin/\(kind.rawValue)")
-            && (kind == .weston || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"))
+        switch kind {
+        case .sway: FileManager.default.isExecutableFile(atPath: "/usr/bin/sway") && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+        case .weston: FileManager.default.isExecutableFile(atPath: "/usr/bin/weston")
+        case .minimal: FileManager.default.isExecutableFile(atPath: minimalBinary)
+        }
+    }
+
+    /// Built next to clipd by `swift build`.
+    static var minimalBinary: String {
+        URL(fileURLWithPath: DaemonHarness.binary).deletingLastPathComponent().appendingPathComponent("clipd-test-compositor").path
     }
 
     public static var clipboardToolsAvailable: Bool {
@@ -33,12 +54,12 @@ public final class WaylandCompositor {
     /// private one; root clients can still connect to its socket.
     public init(_ kind: Kind, harness: DaemonHarness) throws {
         self.kind = kind
-        var template = Array("/tmp/clipd-\(kind.rawValue)-XXXXXX".utf8CString)
+        var template = Array("/tmp/clipd-\(kind.name)-XXXXXX".utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { throw HarnessError("mkdtemp failed") }
         directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         runtime = directory + "/run"
         mkdir(runtime, 0o700)
-        log = directory + "/\(kind.rawValue).log"
+        log = directory + "/\(kind.name).log"
         let asNobody = kind == .sway && getuid() == 0
         if asNobody {
             chmod(directory, 0o755)
@@ -72,6 +93,8 @@ public final class WaylandCompositor {
             command = ["env", "-i", "PATH=/usr/bin:/bin", "HOME=\(directory)", "XDG_RUNTIME_DIR=\(runtime)",
                        "weston", "--backend=headless-backend.so", "--shell=fullscreen-shell.so", "--no-config",
                        "--socket=wayland-clipd"]
+        case .minimal(let options):
+            command = ["env", "-i", "XDG_RUNTIME_DIR=\(runtime)", Self.minimalBinary, "wayland-clipd"] + options
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -81,7 +104,7 @@ public final class WaylandCompositor {
         let deadline = Date().addingTimeInterval(15)
         var found: String?
         while Date() < deadline && process.isRunning {
-            let ready = kind == .weston || FileManager.default.fileExists(atPath: runtime + "/ready")
+            let ready = kind != .sway || FileManager.default.fileExists(atPath: runtime + "/ready")
             if ready, let name = try? FileManager.default.contentsOfDirectory(atPath: runtime).first(where: { $0.hasPrefix("wayland-") && !$0.hasSuffix(".lock") }),
                Self.accepts(runtime + "/" + name) {
                 found = runtime + "/" + name
@@ -91,7 +114,7 @@ public final class WaylandCompositor {
         }
         guard let found else {
             if process.isRunning { process.terminate() }
-            throw HarnessError("\(kind.rawValue) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            throw HarnessError("\(kind.name) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
         socket = found
     }
@@ -101,7 +124,7 @@ public final class WaylandCompositor {
     public func restart() throws {
         let before = socket
         try launch()
-        guard socket == before else { throw HarnessError("\(kind.rawValue) came back on \(socket), not \(before)") }
+        guard socket == before else { throw HarnessError("\(kind.name) came back on \(socket), not \(before)") }
     }
 
     /// Whether something listens on the Unix socket at `path`.
