@@ -198,6 +198,10 @@ extension Daemon {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short))"]
         lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
+        if !virtioLinks.isEmpty || !virtioListeners.isEmpty {
+            let attached = virtioLinks.filter { $0.current != nil }.count
+            lines.append("VM channels: \(configuration.virtio.map(\.description).joined(separator: ", ")) (\(attached) of \(virtioLinks.count) attached)")
+        }
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         for selection in Selection.allCases where configuration.selections.contains(selection) {

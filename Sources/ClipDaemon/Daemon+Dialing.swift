@@ -26,7 +26,9 @@ extension Daemon {
     /// Starts dialing a peer unless it has a session, a dial under way or no address.
     func ensureDialer(_ id: DeviceID) {
         assertOnLoop()
-        guard let peer = peers.peer(id: id), !peer.addresses.isEmpty else { return }
+        // Only network addresses are dialled; a host reached over the VM channel
+        // ("virtio") is attached by the channel's link instead.
+        guard let peer = peers.peer(id: id), peer.addresses.contains(where: { $0 != Self.virtioTarget }) else { return }
         if connections.values.contains(where: { $0.peer?.deviceID == id }) { return }
         let state = dialers[id] ?? DialState()
         dialers[id] = state
@@ -36,7 +38,7 @@ extension Daemon {
 
     private func dial(_ peer: StoredPeer, state: DialState) {
         state.dialing = true
-        let address = peer.addresses[0]
+        let address = peer.addresses.first { $0 != Self.virtioTarget }!
         guard let target = try? HostPort(parsing: address) else {
             logger.error("peer has an invalid address", metadata: ["peer": "\(peer.name)", "address": "\(address)"])
             return

@@ -20,7 +20,7 @@ final class PairingWindow {
 
 extension Daemon {
     func openPairingWindow(_ client: ControlConnection, lifetimeMilliseconds: Int?) throws {
-        guard !listenersDescription.isEmpty else {
+        guard !listenersDescription.isEmpty || configuration.virtio.contains(where: { !$0.isGuest }) else {
             throw DaemonError("this daemon does not accept connections, so nobody can pair with it; restart it with --listen HOST:PORT (e.g. --listen 0.0.0.0:\(DaemonConfiguration.defaultPort)), or run `clipd pair CODE TARGET` here with a code from the other device")
         }
         guard pairingWindow == nil else { throw DaemonError("a pairing window is already open on this daemon") }
@@ -34,7 +34,7 @@ extension Daemon {
         pairingWindow = PairingWindow(code: code, reply: client, expiry: expiry)
         var response = ControlResponse(ok: true)
         response.code = code.description
-        response.lines = listenersDescription
+        response.lines = listenersDescription + (configuration.virtio.contains(where: { !$0.isGuest }) ? [Self.virtioTarget] : [])
         client.reply(response)
         logger.info("pairing window open", metadata: ["for": "\(Self.describe(lifetime))"])
     }
@@ -67,8 +67,12 @@ extension Daemon {
     func joinPairing(_ request: ControlRequest, client: ControlConnection) throws {
         let code = try PairingCode(parsing: request.code ?? "")
         let targetText = request.target ?? ""
-        if targetText == "virtio" || targetText.hasPrefix("unix:") {
-            throw DaemonError("pairing over \(targetText) needs the VM channel, which this build does not have yet; use HOST:PORT")
+        if targetText == Self.virtioTarget {
+            try joinOverVirtio(try PairingInitiator(code: code, local: identity.deviceIdentity), client: client)
+            return
+        }
+        if targetText.hasPrefix("unix:") {
+            throw DaemonError("pairing over a VM channel starts in the guest: run `clipd pair` on the host and `clipd pair CODE virtio` in the guest")
         }
         let target = try HostPort(parsing: targetText)
         // The bootstrap's closures run on `loop` (the daemon's only loop), where these

@@ -42,7 +42,10 @@ public final class Daemon: @unchecked Sendable {
     var pairingWindow: PairingWindow?
     var waits: [ItemID: WaitState] = [:]
     var watchers: [ObjectIdentifier: Watcher] = [:]
-    private var stopped = false
+    var virtioLinks: [VirtioLink] = []
+    var virtioListeners: [Channel] = []
+    let guestLink = VirtioGuestLink()
+    private(set) var stopped = false
 
     /// Creates the daemon's state. Nothing is opened until `start()`.
     public init(configuration: DaemonConfiguration, paths: DaemonPaths, group: EventLoopGroup, logger: Logger) throws {
@@ -134,6 +137,7 @@ public final class Daemon: @unchecked Sendable {
             }.get()
             logger.info("listening", metadata: ["address": "\(bound)"])
         }
+        try await startVirtioChannels()
         try await loop.submit { [self] in
             for peer in peers.peers where !peer.addresses.isEmpty { ensureDialer(peer.deviceID) }
         }.get()
@@ -151,7 +155,7 @@ public final class Daemon: @unchecked Sendable {
             for dialer in dialers.values { dialer.retry?.cancel() }
             dialers.removeAll()
             pairingWindow?.expiry.cancel()
-            let all = listeners + (controlChannel.map { [$0] } ?? [])
+            let all = listeners + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
             for connection in connections.values { connection.close(reason: "daemon stopping") }
             return all
         }.get()) ?? []

@@ -14,6 +14,7 @@ import TOMLKit
 ///     name = "desk"                      # shown to peers; default: host name
 ///     sync_secrets = false               # items password managers mark secret
 ///     extra_mime_types = ["application/x-foo"]   # beyond text, HTML, URIs, images
+///     virtio = ["unix:/run/vm/clipd.sock"]       # VM channels (host: unix:, unix-listen:; guest: a device)
 public struct DaemonConfiguration: Sendable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
@@ -29,6 +30,8 @@ public struct DaemonConfiguration: Sendable {
     public var syncSecrets = false
     /// MIME types to sync besides text, text/html, text/uri-list and image/*.
     public var extraMIMETypes: [String] = []
+    /// VM channels. Empty: a guest's clipd port is used when one exists.
+    public var virtio: [VirtioChannel] = []
 
     public init() {}
 
@@ -49,7 +52,7 @@ public struct DaemonConfiguration: Sendable {
         } catch let error as TOMLParseError {
             throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
         }
-        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types"]
+        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio"]
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -77,6 +80,10 @@ public struct DaemonConfiguration: Sendable {
         if let value = table["extra_mime_types"] {
             guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): extra_mime_types must be a list of MIME types") }
             config.extraMIMETypes = list
+        }
+        if let value = table["virtio"] {
+            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): virtio must be a list like [\"unix:/run/vm/clipd.sock\"]") }
+            config.virtio = try list.map { try VirtioChannel(parsing: $0) }
         }
         if let value = table["name"] {
             guard let s = value.string, !s.isEmpty else { throw DaemonError("invalid config \(path): name must be a non-empty string") }

@@ -4,8 +4,10 @@ import ClipWire
 import Logging
 import NIOCore
 
-/// One TCP connection to another daemon: first pairing or the Noise handshake in
-/// plaintext frames, then encrypted records carrying session messages.
+/// One connection to another daemon, over TCP or a VM channel: first pairing or the Noise
+/// handshake in plaintext frames, then encrypted records carrying session messages. On a
+/// VM channel the host says hello at every attach and the guest starts from each new
+/// hello (protocol/channel.md).
 ///
 /// Runs entirely on the daemon's event loop (the daemon uses a one-thread group), like every
 /// other piece of daemon state. Any protocol or authentication failure closes the
@@ -22,6 +24,7 @@ final class PeerConnection: ChannelInboundHandler {
     static let chunkSize = 256 * 1024
     /// Prologue binding the handshake to the protocol version and transport.
     static let tcpPrologue = Array("clipd/1 tcp".utf8)
+    static let channelPrologue = Array("clipd/1 virtio".utf8)
 
     enum Role {
         /// We dial a paired peer and run Noise as initiator.
@@ -30,9 +33,16 @@ final class PeerConnection: ChannelInboundHandler {
         case responder
         /// We dial to pair with a code typed by the user.
         case pairingInitiator(PairingInitiator, target: String, reply: ControlConnection)
+        /// Host end of a VM channel: says hello with this attach id, then answers like a
+        /// responder.
+        case channelHost(attachID: [UInt8])
+        /// Guest end of a VM channel: waits for the host's hello, then starts what the link
+        /// says (pairing, the Noise handshake, or nothing while unpaired).
+        case channelGuest(VirtioGuestLink)
     }
 
     private enum State {
+        case awaitingHello
         case awaitingFirstFrame
         case noiseInitiator(NoiseIKpsk2Initiator, StoredPeer)
         case pairingResponder(PairingResponder)
@@ -50,7 +60,9 @@ final class PeerConnection: ChannelInboundHandler {
     private unowned let daemon: Daemon
     private let role: Role
     private var state: State = .awaitingFirstFrame
-    private var frames = HandshakeFrameDecoder(resynchronising: false)
+    private var frames: HandshakeFrameDecoder
+    /// The host's attach id the guest last started from.
+    private var attachID: [UInt8]?
     private var records: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var timeout: Scheduled<Void>?
@@ -71,35 +83,62 @@ final class PeerConnection: ChannelInboundHandler {
         self.daemon = daemon
         self.role = role
         self.remoteDescription = remote
+        frames = HandshakeFrameDecoder(resynchronising: Self.isChannel(role))
     }
+
+    private static func isChannel(_ role: Role) -> Bool {
+        switch role {
+        case .channelHost, .channelGuest: true
+        default: false
+        }
+    }
+
+    private var prologue: [UInt8] { Self.isChannel(role) ? Self.channelPrologue : Self.tcpPrologue }
 
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func channelActive(context: ChannelHandlerContext) {
+        switch role {
+        case .initiator(let peer):
+            armTimeout()
+            startNoise(with: peer)
+        case .pairingInitiator(let pairing, let target, let reply):
+            armTimeout()
+            state = .pairingInitiator(pairing, target: target, reply: reply)
+            writeFrame(pairing.start())
+        case .responder:
+            armTimeout()
+        case .channelHost(let attachID):
+            // No timer while waiting: a guest may take minutes to boot, or never run clipd.
+            writeFrame(HandshakeFrame(kind: .channelHello, body: attachID))
+        case .channelGuest:
+            state = .awaitingHello
+            writeFrame(HandshakeFrame(kind: .channelHelloRequest, body: []))
+        }
+    }
+
+    /// Starts the handshake timer: a started handshake (or pairing) must finish in time.
+    private func armTimeout() {
+        guard timeout == nil, let context else { return }
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: Self.handshakeTimeout) {
             this.value.fail("handshake timed out", notify: "timed out waiting for the other device")
         }
-        switch role {
-        case .initiator(let peer):
-            do {
-                let noise = try NoiseIKpsk2Initiator(prologue: Self.tcpPrologue, localStatic: daemon.identity.key,
-                                                     remoteStatic: peer.identity.staticPublicKey, psk: peer.psk)
-                var payload = ByteWriter()
-                payload.u64(daemon.handshakeTimestamp())
-                let message1 = try noise.writeMessage1(payload: payload.bytes)
-                state = .noiseInitiator(noise, peer)
-                writeFrame(HandshakeFrame(kind: .noiseInit, body: message1))
-            } catch {
-                fail("cannot start handshake: \(error)")
-            }
-        case .pairingInitiator(let pairing, let target, let reply):
-            state = .pairingInitiator(pairing, target: target, reply: reply)
-            writeFrame(pairing.start())
-        case .responder:
-            break
+    }
+
+    private func startNoise(with peer: StoredPeer) {
+        do {
+            let noise = try NoiseIKpsk2Initiator(prologue: prologue, localStatic: daemon.identity.key,
+                                                 remoteStatic: peer.identity.staticPublicKey, psk: peer.psk)
+            var payload = ByteWriter()
+            payload.u64(daemon.handshakeTimestamp())
+            let message1 = try noise.writeMessage1(payload: payload.bytes)
+            state = .noiseInitiator(noise, peer)
+            writeFrame(HandshakeFrame(kind: .noiseInit, body: message1))
+        } catch {
+            fail("cannot start handshake: \(error)")
         }
     }
 
@@ -130,8 +169,15 @@ final class PeerConnection: ChannelInboundHandler {
     // MARK: Handshake frames
 
     private func handle(_ frame: HandshakeFrame) throws {
+        if frame.kind == .channelHello || frame.kind == .channelHelloRequest {
+            channelFrame(frame)
+            return
+        }
         switch state {
+        case .awaitingHello:
+            break  // a guest ignores what comes before the host's hello: stale bytes
         case .awaitingFirstFrame:
+            armTimeout()
             switch frame.kind {
             case .noiseInit: try respondToNoise(frame)
             case .pairStart: try respondToPairing(frame)
@@ -175,8 +221,40 @@ final class PeerConnection: ChannelInboundHandler {
         }
     }
 
+    /// The VM channel's own frames. The host answers a guest that opened its port with its
+    /// hello again, while nothing has started. The guest starts over at every new attach id
+    /// (a repeated one is the same attach, already under way).
+    private func channelFrame(_ frame: HandshakeFrame) {
+        switch (role, frame.kind) {
+        case (.channelHost(let attachID), .channelHelloRequest):
+            if case .awaitingFirstFrame = state { writeFrame(HandshakeFrame(kind: .channelHello, body: attachID)) }
+        case (.channelGuest(let link), .channelHello):
+            if case .awaitingHello = state {} else if frame.body == attachID { return }
+            if case .pairingInitiator = state {
+                fail("the host's end of the channel restarted during pairing", notify: "the host's end of the channel restarted; run both commands again")
+                return
+            }
+            attachID = frame.body
+            timeout?.cancel()
+            timeout = nil
+            switch link.nextStep(daemon) {
+            case .pair(let pairing, let reply):
+                armTimeout()
+                state = .pairingInitiator(pairing, target: "virtio", reply: reply)
+                writeFrame(pairing.start())
+            case .handshake(let peer):
+                armTimeout()
+                startNoise(with: peer)
+            case .wait:
+                state = .awaitingHello
+            }
+        default:
+            break
+        }
+    }
+
     private func respondToNoise(_ frame: HandshakeFrame) throws {
-        let responder = NoiseIKpsk2Responder(prologue: Self.tcpPrologue, localStatic: daemon.identity.key)
+        let responder = NoiseIKpsk2Responder(prologue: prologue, localStatic: daemon.identity.key)
         guard let (remoteStatic, payload) = try? responder.readMessage1(frame.body),
               let peer = daemon.peers.peer(staticKey: remoteStatic)
         else {
@@ -227,7 +305,10 @@ final class PeerConnection: ChannelInboundHandler {
         self.peer = peer
         self.initiatorDevice = initiator
         var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
-        if case .initiator = role { register() }
+        switch role {
+        case .initiator, .channelGuest: register()  // we initiated: message 2 authenticated the responder
+        default: break
+        }
         if leftover.readableBytes > 0 { ingest(&leftover) }
     }
 

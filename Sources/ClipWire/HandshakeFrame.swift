@@ -30,6 +30,11 @@ public struct HandshakeFrame: Equatable, Sendable {
         case pairFinish = 0x23
         /// Pairing ended without a pair; body is one reason byte.
         case pairFail = 0x2f
+        /// VM channel, host to guest, at every attach and on request: an 8-byte attach id.
+        /// A guest that sees a new id starts over (protocol/channel.md).
+        case channelHello = 0x30
+        /// VM channel, guest to host, when the guest opens its port: "say hello again".
+        case channelHelloRequest = 0x31
     }
 
     public let kind: Kind
@@ -94,8 +99,10 @@ public struct HandshakeFrameDecoder {
                 return HandshakeFrame(kind: header.kind, body: body)
             } catch {
                 guard resynchronising else { throw error }
-                buffer.removeFirst()
-                discardedBytes += 1
+                // Skip to the next possible magic in one step: stale streams can be long.
+                let next = nextMagicIndex(after: 0) ?? max(1, buffer.count - 3)
+                buffer.removeFirst(next)
+                discardedBytes += next
             }
         }
     }
@@ -125,6 +132,17 @@ public struct HandshakeFrameDecoder {
         guard buffer.count >= 4 else { return nil }
         for i in 0...(buffer.count - 4) where buffer[i] == 0x43 && Array(buffer[i..<i + 4]) == HandshakeFrame.magic {
             return i
+        }
+        return nil
+    }
+
+    /// The first index after `index` where the magic starts, or could start within the
+    /// bytes still to come.
+    private func nextMagicIndex(after index: Int) -> Int? {
+        var i = index + 1
+        while i < buffer.count {
+            if buffer[i] == 0x43 && HandshakeFrame.magic.starts(with: buffer[i..<min(i + 4, buffer.count)]) { return i }
+            i += 1
         }
         return nil
     }

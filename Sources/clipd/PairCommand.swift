@@ -50,12 +50,17 @@ struct Pair: ParsableCommand {
                 guard response.ok else { throw fail(response.error ?? "pairing failed") }
                 if let code = response.code {
                     FileHandleOutput.standardOutputLine(code)
-                    let addresses = response.lines ?? []
-                    let example = addresses.first.map { "clipd pair \(code) \($0)" } ?? "clipd pair \(code) HOST:PORT"
+                    let lines = response.lines ?? []
+                    let addresses = lines.filter { $0 != "virtio" }
+                    var examples: [String] = []
+                    if let address = addresses.first {
+                        examples.append("  clipd pair \(code) \(address)\n(this daemon listens on \(addresses.joined(separator: ", ")); use an address the other machine can reach)")
+                    }
+                    if lines.contains("virtio") { examples.append("  clipd pair \(code) virtio\n(in a guest attached to this host's VM channel)") }
+                    if examples.isEmpty { examples.append("  clipd pair \(code) HOST:PORT") }
                     FileHandleOutput.standardError("""
                         On the other machine, run within \(timeout >= 600 ? "10 minutes" : timeout == 1 ? "1 second" : "\(timeout) seconds"):
-                          \(example)
-                        (this daemon listens on \(addresses.joined(separator: ", ")); use an address the other machine can reach)
+                        \(examples.joined(separator: "\nor\n"))
                         Waiting... the code works once.
 
                         """)

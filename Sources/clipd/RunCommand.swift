@@ -30,6 +30,9 @@ struct Run: ParsableCommand {
     @Option(help: "Accept peers on HOST:PORT (repeatable). Without it the daemon only dials out.")
     var listen: [String] = []
 
+    @Option(help: ArgumentHelp("VM channel (repeatable): unix:PATH connects to QEMU's chardev server socket, unix-listen:PATH waits for QEMU, a device path is a guest's port. In a guest, /dev/virtio-ports/org.clipd.0 is used when present; 'none' turns that off.", valueName: "CHANNEL"))
+    var virtio: [String] = []
+
     @Option(name: .customLong("max-size"), help: "Largest item to send or accept, e.g. 64MiB (default).")
     var maxSize: String?
 
@@ -57,6 +60,11 @@ struct Run: ParsableCommand {
             if !listen.isEmpty { configuration.listen = listen }
             if let maxSize { configuration.maximumItemSize = try SizeParser.parse(maxSize) }
             if let name { configuration.name = name }
+            if !virtio.isEmpty {
+                configuration.virtio = virtio == ["none"] ? [] : try virtio.map { try VirtioChannel(parsing: $0) }
+            } else if configuration.virtio.isEmpty, let port = VirtioChannel.guestPort() {
+                configuration.virtio = [.guestDevice(path: port)]  // a guest with clipd's port
+            }
             for address in configuration.listen { _ = try HostPort(parsing: address) }
         } catch let error as DaemonError {
             throw fail(error.description, code: 2)

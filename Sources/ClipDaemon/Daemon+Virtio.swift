@@ -1,0 +1,219 @@
+import ClipCrypto
+import ClipWire
+import Foundation
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One end of a VM channel this daemon keeps attached: it (re)opens the transport and
+/// puts a `PeerConnection` on it each time. The connection does the talking; the link only
+/// decides when to try again.
+///
+/// Confined to the daemon's event loop.
+final class VirtioLink {
+    /// A new attempt soon after a live attach ended (the other end restarted); longer,
+    /// doubling waits while the other end is away.
+    static let quickRetry = TimeAmount.milliseconds(100)
+    static let maximumRetry = TimeAmount.seconds(5)
+    /// An attach that lasted this long counts as live.
+    static let liveAttach = TimeAmount.seconds(2)
+
+    let channel: VirtioChannel
+    var current: Channel?
+    var retry: Scheduled<Void>?
+    var delay = VirtioLink.quickRetry
+    var openedAt = NIODeadline.now()
+    var reportedAway = false
+
+    init(channel: VirtioChannel) { self.channel = channel }
+}
+
+/// The guest end's wishes, consulted at each new hello from the host.
+final class VirtioGuestLink {
+    enum Step {
+        case pair(PairingInitiator, ControlConnection)
+        case handshake(StoredPeer)
+        case wait
+    }
+
+    /// A `clipd pair CODE virtio` waiting for the next hello.
+    var pendingJoin: (PairingInitiator, ControlConnection)?
+    var toldUnpaired = false
+
+    /// What to start on a new attach: a pending pairing first, else the session with the
+    /// paired host, else nothing (and say once how to pair).
+    func nextStep(_ daemon: Daemon) -> Step {
+        if let (pairing, reply) = pendingJoin {
+            pendingJoin = nil
+            return .pair(pairing, reply)
+        }
+        if let host = daemon.peers.peers.first(where: { $0.addresses.contains(Daemon.virtioTarget) }) {
+            toldUnpaired = false
+            return .handshake(host)
+        }
+        if !toldUnpaired {
+            toldUnpaired = true
+            daemon.logger.notice("the VM host is attached but not paired with this guest: run `clipd pair` on the host and `clipd pair CODE virtio` here")
+        }
+        return .wait
+    }
+}
+
+extension Daemon {
+    /// The pairing target and stored address that mean "the host, over this guest's channel".
+    static let virtioTarget = "virtio"
+
+    /// Opens every configured VM channel: host ends connect or listen, a guest end opens
+    /// its port. Failures to reach the other end are retried, not thrown; a listening
+    /// socket that cannot be bound is an error.
+    func startVirtioChannels() async throws {
+        for channel in configuration.virtio {
+            switch channel {
+            case .hostListen(let path):
+                try await listenForQEMU(path: path)
+            case .hostConnect, .guestDevice:
+                try await loop.submit { [self] in
+                    let link = VirtioLink(channel: channel)
+                    virtioLinks.append(link)
+                    attach(link)
+                }.get()
+            }
+            logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest ? "guest" : "host")"])
+        }
+    }
+
+    private func listenForQEMU(path: String) async throws {
+        var status = stat()
+        if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        let previous = umask(0o077)
+        defer { umask(previous) }
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+                .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            PeerConnection(daemon: self, role: .channelHost(attachID: Self.newAttachID()), remote: "virtio unix-listen:\(path)"))
+                    }
+                }
+                .bind(unixDomainSocketPath: path).get()
+            try await loop.submit { [self] in virtioListeners.append(channel) }.get()
+        } catch {
+            throw DaemonError("cannot listen for QEMU on \(path): \(error)")
+        }
+    }
+
+    static func newAttachID() -> [UInt8] {
+        SecureRandom.bytes(8)
+    }
+
+    /// One attempt to attach `link`; the next is scheduled when it fails or ends.
+    func attach(_ link: VirtioLink) {
+        assertOnLoop()
+        guard !stopped else { return }
+        link.retry = nil
+        let remote = "virtio \(link.channel)"
+        let opened: EventLoopFuture<Channel>
+        switch link.channel {
+        case .hostConnect(let path):
+            opened = ClientBootstrap(group: group)
+                .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+                .channelOption(.recvAllocator, value: Self.receiveAllocator)
+                .channelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            PeerConnection(daemon: self, role: .channelHost(attachID: Self.newAttachID()), remote: remote))
+                    }
+                }
+                .connect(unixDomainSocketPath: path)
+        case .guestDevice(let path):
+            // One open per port: reads and writes share this descriptor (NIO duplicates it,
+            // which keeps the single open).
+            let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else {
+                attachFailed(link, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
+                return
+            }
+            opened = NIOPipeBootstrap(group: group)
+                .channelOption(.recvAllocator, value: Self.receiveAllocator)
+                .channelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            PeerConnection(daemon: self, role: .channelGuest(guestLink), remote: remote))
+                    }
+                }
+                .takingOwnershipOfDescriptor(inputOutput: fd)
+        case .hostListen:
+            return
+        }
+        link.openedAt = .now()
+        // Every callback runs on `loop`, where the link lives.
+        let bound = NIOLoopBound(link, eventLoop: loop)
+        opened.whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                bound.value.current = channel
+                channel.closeFuture.whenComplete { [self] _ in attachEnded(bound.value) }
+            case .failure(let error):
+                attachFailed(bound.value, reason: Self.shortError(error))
+            }
+        }
+    }
+
+    private func attachFailed(_ link: VirtioLink, reason: String) {
+        if !link.reportedAway {
+            link.reportedAway = true
+            logger.notice("VM channel not attached; retrying", metadata: ["channel": "\(link.channel)", "reason": "\(reason)"])
+        }
+        scheduleAttach(link, after: link.delay)
+        link.delay = min(link.delay * 2, VirtioLink.maximumRetry)
+    }
+
+    /// The transport closed: the other end went away, restarted, or a session ended. A
+    /// guest reads end-of-file at once while no host is attached, so short attaches back
+    /// off; a long one is followed by a quick retry.
+    private func attachEnded(_ link: VirtioLink) {
+        link.current = nil
+        guard !stopped else { return }
+        if NIODeadline.now() - link.openedAt >= VirtioLink.liveAttach {
+            link.delay = VirtioLink.quickRetry
+            link.reportedAway = false
+        }
+        scheduleAttach(link, after: link.delay)
+        link.delay = min(link.delay * 2, VirtioLink.maximumRetry)
+    }
+
+    private func scheduleAttach(_ link: VirtioLink, after delay: TimeAmount) {
+        let bound = NIOLoopBound(link, eventLoop: loop)
+        link.retry = loop.scheduleTask(in: delay) { [self] in attach(bound.value) }
+    }
+
+    /// `clipd pair CODE virtio` in a guest: the pairing starts at the host's next hello,
+    /// which a fresh open of the port asks for.
+    func joinOverVirtio(_ pairing: PairingInitiator, client: ControlConnection) throws {
+        guard let link = virtioLinks.first(where: { $0.channel.isGuest }) else {
+            throw DaemonError("this daemon has no VM channel to a host: `clipd pair CODE virtio` works in a guest whose clipd runs with its virtio port (--virtio DEVICE, found by default at /dev/virtio-ports/\(VirtioChannel.portName))")
+        }
+        guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
+        guestLink.pendingJoin = (pairing, client)
+        link.delay = VirtioLink.quickRetry
+        if let current = link.current {
+            current.close(promise: nil)  // reopened at once, and the host says hello again
+        } else {
+            link.retry?.cancel()
+            attach(link)
+        }
+    }
+
+    func stopVirtioChannels() -> [Channel] {
+        for link in virtioLinks {
+            link.retry?.cancel()
+            link.retry = nil
+        }
+        return virtioLinks.compactMap(\.current) + virtioListeners
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A QEMU guest under TCG booted for one test: Debian's kernel and an initramfs holding
+/// busybox and the clipd under test (scripts/build-test-guest.sh). Tests drive it through
+/// a shell on the virtio-serial port org.clipd.test; clipd's own port org.clipd.0 is a
+/// chardev socket at `clipdSocket` (QEMU listens) unless the caller wires it otherwise.
+/// Ended by PID after the harness's daemons.
+public final class QEMUGuest {
+    public static let qemu = "/usr/bin/qemu-system-x86_64"
+    public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: qemu) }
+
+    /// Where the image lives, rebuilt once per test process from the clipd under test.
+    public static let imageDirectory = VectorFile.packageRoot.appendingPathComponent(".build/test-guest").path
+    nonisolated(unsafe) private static var imageBuilt = false
+    private static let imageLock = NSLock()
+
+    public let directory: String
+    /// QEMU's chardev server socket for the guest's org.clipd.0.
+    public let clipdSocket: String
+    private let testSocket: String
+    private let process = Process()
+    private var shellFD: Int32 = -1
+    private var pending: [UInt8] = []
+
+    /// Builds the image (kernel download on first use, cached in .build) once per process.
+    public static func buildImage(harness: DaemonHarness) throws {
+        imageLock.lock()
+        defer { imageLock.unlock() }
+        guard !imageBuilt else { return }
+        let script = VectorFile.packageRoot.appendingPathComponent("scripts/build-test-guest.sh").path
+        let result = harness.run("/bin/bash", [script, imageDirectory, DaemonHarness.binary])
+        guard result.status == 0 else { throw HarnessError("building the test guest failed: \(result.stderr)") }
+        imageBuilt = true
+    }
+
+    /// The QEMU arguments of the test guest, for callers that boot it their own way (passvm).
+    public static var kernel: String { imageDirectory + "/vmlinuz" }
+    public static var initramfs: String { imageDirectory + "/initramfs.cpio" }
+
+    /// Boots a guest. `arguments` replaces the default command line (then it must wire
+    /// org.clipd.test to `testSocket(in: directory)` itself); `directory` is a fresh
+    /// directory under the harness's root.
+    public init(harness: DaemonHarness, name: String = "guest", arguments: [String]? = nil, directory: String? = nil) throws {
+        try Self.buildImage(harness: harness)
+        self.directory = directory ?? harness.root + "/" + name
+        mkdir(self.directory, 0o700)
+        clipdSocket = self.directory + "/clipd.sock"
+        testSocket = Self.testSocket(in: self.directory)
+        let argv = arguments ?? [
+            "-accel", "tcg", "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", Self.kernel, "-initrd", Self.initramfs, "-append", "console=ttyS0 quiet panic=-1",
+            "-serial", "file:\(self.directory)/serial.log",
+            "-device", "virtio-serial-pci",
+            "-chardev", "socket,id=clipd0,path=\(clipdSocket),server=on,wait=off",
+            "-device", "virtserialport,chardev=clipd0,name=org.clipd.0",
+        ] + Self.testPortArguments(directory: self.directory)
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "exec \"$0\" \"$@\" </dev/null >>'\(self.directory)/qemu.log' 2>&1", Self.qemu] + argv
+        try process.run()
+        harness.retain(self)
+        try connectShell(timeout: 60)
+    }
+
+    /// The test port's socket inside `directory`.
+    public static func testSocket(in directory: String) -> String { directory + "/test.sock" }
+
+    /// QEMU arguments for the test shell's port (added to a caller's own command line).
+    public static func testPortArguments(directory: String) -> [String] {
+        ["-chardev", "socket,id=clipdtest,path=\(testSocket(in: directory)),server=on,wait=off",
+         "-device", "virtserialport,chardev=clipdtest,name=org.clipd.test"]
+    }
+
+    private func connectShell(timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline && process.isRunning {
+            if let fd = Self.connect(testSocket) {
+                shellFD = fd
+                if (try? readUntil("clipd-guest-ready\n", deadline: deadline)) != nil { return }
+                Glibc.close(fd)
+                shellFD = -1
+            }
+            usleep(50_000)
+        }
+        throw HarnessError("the test guest did not come up; see \(directory)/qemu.log and serial.log")
+    }
+
+    /// Runs `command` in the guest's shell; returns its output and exit status.
+    @discardableResult
+    public func shell(_ command: String, timeout: Double = 30) throws -> (output: String, status: Int32) {
+        let marker = "__clipd_done_\(UUID().uuidString.prefix(8))__"
+        let line = "\(command)\necho \"\(marker) $?\"\n"
+        _ = Array(line.utf8).withUnsafeBytes { write(shellFD, $0.baseAddress, $0.count) }
+        let text = try readUntil(marker + " ", deadline: Date().addingTimeInterval(timeout), thenLine: true)
+        let parts = text.components(separatedBy: marker + " ")
+        let status = Int32(parts.last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+        return (parts.first ?? "", status)
+    }
+
+    /// Reads until `needle` (and, with `thenLine`, the rest of its line) has arrived.
+    private func readUntil(_ needle: String, deadline: Date, thenLine: Bool = false) throws -> String {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            let text = String(decoding: pending, as: UTF8.self)
+            if let range = text.range(of: needle) {
+                let rest = text[range.upperBound...]
+                if !thenLine {
+                    pending = Array(rest.utf8)
+                    return String(text[..<range.upperBound])
+                }
+                if let newline = rest.firstIndex(of: "\n") {
+                    pending = Array(text[text.index(after: newline)...].utf8)
+                    return String(text[...newline])
+                }
+            }
+            var fds = [pollfd(fd: shellFD, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 1, 100) > 0 else { continue }
+            let count = read(shellFD, &buffer, buffer.count)
+            if count > 0 { pending += buffer[0..<count] }
+            if count == 0 { throw HarnessError("the guest's shell went away") }
+        }
+        throw HarnessError("the guest did not answer in time (got: \(String(decoding: pending.suffix(400), as: UTF8.self)))")
+    }
+
+    private static func connect(_ path: String) -> Int32? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        if !ok { Glibc.close(fd) }
+        return ok ? fd : nil
+    }
+
+    /// Powers the guest off (QEMU ends).
+    public func kill() {
+        if shellFD >= 0 {
+            Glibc.close(shellFD)
+            shellFD = -1
+        }
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { kill() }
+}
