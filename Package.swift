@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipd", targets: ["clipd"]),
+        .executable(name: "passvm", targets: ["passvm"]),
         .executable(name: "clipd-bench", targets: ["clipd-bench"]),
     ],
     dependencies: [
@@ -59,6 +60,16 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // passvm's core: VM config, host tree, checks, QEMU argv. Pure apart from reading
+        // the host tree through its root directory.
+        .target(name: "PassthroughCore", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .executableTarget(
+            name: "passvm",
+            dependencies: [
+                "PassthroughCore", "ClipDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "clipd",
             dependencies: [
@@ -84,6 +95,7 @@ let package = Package(
             dependencies: ["ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
         ),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
+        .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "ClipTestSupport"]),
         // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
         // the tests no packaged compositor here can serve (none ships the ext protocol).
         .executableTarget(

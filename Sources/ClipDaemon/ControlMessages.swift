@@ -5,6 +5,9 @@ import Foundation
 public struct ControlRequest: Codable, Sendable {
     public enum Operation: String, Codable, Sendable {
         case send, recv, watch, status, peers, unpair, pairOpen, pairJoin
+        /// Attach or detach a VM channel at run time (`target` is its --virtio spec); passvm
+        /// uses them when a VM starts and stops.
+        case channelAttach, channelDetach
     }
 
     public var op: Operation

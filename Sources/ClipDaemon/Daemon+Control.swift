@@ -53,6 +53,8 @@ extension Daemon {
             case .unpair: try handleUnpair(request, client: client)
             case .pairOpen: try openPairingWindow(client, lifetimeMilliseconds: request.timeoutMilliseconds)
             case .pairJoin: try joinPairing(request, client: client)
+            case .channelAttach: client.finish(try attachChannel(request.target ?? ""))
+            case .channelDetach: client.finish(try detachChannel(request.target ?? ""))
             }
         } catch {
             client.finish(.failure("\(error)"))

@@ -27,6 +27,8 @@ final class VirtioLink {
     var delay = VirtioLink.quickRetry
     var openedAt = NIODeadline.now()
     var reportedAway = false
+    /// Removed by `channelDetach`: never attached again.
+    var detached = false
 
     init(channel: VirtioChannel) { self.channel = channel }
 }
@@ -165,6 +167,7 @@ extension Daemon {
     }
 
     private func attachFailed(_ link: VirtioLink, reason: String) {
+        guard !link.detached else { return }
         if !link.reportedAway {
             link.reportedAway = true
             logger.notice("VM channel not attached; retrying", metadata: ["channel": "\(link.channel)", "reason": "\(reason)"])
@@ -178,7 +181,7 @@ extension Daemon {
     /// off; a long one is followed by a quick retry.
     private func attachEnded(_ link: VirtioLink) {
         link.current = nil
-        guard !stopped else { return }
+        guard !stopped, !link.detached else { return }
         if NIODeadline.now() - link.openedAt >= VirtioLink.liveAttach {
             link.delay = VirtioLink.quickRetry
             link.reportedAway = false
@@ -207,6 +210,39 @@ extension Daemon {
             link.retry?.cancel()
             attach(link)
         }
+    }
+
+    /// Adds a host channel while running (`passvm run` when its VM starts).
+    func attachChannel(_ text: String) throws -> ControlResponse {
+        let channel = try VirtioChannel(parsing: text)
+        guard case .hostConnect = channel else { throw DaemonError("only unix:PATH channels can be attached at run time") }
+        var response = ControlResponse(ok: true)
+        if virtioLinks.contains(where: { $0.channel == channel }) {
+            response.lines = ["already attached to \(channel)"]
+            return response
+        }
+        let link = VirtioLink(channel: channel)
+        virtioLinks.append(link)
+        attach(link)
+        logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "host"])
+        response.lines = ["attached to \(channel)"]
+        return response
+    }
+
+    /// Drops a channel attached at run time (`passvm run` when its VM stops).
+    func detachChannel(_ text: String) throws -> ControlResponse {
+        let channel = try VirtioChannel(parsing: text)
+        guard let index = virtioLinks.firstIndex(where: { $0.channel == channel }) else {
+            throw DaemonError("no VM channel \(channel) is attached")
+        }
+        let link = virtioLinks.remove(at: index)
+        link.retry?.cancel()
+        link.retry = nil
+        link.detached = true
+        link.current?.close(promise: nil)
+        var response = ControlResponse(ok: true)
+        response.lines = ["detached from \(channel)"]
+        return response
     }
 
     func stopVirtioChannels() -> [Channel] {

@@ -1,0 +1,84 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A QEMU Machine Protocol connection: JSON objects, one per line, over a unix socket.
+/// Events and replies are handed to `onMessage` from a reader thread; `execute` may be
+/// called from any thread (writes are serialised by a lock).
+final class QMPConnection: @unchecked Sendable {
+    private let fd: Int32
+    private let writeLock = NSLock()
+
+    /// Connects, waiting up to `timeout` seconds for QEMU to create the socket, and
+    /// negotiates capabilities.
+    init(path: String, timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var connected: Int32 = -1
+        while connected < 0 && Date() < deadline {
+            connected = Self.connect(path)
+            if connected < 0 { usleep(50_000) }
+        }
+        guard connected >= 0 else { throw PassvmRunError("QEMU's QMP socket \(path) did not appear") }
+        fd = connected
+        _ = try readLine()  // the greeting
+        execute("qmp_capabilities")
+    }
+
+    deinit { close(fd) }
+
+    func execute(_ command: String, arguments: [String: Any]? = nil) {
+        var object: [String: Any] = ["execute": command]
+        if let arguments { object["arguments"] = arguments }
+        guard var data = try? JSONSerialization.data(withJSONObject: object) else { return }
+        data.append(0x0a)
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads messages until QEMU closes the socket.
+    func readMessages(_ onMessage: ([String: Any]) -> Void) {
+        while let line = try? readLine() {
+            if let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] { onMessage(object) }
+        }
+    }
+
+    private var pending: [UInt8] = []
+
+    private func readLine() throws -> String {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let newline = pending.firstIndex(of: 0x0a) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeFirst(newline + 1)
+                return line
+            }
+            let count = read(fd, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw PassvmRunError("QMP closed") }
+            pending += chunk[0..<count]
+        }
+    }
+
+    private static func connect(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        if !ok { close(fd) }
+        return ok ? fd : -1
+    }
+}
+
+struct PassvmRunError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
