@@ -202,7 +202,8 @@ extension Daemon {
         lines.append(listeningLine())
         if !virtioLinks.isEmpty || !virtioListeners.isEmpty {
             let attached = virtioLinks.filter { $0.current != nil }.count
-            lines.append("VM channels: \(configuration.virtio.map(\.description).joined(separator: ", ")) (\(attached) of \(virtioLinks.count) attached)")
+            let channels = virtioLinks.map(\.channel.description) + configuration.virtio.filter { if case .hostListen = $0 { true } else { false } }.map(\.description)
+            lines.append("VM channels: \(channels.joined(separator: ", ")) (\(attached) of \(virtioLinks.count) attached)")
         }
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")

@@ -20,7 +20,7 @@ final class PairingWindow {
 
 extension Daemon {
     func openPairingWindow(_ client: ControlConnection, lifetimeMilliseconds: Int?) throws {
-        guard !listenersDescription.isEmpty || configuration.virtio.contains(where: { !$0.isGuest }) else {
+        guard !listenersDescription.isEmpty || hasHostChannels else {
             throw DaemonError("this daemon does not accept connections, so nobody can pair with it; restart it with --listen HOST:PORT (e.g. --listen 0.0.0.0:\(DaemonConfiguration.defaultPort)), or run `clipd pair CODE TARGET` here with a code from the other device")
         }
         guard pairingWindow == nil else { throw DaemonError("a pairing window is already open on this daemon") }
@@ -34,7 +34,7 @@ extension Daemon {
         pairingWindow = PairingWindow(code: code, reply: client, expiry: expiry)
         var response = ControlResponse(ok: true)
         response.code = code.description
-        response.lines = listenersDescription + (configuration.virtio.contains(where: { !$0.isGuest }) ? [Self.virtioTarget] : [])
+        response.lines = listenersDescription + (hasHostChannels ? [Self.virtioTarget] : [])
         client.reply(response)
         logger.info("pairing window open", metadata: ["for": "\(Self.describe(lifetime))"])
     }

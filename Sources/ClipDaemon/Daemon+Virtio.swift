@@ -85,6 +85,29 @@ extension Daemon {
             }
             logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest ? "guest" : "host")"])
         }
+        // Channels `passvm run` attached before a restart, while their VMs still run.
+        try await loop.submit { [self] in
+            for spec in attachedChannels() {
+                guard case .hostConnect(let path)? = try? VirtioChannel(parsing: spec), FileManager.default.fileExists(atPath: path) else { continue }
+                _ = try? attachChannel(spec)
+            }
+            saveAttachedChannels()
+        }.get()
+    }
+
+    private func attachedChannels() -> [String] {
+        ((try? String(contentsOfFile: paths.attachedChannelsFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Records the channels attached at run time (not those from the configuration).
+    private func saveAttachedChannels() {
+        let configured = Set(configuration.virtio)
+        let specs = virtioLinks.map(\.channel).filter { !configured.contains($0) }.map(\.description)
+        if specs.isEmpty {
+            unlink(paths.attachedChannelsFile)
+        } else {
+            try? PrivateFiles.writeAtomically(paths.attachedChannelsFile, contents: Array((specs.joined(separator: "\n") + "\n").utf8))
+        }
     }
 
     private func listenForQEMU(path: String) async throws {
@@ -212,6 +235,9 @@ extension Daemon {
         }
     }
 
+    /// Whether guests can reach this daemon over a VM channel (and so pair with it).
+    var hasHostChannels: Bool { !virtioListeners.isEmpty || virtioLinks.contains { !$0.channel.isGuest } }
+
     /// Adds a host channel while running (`passvm run` when its VM starts).
     func attachChannel(_ text: String) throws -> ControlResponse {
         let channel = try VirtioChannel(parsing: text)
@@ -224,6 +250,7 @@ extension Daemon {
         let link = VirtioLink(channel: channel)
         virtioLinks.append(link)
         attach(link)
+        saveAttachedChannels()
         logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "host"])
         response.lines = ["attached to \(channel)"]
         return response
@@ -240,6 +267,7 @@ extension Daemon {
         link.retry = nil
         link.detached = true
         link.current?.close(promise: nil)
+        saveAttachedChannels()
         var response = ControlResponse(ok: true)
         response.lines = ["detached from \(channel)"]
         return response

@@ -16,6 +16,9 @@ public struct DaemonPaths: Sendable {
     public var peersFile: String { stateDirectory + "/peers.toml" }
     public var configFile: String { stateDirectory + "/clipd.toml" }
     public var controlSocket: String { runtimeDirectory + "/clipd.sock" }
+    /// VM channels attached at run time (`passvm run`), one spec per line, so they survive
+    /// a daemon restart while their VMs run.
+    public var attachedChannelsFile: String { runtimeDirectory + "/attached-channels" }
 
     public init(home: String?, environment: [String: String]) {
         if let home = home ?? environment["CLIPD_HOME"], !home.isEmpty {

@@ -6,7 +6,7 @@ import Foundation
 ///   whenever QEMU or the connection goes away.
 /// - `unix-listen:PATH`: the host listens and QEMU connects (chardev socket as a client).
 /// - anything else is the guest's port device, e.g. `/dev/virtio-ports/org.clipd.0`.
-public enum VirtioChannel: Sendable, Equatable, CustomStringConvertible {
+public enum VirtioChannel: Sendable, Hashable, CustomStringConvertible {
     case hostConnect(path: String)
     case hostListen(path: String)
     case guestDevice(path: String)

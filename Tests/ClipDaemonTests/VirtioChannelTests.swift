@@ -57,3 +57,76 @@ struct VirtioChannelTests {
         #expect(try guest.shell("clipd peers --home /root/c").output.split(separator: "\n").count == 1)
     }
 }
+
+/// The VM started by `passvm run` from a config with direct kernel boot: the launcher
+/// reports the guest opening clipd's port, attaches the running host daemon to the channel,
+/// and powers the VM down on SIGTERM.
+@Suite("Integration: passvm run with a QEMU guest", .serialized,
+       .enabled(if: QEMUGuest.isAvailable, "needs qemu-system-x86_64 (make test installs it)"))
+struct PassvmRunTests {
+    let h = DaemonHarness()
+
+    static var passvm: String {
+        URL(fileURLWithPath: DaemonHarness.binary).deletingLastPathComponent().appendingPathComponent("passvm").path
+    }
+
+    @Test func passvmBootsTheGuestWiresTheChannelAndStopsOnSIGTERM() throws {
+        let host = try h.start("host", listen: false)
+        let directory = h.root + "/vm"
+        mkdir(directory, 0o700)
+        try QEMUGuest.buildImage(harness: h)
+        let extra = (["-serial", "file:\(directory)/serial.log"] + QEMUGuest.testPortArguments(directory: directory))
+            .map { "\"\($0)\"" }.joined(separator: ", ")
+        let config = directory + "/guest.toml"
+        try """
+            name = "clipd-e2e"
+            memory = 1024
+            cpus = 1
+            accel = "tcg"
+            extra = [\(extra)]
+
+            [boot]
+            kernel = "\(QEMUGuest.kernel)"
+            initrd = "\(QEMUGuest.initramfs)"
+            append = "console=ttyS0 quiet panic=-1"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let runtime = directory + "/run"
+        let check = h.run(Self.passvm, ["check", "--runtime-dir", runtime, "--state-dir", directory + "/state", config])
+        #expect(check.status == 0, "passvm check: \(check.stderr)")
+        let guest = try QEMUGuest(harness: h, directory: directory, command: [
+            Self.passvm, "run", "--runtime-dir", runtime, "--state-dir", directory + "/state",
+            "--clipd-home", host.home, "--shutdown-timeout", "2", config,
+        ])
+        #expect(h.eventually { guest.launchLog.contains("clipd: attached to unix:\(runtime)/clipd.sock") }, "\(guest.launchLog)")
+
+        try guest.shell("clipd run --home /root/c --name guest >/tmp/clipd.log 2>&1 &")
+        #expect(h.eventually { guest.launchLog.contains("clipd-e2e: the guest opened clipd's channel") }, "\(guest.launchLog)")
+        let (code, window) = try h.openWindow(host)
+        #expect(try guest.shell("clipd pair --home /root/c \(code) virtio", timeout: 60).status == 0)
+        window.waitUntilExit()
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("1 connected") })
+        #expect(h.clipd(["send", "--wait", "host via passvm"], host).status == 0)
+        #expect(h.eventually { (try? guest.shell("clipd recv --home /root/c").output) == "host via passvm" })
+        #expect(try guest.shell("clipd send --home /root/c --wait 'guest via passvm'").status == 0)
+        #expect(h.eventually { h.received(host) == "guest via passvm" })
+
+        // The host daemon restarts while the VM runs: it attaches the channel passvm gave
+        // it again, and the guest's session comes back.
+        h.stop(host)
+        try h.start(host)
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("1 connected") })
+        #expect(h.clipd(["send", "--wait", "after the host restarted"], host).status == 0)
+        #expect(h.eventually { (try? guest.shell("clipd recv --home /root/c").output) == "after the host restarted" })
+        #expect(try guest.shell("clipd send --home /root/c --wait 'guest after the restart'").status == 0)
+        #expect(h.eventually { h.received(host) == "guest after the restart" })
+
+        // SIGTERM: a power-down request (this guest ignores ACPI), then QEMU is stopped after
+        // --shutdown-timeout; the channel is detached and the sockets are gone.
+        guest.signal(SIGTERM)
+        #expect(guest.waitForExit(timeout: 30), "passvm did not stop: \(guest.launchLog)")
+        #expect(guest.launchLog.contains("clipd-e2e: asking the guest to power down"))
+        #expect(guest.launchLog.contains("clipd-e2e: stopped"))
+        #expect(!FileManager.default.fileExists(atPath: runtime + "/qmp.sock"))
+        #expect(h.eventually { !h.clipd(["status"], host).stdout.contains("VM channels") || h.clipd(["status"], host).stdout.contains("0 of 0") })
+    }
+}

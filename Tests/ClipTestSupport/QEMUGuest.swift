@@ -41,16 +41,16 @@ public final class QEMUGuest {
     public static var kernel: String { imageDirectory + "/vmlinuz" }
     public static var initramfs: String { imageDirectory + "/initramfs.cpio" }
 
-    /// Boots a guest. `arguments` replaces the default command line (then it must wire
-    /// org.clipd.test to `testSocket(in: directory)` itself); `directory` is a fresh
-    /// directory under the harness's root.
-    public init(harness: DaemonHarness, name: String = "guest", arguments: [String]? = nil, directory: String? = nil) throws {
+    /// Boots a guest. With `command` (a whole command line, executable first: `passvm run
+    /// ...`) the caller starts QEMU its own way and must wire org.clipd.test to
+    /// `testSocket(in: directory)`; `directory` then holds the caller's files too.
+    public init(harness: DaemonHarness, name: String = "guest", directory: String? = nil, command: [String]? = nil) throws {
         try Self.buildImage(harness: harness)
         self.directory = directory ?? harness.root + "/" + name
         mkdir(self.directory, 0o700)
         clipdSocket = self.directory + "/clipd.sock"
         testSocket = Self.testSocket(in: self.directory)
-        let argv = arguments ?? [
+        let argv = command ?? [Self.qemu,
             "-accel", "tcg", "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", Self.kernel, "-initrd", Self.initramfs, "-append", "console=ttyS0 quiet panic=-1",
             "-serial", "file:\(self.directory)/serial.log",
@@ -59,11 +59,26 @@ public final class QEMUGuest {
             "-device", "virtserialport,chardev=clipd0,name=org.clipd.0",
         ] + Self.testPortArguments(directory: self.directory)
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "exec \"$0\" \"$@\" </dev/null >>'\(self.directory)/qemu.log' 2>&1", Self.qemu] + argv
+        process.arguments = ["-c", "exec \"$0\" \"$@\" </dev/null >>'\(self.directory)/launch.log' 2>&1"] + argv
         try process.run()
         harness.retain(self)
         try connectShell(timeout: 60)
     }
+
+    /// What the launched command printed (QEMU's, or passvm's, output).
+    public var launchLog: String { (try? String(contentsOfFile: directory + "/launch.log", encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` to the launched command (SIGTERM asks passvm to power the guest down).
+    public func signal(_ number: Int32) { Glibc.kill(process.processIdentifier, number) }
+
+    /// Waits until the launched command ends; false on timeout.
+    public func waitForExit(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return !process.isRunning
+    }
+
+    public var exitStatus: Int32 { process.terminationStatus }
 
     /// The test port's socket inside `directory`.
     public static func testSocket(in directory: String) -> String { directory + "/test.sock" }
@@ -85,7 +100,7 @@ public final class QEMUGuest {
             }
             usleep(50_000)
         }
-        throw HarnessError("the test guest did not come up; see \(directory)/qemu.log and serial.log")
+        throw HarnessError("the test guest did not come up: \(launchLog.suffix(600))")
     }
 
     /// Runs `command` in the guest's shell; returns its output and exit status.
