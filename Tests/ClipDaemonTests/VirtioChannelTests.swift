@@ -130,3 +130,46 @@ struct PassvmRunTests {
         #expect(h.eventually { !h.clipd(["status"], host).stdout.contains("VM channels") || h.clipd(["status"], host).stdout.contains("0 of 0") })
     }
 }
+
+extension VirtioChannelTests {
+    /// QEMU as the chardev client (`unix-listen:` on the host), garbage on the channel
+    /// before clipd speaks (the host discards it and the session still comes up), and a
+    /// host that goes away and comes back while the guest's clipd runs (the guest reads
+    /// end-of-file, backs off, and starts over at the new host's hello).
+    @Test func listeningHostGarbageAndAHostThatComesBack() throws {
+        let directory = h.root + "/listen-vm"
+        mkdir(directory, 0o700)
+        let socket = directory + "/host.sock"
+        try QEMUGuest.buildImage(harness: h)
+        let guest = try QEMUGuest(harness: h, directory: directory, command: [QEMUGuest.qemu,
+            "-accel", "tcg", "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", QEMUGuest.kernel, "-initrd", QEMUGuest.initramfs, "-append", "console=ttyS0 quiet panic=-1",
+            "-serial", "file:\(directory)/serial.log", "-device", "virtio-serial-pci",
+            "-chardev", "socket,id=clipd0,path=\(socket),reconnect=1",
+            "-device", "virtserialport,chardev=clipd0,name=org.clipd.0",
+        ] + QEMUGuest.testPortArguments(directory: directory))
+        let host = try h.start("listening-host", arguments: ["--virtio", "unix-listen:\(socket)"])
+        // Writes to the port block until QEMU has connected to the host: then 64 KiB of
+        // random bytes reach the host before any frame.
+        let garbage = try guest.shell("""
+            for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = org.clipd.0 ] && port=/dev/$(basename $p); done
+            timeout 20 sh -c "head -c 65536 /dev/urandom > $port"
+            """, timeout: 40)
+        #expect(garbage.status == 0, "the garbage never left the guest: \(garbage.output)")
+        try startGuestDaemon(guest)
+        let (code, window) = try h.openWindow(host)
+        #expect(try guest.shell("clipd pair --home /root/c \(code) virtio", timeout: 60).status == 0)
+        window.waitUntilExit()
+        #expect(window.terminationStatus == 0)
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("1 connected") })
+        #expect(h.clipd(["send", "--wait", "over a listening host"], host).status == 0)
+        #expect(h.eventually { guestReceived(guest) == "over a listening host" })
+
+        h.stop(host)
+        usleep(2_000_000)  // the guest reads end-of-file and backs off
+        try h.start(host)
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("1 connected") })
+        #expect(try guest.shell("clipd send --home /root/c --wait 'the host came back'").status == 0)
+        #expect(h.eventually { h.received(host) == "the host came back" })
+    }
+}
