@@ -42,6 +42,7 @@ lint: test-deps  ## Zero-warning check of a full rebuild of the project's own co
 
 bench: release test-deps  ## Performance figures (throughput, latency, idle CPU and memory)
 	$(SWIFT) build -c release --static-swift-stdlib --product clipd-bench
+	$(SWIFT) build -c release --static-swift-stdlib --product passvm
 	.build/release/clipd-bench
 
 clean:  ## Remove build products

@@ -39,9 +39,14 @@ for module in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev vir
 done
 cp "$modules/drivers/char/virtio_console.ko" "$root/lib/modules/"
 
-# clipd and its libraries at the paths the dynamic loader expects.
+# clipd and its libraries at the paths the dynamic loader expects; openssl too, so the
+# benchmark can show what the guest's emulated CPU makes of AES-256-GCM.
 strip -o "$root/bin/clipd" "$binary" 2>/dev/null || cp "$binary" "$root/bin/clipd"
-ldd "$binary" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}' | while read -r library; do
+programs=("$binary")
+if [ -x /usr/bin/openssl ]; then cp /usr/bin/openssl "$root/bin/openssl"; programs+=(/usr/bin/openssl); fi
+for program in "${programs[@]}"; do
+    ldd "$program" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}'
+done | sort -u | while read -r library; do
     mkdir -p "$root$(dirname "$library")"
     cp -L "$library" "$root$library"
 done

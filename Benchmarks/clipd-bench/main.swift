@@ -40,12 +40,18 @@ func request(_ daemon: DaemonHarness.Daemon, _ request: ControlRequest, payload:
     return try client.receive()
 }
 
+/// `CLIPD_BENCH_ONLY=vm,wayland` runs only those groups (core, x11, wayland, vm, idle).
+func wanted(_ group: String) -> Bool {
+    guard let only = ProcessInfo.processInfo.environment["CLIPD_BENCH_ONLY"], !only.isEmpty else { return true }
+    return only.split(separator: ",").contains { $0 == group }
+}
+
 let harness = DaemonHarness()
 say("clipd-bench: binary \(DaemonHarness.binary)")
 say(String(repeating: "-", count: 110))
 
 // MARK: AES-256-GCM record sealing, for scale.
-do {
+if wanted("core") {
     let sealer = try RecordSealer(key: SecureRandom.bytes(32), maximumPlaintext: 300_000)
     let chunk = [UInt8](repeating: 7, count: 256 * 1024)
     var out = [UInt8](repeating: 0, count: RecordSealer.sealedSize(plaintextCount: chunk.count))
@@ -59,6 +65,7 @@ do {
 }
 
 // MARK: Two daemons.
+if wanted("core") {
 let a = try harness.start("bench-a")
 let b = try harness.start("bench-b", listen: false)
 
@@ -158,6 +165,7 @@ do {
 }
 harness.stop(a)
 harness.stop(b)
+}
 
 func procStat(_ pid: Int32) -> (cpuTicks: Int, switches: Int, rssKiB: Int) {
     let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
@@ -191,7 +199,7 @@ func wakeups(_ before: [String: Int], _ after: [String: Int]) -> Int {
     after.reduce(0) { total, entry in total + (before[entry.key].map { entry.value - $0 } ?? entry.value) }
 }
 // MARK: X11: two Xvfb desktops through two daemons.
-if XvfbServer.isAvailable {
+if wanted("x11"), XvfbServer.isAvailable {
     let x1 = try XvfbServer(harness: harness)
     let x2 = try XvfbServer(harness: harness)
     let one = try harness.startOnDisplay("x11-one", display: x1.display)
@@ -239,14 +247,15 @@ if XvfbServer.isAvailable {
            target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
     harness.stop(one)
     harness.stop(two)
-} else {
+} else if wanted("x11") {
     say("SKIP  X11 figures: Xvfb is not installed (make bench installs it)")
 }
 
-try measureWayland(harness)
+if wanted("wayland") { try measureWayland(harness) }
+if wanted("vm") { try measureVirtio(harness) }
 
 // MARK: Idle: two connected daemons at rest.
-do {
+if wanted("idle") {
     let x = try harness.start("idle-x")
     let y = try harness.start("idle-y", listen: false)
     try harness.pair(y, with: x)

@@ -9,13 +9,7 @@ import Testing
 struct VirtioChannelTests {
     let h = DaemonHarness()
 
-    /// Starts clipd in the guest (it finds its port by name) and waits for its socket.
-    func startGuestDaemon(_ guest: QEMUGuest) throws {
-        try guest.shell("clipd run --home /root/c --name guest >/tmp/clipd.log 2>&1 &")
-        let up = try guest.shell("for i in $(seq 100); do clipd status --home /root/c >/dev/null 2>&1 && break; sleep 0.1; done; clipd status --home /root/c")
-        guard up.status == 0 else { throw HarnessError("clipd did not start in the guest: \(up.output)") }
-    }
-
+    /// What the guest's clipd holds, or nil when it cannot say.
     func guestReceived(_ guest: QEMUGuest) -> String? {
         guard let result = try? guest.shell("clipd recv --home /root/c"), result.status == 0 else { return nil }
         return result.output
@@ -24,7 +18,7 @@ struct VirtioChannelTests {
     @Test func hostAndGuestPairOverTheChannelAndSyncBothWays() throws {
         let guest = try QEMUGuest(harness: h)
         let host = try h.start("host", arguments: ["--virtio", "unix:\(guest.clipdSocket)"])
-        try startGuestDaemon(guest)
+        try guest.startClipd()
         let (code, window) = try h.openWindow(host)
         let join = try guest.shell("clipd pair --home /root/c \(code) virtio", timeout: 60)
         #expect(join.status == 0, "guest join: \(join.output)")
@@ -99,7 +93,7 @@ struct PassvmRunTests {
         ])
         #expect(h.eventually { guest.launchLog.contains("clipd: attached to unix:\(runtime)/clipd.sock") }, "\(guest.launchLog)")
 
-        try guest.shell("clipd run --home /root/c --name guest >/tmp/clipd.log 2>&1 &")
+        try guest.startClipd()
         #expect(h.eventually { guest.launchLog.contains("clipd-e2e: the guest opened clipd's channel") }, "\(guest.launchLog)")
         let (code, window) = try h.openWindow(host)
         #expect(try guest.shell("clipd pair --home /root/c \(code) virtio", timeout: 60).status == 0)
@@ -142,7 +136,7 @@ extension VirtioChannelTests {
         let socket = directory + "/host.sock"
         try QEMUGuest.buildImage(harness: h)
         let guest = try QEMUGuest(harness: h, directory: directory, command: [QEMUGuest.qemu,
-            "-accel", "tcg", "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-accel", "tcg"] + QEMUGuest.cpuArguments + ["-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", QEMUGuest.kernel, "-initrd", QEMUGuest.initramfs, "-append", "console=ttyS0 quiet panic=-1",
             "-serial", "file:\(directory)/serial.log", "-device", "virtio-serial-pci",
             "-chardev", "socket,id=clipd0,path=\(socket),reconnect=1",
@@ -156,7 +150,7 @@ extension VirtioChannelTests {
             timeout 20 sh -c "head -c 65536 /dev/urandom > $port"
             """, timeout: 40)
         #expect(garbage.status == 0, "the garbage never left the guest: \(garbage.output)")
-        try startGuestDaemon(guest)
+        try guest.startClipd()
         let (code, window) = try h.openWindow(host)
         #expect(try guest.shell("clipd pair --home /root/c \(code) virtio", timeout: 60).status == 0)
         window.waitUntilExit()

@@ -51,7 +51,7 @@ public final class QEMUGuest {
         clipdSocket = self.directory + "/clipd.sock"
         testSocket = Self.testSocket(in: self.directory)
         let argv = command ?? [Self.qemu,
-            "-accel", "tcg", "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-accel", "tcg"] + Self.cpuArguments + ["-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", Self.kernel, "-initrd", Self.initramfs, "-append", "console=ttyS0 quiet panic=-1",
             "-serial", "file:\(self.directory)/serial.log",
             "-device", "virtio-serial-pci",
@@ -80,6 +80,13 @@ public final class QEMUGuest {
 
     public var exitStatus: Int32 { process.terminationStatus }
 
+    /// The guest CPU: QEMU's default model plus AES-NI and carry-less multiply, as on any
+    /// x86 machine of the last decade. Without them OpenSSL in the guest falls back to table
+    /// AES and GHASH, which TCG runs at less than half the speed; an Intel model would also turn
+    /// on the guest kernel's page-table isolation, which costs TCG a TLB flush per syscall;
+    /// `max` adds AVX, whose OpenSSL path TCG runs at half the speed of this one.
+    public static let cpuArguments = ["-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+aes,+pclmulqdq"]
+
     /// The test port's socket inside `directory`.
     public static func testSocket(in directory: String) -> String { directory + "/test.sock" }
 
@@ -92,7 +99,7 @@ public final class QEMUGuest {
     private func connectShell(timeout: Double) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline && process.isRunning {
-            if let fd = Self.connect(testSocket) {
+            if let fd = Self.connect(unixSocket: testSocket) {
                 shellFD = fd
                 if (try? readUntil("clipd-guest-ready\n", deadline: deadline)) != nil { return }
                 Glibc.close(fd)
@@ -113,6 +120,28 @@ public final class QEMUGuest {
         let parts = text.components(separatedBy: marker + " ")
         let status = Int32(parts.last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
         return (parts.first ?? "", status)
+    }
+
+    /// Starts `clipd run` in the guest (home /root/c, name "guest", log /tmp/clipd.log) and
+    /// waits until it answers `clipd status`; the error carries its log when it does not.
+    public func startClipd(timeout: Double = 60) throws {
+        try shell("clipd run --home /root/c --name guest >/tmp/clipd.log 2>&1 &")
+        let up = try shell("""
+            i=0; until clipd status --home /root/c >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.1; done
+            clipd status --home /root/c || { echo "clipd in the guest did not answer; its log:"; cat /tmp/clipd.log; }
+            """, timeout: timeout)
+        guard up.status == 0 else { throw HarnessError("clipd did not start in the guest: \(up.output)") }
+    }
+
+    /// Waits until the guest's shell (or a background command started from it) has printed
+    /// `needle`; what came before it is consumed.
+    public func waitForOutput(_ needle: String, timeout: Double) throws {
+        _ = try readUntil(needle, deadline: Date().addingTimeInterval(timeout))
+    }
+
+    /// Sends a line to the guest's shell without waiting for anything.
+    public func type(_ line: String) {
+        _ = Array((line + "\n").utf8).withUnsafeBytes { write(shellFD, $0.baseAddress, $0.count) }
     }
 
     /// Reads until `needle` (and, with `thenLine`, the rest of its line) has arrived.
@@ -140,7 +169,8 @@ public final class QEMUGuest {
         throw HarnessError("the guest did not answer in time (got: \(String(decoding: pending.suffix(400), as: UTF8.self)))")
     }
 
-    private static func connect(_ path: String) -> Int32? {
+    /// A connected unix stream socket to `path`, or nil; the caller closes it.
+    public static func connect(unixSocket path: String) -> Int32? {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         var address = sockaddr_un()

@@ -97,6 +97,29 @@ struct PassthroughCoreTests {
         #expect(errors.contains { $0.hasPrefix("/dev/bus/usb/003/003 (Logitech USB Receiver) is not readable and writable") })
     }
 
+    /// The GPU the host boots on, and every file the VM needs, on a copy of a captured tree
+    /// with those changed: boot_vga set on the passed GPU, the firmware variables, the disk
+    /// and swtpm missing, a boot kernel that is not there.
+    @Test func theHostsBootDisplayAndMissingFilesAreNamed() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-host-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.copyItem(atPath: "\(Self.fixtures)/hosts/gpu-audio-group", toPath: root)
+        try "1\n".write(toFile: root + "/sys/devices/pci0000:00/0000:00:01.1/0000:01:00.0/boot_vga", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: root + "/usr/share/OVMF/OVMF_VARS_4M.fd")
+        try FileManager.default.removeItem(atPath: root + "/var/lib/vms/win11.qcow2")
+        var text = try String(contentsOfFile: "\(Self.fixtures)/vms/windows-gpu.toml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "os = \"windows\"\n", with: "os = \"windows\"\ntpm = true\n")
+        text += "\n[boot]\nkernel = \"/srv/guest/missing-vmlinuz\"\n"
+        let config = try VMConfig.parse(text, source: "win11.toml")
+        let errors = errors(HostChecks.run(config: config, host: HostTree(root: root, user: HostUser(uid: 0, groups: [0])), paths: paths("w")))
+        #expect(errors.contains { $0.hasPrefix("0000:01:00.0 (VGA controller 10de:2484) is the host's boot display (boot_vga = 1)") }, "\(errors)")
+        #expect(errors.contains("firmware.vars /usr/share/OVMF/OVMF_VARS_4M.fd does not exist: install OVMF (apt install ovmf) or fix the path"))
+        #expect(errors.contains { $0.hasPrefix("disk /var/lib/vms/win11.qcow2 does not exist: create it (qemu-img create -f qcow2") })
+        #expect(errors.contains("boot file /srv/guest/missing-vmlinuz does not exist"))
+        #expect(errors.contains("tpm = true needs swtpm: apt install swtpm"))
+        #expect(!errors.contains { $0.hasPrefix("firmware.code") }, "the code file is still there")
+    }
+
     @Test func aRunningInstanceIsFound() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
