@@ -167,3 +167,37 @@ extension VirtioChannelTests {
         #expect(h.eventually { h.received(host) == "the host came back" })
     }
 }
+
+extension VirtioChannelTests {
+    /// The VM restarts under a host daemon that connects to QEMU's socket (`unix:`): the
+    /// daemon sees the channel go, attaches again to the new QEMU, and the guest (its state
+    /// carried over, as a VM's disk would) resumes the session without pairing again.
+    @Test func aRestartedVMIsAttachedAgainAndResumes() throws {
+        let directory = h.root + "/restarting-vm"
+        let first = try QEMUGuest(harness: h, directory: directory)
+        let host = try h.start("host-of-restarting", listen: false, arguments: ["--virtio", "unix:\(first.clipdSocket)"])
+        try first.startClipd()
+        let (code, window) = try h.openWindow(host)
+        #expect(try first.shell("clipd pair --home /root/c \(code) virtio", timeout: 60).status == 0)
+        window.waitUntilExit()
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("1 connected") })
+        #expect(h.clipd(["send", "--wait", "before the restart"], host).status == 0)
+        // The guest's identity and its paired host, as its disk would keep them.
+        let state = try first.shell("tar -c -C /root c 2>/dev/null | base64")  // the control socket is skipped
+        #expect(state.status == 0)
+        first.kill()
+        #expect(h.eventually { h.clipd(["status"], host).stdout.contains("(0 of 1 attached)") })
+        #expect(h.clipd(["status"], host).stdout.contains("0 connected"))
+
+        let second = try QEMUGuest(harness: h, directory: directory)
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("(1 of 1 attached)") })
+        let restore = try second.shell("printf '%s' '\(state.output.replacingOccurrences(of: "\n", with: ""))' | base64 -d | tar -x -C /root")
+        #expect(restore.status == 0, "\(restore.output)")
+        try second.startClipd()
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], host).stdout.contains("1 connected") }, "no new pairing needed")
+        #expect(h.clipd(["send", "--wait", "after the VM restarted"], host).status == 0)
+        #expect(h.eventually { guestReceived(second) == "after the VM restarted" })
+        #expect(try second.shell("clipd send --home /root/c --wait 'the new VM'").status == 0)
+        #expect(h.eventually { h.received(host) == "the new VM" })
+    }
+}
