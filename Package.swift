@@ -48,11 +48,14 @@ let package = Package(
         .target(name: "ClipWire", dependencies: ["ClipCrypto"]),
         // The sync engine: items, versions, relay, fetches. Pure, no I/O.
         .target(name: "ClipSync", dependencies: ["ClipWire", "CClipSystem"]),
+        // The host's side of a guest's SPICE agent: chunk and message codecs and the bridge
+        // that presents the guest to the sync engine as a peer. Pure, no I/O.
+        .target(name: "ClipVDAgent", dependencies: ["ClipWire", "ClipSync"]),
         // Wiring: config, identity, trust store, sessions over SwiftNIO, control socket.
         .target(
             name: "ClipDaemon",
             dependencies: [
-                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends",
+                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,6 +97,7 @@ let package = Package(
             name: "ClipDaemonTests",
             dependencies: ["ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
         ),
+        .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
         .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "ClipTestSupport"]),
         // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
