@@ -19,6 +19,9 @@ public struct ControlRequest: Codable, Sendable {
     public var peer: String?
     public var code: String?
     public var target: String?
+    /// With `channelAttach` and `channelDetach`: the channel is a SPICE agent port
+    /// (`--vdagent`), not clipd's own.
+    public var vdagent: Bool?
 
     public init(op: Operation) { self.op = op }
 }

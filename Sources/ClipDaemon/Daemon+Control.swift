@@ -53,8 +53,8 @@ extension Daemon {
             case .unpair: try handleUnpair(request, client: client)
             case .pairOpen: try openPairingWindow(client, lifetimeMilliseconds: request.timeoutMilliseconds)
             case .pairJoin: try joinPairing(request, client: client)
-            case .channelAttach: client.finish(try attachChannel(request.target ?? ""))
-            case .channelDetach: client.finish(try detachChannel(request.target ?? ""))
+            case .channelAttach: client.finish(try attachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
+            case .channelDetach: client.finish(try detachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
             }
         } catch {
             client.finish(.failure("\(error)"))
@@ -200,16 +200,23 @@ extension Daemon {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short))"]
         lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
-        if !virtioLinks.isEmpty || !virtioListeners.isEmpty {
-            let attached = virtioLinks.filter { $0.current != nil }.count
-            let channels = virtioLinks.map(\.channel.description) + configuration.virtio.filter { if case .hostListen = $0 { true } else { false } }.map(\.description)
-            lines.append("VM channels: \(channels.joined(separator: ", ")) (\(attached) of \(virtioLinks.count) attached)")
+        let clipdLinks = virtioLinks.filter { $0.kind == .clipd }
+        if !clipdLinks.isEmpty || !virtioListeners.isEmpty {
+            let attached = clipdLinks.filter { $0.current != nil }.count
+            let channels = clipdLinks.map(\.channel.description) + configuration.virtio.filter { if case .hostListen = $0 { true } else { false } }.map(\.description)
+            lines.append("VM channels: \(channels.joined(separator: ", ")) (\(attached) of \(clipdLinks.count) attached)")
+        }
+        let agentLinks = virtioLinks.filter { $0.kind == .spiceAgent }
+        if !agentLinks.isEmpty || !agentListeners.isEmpty {
+            let channels = agentLinks.map(\.channel.description) + agentListeners.map(\.1)
+            lines.append("SPICE agent channels: \(channels.joined(separator: ", ")) (\(agentSessions.count) of \(channels.count) agents ready)")
         }
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let item = engine.currentItem(selection) {
-                let origin = item.id.origin == identity.deviceID ? "this device" : (peers.peer(id: item.id.origin)?.name ?? item.id.origin.short)
+                let agent = agentSessions.values.first { $0.bridge.guestDevice == item.id.origin }
+                let origin = item.id.origin == identity.deviceID ? "this device" : (peers.peer(id: item.id.origin)?.name ?? agent?.name ?? item.id.origin.short)
                 lines.append("\(selection): \(SizeParser.format(item.header.totalSize)) \(item.header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)")
             } else {
                 lines.append("\(selection): empty")

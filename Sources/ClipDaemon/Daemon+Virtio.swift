@@ -8,9 +8,19 @@ import NIOPosix
 import Glibc
 #endif
 
+/// What speaks on a VM channel: clipd's own protocol (a `PeerConnection`), or the SPICE
+/// agent protocol for a guest's stock agent (a `VDAgentConnection`).
+enum ChannelKind: Sendable, Equatable {
+    case clipd
+    case spiceAgent
+
+    /// The option that configures it, for messages.
+    var option: String { self == .clipd ? "--virtio" : "--vdagent" }
+}
+
 /// One end of a VM channel this daemon keeps attached: it (re)opens the transport and
-/// puts a `PeerConnection` on it each time. The connection does the talking; the link only
-/// decides when to try again.
+/// puts a connection of its kind on it each time. The connection does the talking; the
+/// link only decides when to try again.
 ///
 /// Confined to the daemon's event loop.
 final class VirtioLink {
@@ -22,6 +32,7 @@ final class VirtioLink {
     static let liveAttach = TimeAmount.seconds(2)
 
     let channel: VirtioChannel
+    let kind: ChannelKind
     var current: Channel?
     var retry: Scheduled<Void>?
     var delay = VirtioLink.quickRetry
@@ -30,7 +41,10 @@ final class VirtioLink {
     /// Removed by `channelDetach`: never attached again.
     var detached = false
 
-    init(channel: VirtioChannel) { self.channel = channel }
+    init(channel: VirtioChannel, kind: ChannelKind) {
+        self.channel = channel
+        self.kind = kind
+    }
 }
 
 /// The guest end's wishes, consulted at each new hello from the host.
@@ -72,37 +86,48 @@ extension Daemon {
     /// its port. Failures to reach the other end are retried, not thrown; a listening
     /// socket that cannot be bound is an error.
     func startVirtioChannels() async throws {
-        for channel in configuration.virtio {
+        let channels = configuration.virtio.map { ($0, ChannelKind.clipd) } + configuration.vdagent.map { ($0, ChannelKind.spiceAgent) }
+        for (channel, kind) in channels {
             switch channel {
             case .hostListen(let path):
-                try await listenForQEMU(path: path)
+                try await listenForQEMU(path: path, kind: kind)
             case .hostConnect, .guestDevice:
                 try await loop.submit { [self] in
-                    let link = VirtioLink(channel: channel)
+                    let link = VirtioLink(channel: channel, kind: kind)
                     virtioLinks.append(link)
                     attach(link)
                 }.get()
             }
-            logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest ? "guest" : "host")"])
+            if kind == .clipd {
+                logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest ? "guest" : "host")"])
+            } else {
+                logger.info("SPICE agent channel", metadata: ["channel": "\(channel)"])
+            }
         }
         // Channels `passvm run` attached before a restart, while their VMs still run.
         try await loop.submit { [self] in
-            for spec in attachedChannels() {
+            for (spec, kind) in attachedChannels() {
                 guard case .hostConnect(let path)? = try? VirtioChannel(parsing: spec), FileManager.default.fileExists(atPath: path) else { continue }
-                _ = try? attachChannel(spec)
+                _ = try? attachChannel(spec, kind: kind)
             }
             saveAttachedChannels()
         }.get()
     }
 
-    private func attachedChannels() -> [String] {
-        ((try? String(contentsOfFile: paths.attachedChannelsFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    /// The channels recorded by `saveAttachedChannels`: one spec a line, agents' prefixed
+    /// with "vdagent ".
+    private func attachedChannels() -> [(String, ChannelKind)] {
+        ((try? String(contentsOfFile: paths.attachedChannelsFile, encoding: .utf8)) ?? "").split(separator: "\n").map { line in
+            line.hasPrefix(Self.agentLinePrefix) ? (String(line.dropFirst(Self.agentLinePrefix.count)), .spiceAgent) : (String(line), .clipd)
+        }
     }
+
+    private static let agentLinePrefix = "vdagent "
 
     /// Records the channels attached at run time (not those from the configuration).
     private func saveAttachedChannels() {
-        let configured = Set(configuration.virtio)
-        let specs = virtioLinks.map(\.channel).filter { !configured.contains($0) }.map(\.description)
+        let configured = Set(configuration.virtio.map { "\($0)" } + configuration.vdagent.map { Self.agentLinePrefix + "\($0)" })
+        let specs = virtioLinks.map { ($0.kind == .spiceAgent ? Self.agentLinePrefix : "") + "\($0.channel)" }.filter { !configured.contains($0) }
         if specs.isEmpty {
             unlink(paths.attachedChannelsFile)
         } else {
@@ -110,7 +135,7 @@ extension Daemon {
         }
     }
 
-    private func listenForQEMU(path: String) async throws {
+    private func listenForQEMU(path: String, kind: ChannelKind) async throws {
         var status = stat()
         if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
         let previous = umask(0o077)
@@ -121,12 +146,13 @@ extension Daemon {
                 .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            PeerConnection(daemon: self, role: .channelHost(attachID: Self.newAttachID()), remote: "virtio unix-listen:\(path)"))
+                        try channel.pipeline.syncOperations.addHandler(hostHandler(kind, channel: "unix-listen:\(path)"))
                     }
                 }
                 .bind(unixDomainSocketPath: path).get()
-            try await loop.submit { [self] in virtioListeners.append(channel) }.get()
+            try await loop.submit { [self] in
+                if kind == .clipd { virtioListeners.append(channel) } else { agentListeners.append((channel, "unix-listen:\(path)")) }
+            }.get()
         } catch {
             throw DaemonError("cannot listen for QEMU on \(path): \(error)")
         }
@@ -134,6 +160,14 @@ extension Daemon {
 
     static func newAttachID() -> [UInt8] {
         SecureRandom.bytes(8)
+    }
+
+    /// The connection for the host end of a channel of `kind`.
+    private func hostHandler(_ kind: ChannelKind, channel: String) -> ChannelHandler {
+        switch kind {
+        case .clipd: PeerConnection(daemon: self, role: .channelHost(attachID: Self.newAttachID()), remote: "virtio \(channel)")
+        case .spiceAgent: VDAgentConnection(daemon: self, channel: channel)
+        }
     }
 
     /// One attempt to attach `link`; the next is scheduled when it fails or ends.
@@ -148,10 +182,9 @@ extension Daemon {
             opened = ClientBootstrap(group: group)
                 .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
                 .channelOption(.recvAllocator, value: Self.receiveAllocator)
-                .channelInitializer { [self] channel in
+                .channelInitializer { [self, kind = link.kind, spec = link.channel.description] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            PeerConnection(daemon: self, role: .channelHost(attachID: Self.newAttachID()), remote: remote))
+                        try channel.pipeline.syncOperations.addHandler(hostHandler(kind, channel: spec))
                     }
                 }
                 .connect(unixDomainSocketPath: path)
@@ -165,10 +198,13 @@ extension Daemon {
             }
             opened = NIOPipeBootstrap(group: group)
                 .channelOption(.recvAllocator, value: Self.receiveAllocator)
-                .channelInitializer { [self] channel in
+                .channelInitializer { [self, kind = link.kind, spec = link.channel.description] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            PeerConnection(daemon: self, role: .channelGuest(guestLink), remote: remote))
+                        // A device for an agent is the host's end of its port (a pty, say).
+                        let handler: ChannelHandler = kind == .clipd
+                            ? PeerConnection(daemon: self, role: .channelGuest(guestLink), remote: remote)
+                            : VDAgentConnection(daemon: self, channel: spec)
+                        try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .takingOwnershipOfDescriptor(inputOutput: fd)
@@ -221,7 +257,7 @@ extension Daemon {
     /// `clipd pair CODE virtio` in a guest: the pairing starts at the host's next hello,
     /// which a fresh open of the port asks for.
     func joinOverVirtio(_ pairing: PairingInitiator, client: ControlConnection) throws {
-        guard let link = virtioLinks.first(where: { $0.channel.isGuest }) else {
+        guard let link = virtioLinks.first(where: { $0.channel.isGuest && $0.kind == .clipd }) else {
             throw DaemonError("this daemon has no VM channel to a host: `clipd pair CODE virtio` works in a guest whose clipd runs with its virtio port (--virtio DEVICE, found by default at /dev/virtio-ports/\(VirtioChannel.portName))")
         }
         guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
@@ -236,31 +272,32 @@ extension Daemon {
     }
 
     /// Whether guests can reach this daemon over a VM channel (and so pair with it).
-    var hasHostChannels: Bool { !virtioListeners.isEmpty || virtioLinks.contains { !$0.channel.isGuest } }
+    var hasHostChannels: Bool { !virtioListeners.isEmpty || virtioLinks.contains { !$0.channel.isGuest && $0.kind == .clipd } }
 
     /// Adds a host channel while running (`passvm run` when its VM starts).
-    func attachChannel(_ text: String) throws -> ControlResponse {
-        let channel = try VirtioChannel(parsing: text)
+    func attachChannel(_ text: String, kind: ChannelKind) throws -> ControlResponse {
+        let channel = try VirtioChannel(parsing: text, option: kind.option)
         guard case .hostConnect = channel else { throw DaemonError("only unix:PATH channels can be attached at run time") }
+        let what = kind == .clipd ? "" : "SPICE agent channel "
         var response = ControlResponse(ok: true)
-        if virtioLinks.contains(where: { $0.channel == channel }) {
-            response.lines = ["already attached to \(channel)"]
+        if virtioLinks.contains(where: { $0.channel == channel && $0.kind == kind }) {
+            response.lines = ["already attached to \(what)\(channel)"]
             return response
         }
-        let link = VirtioLink(channel: channel)
+        let link = VirtioLink(channel: channel, kind: kind)
         virtioLinks.append(link)
         attach(link)
         saveAttachedChannels()
-        logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "host"])
-        response.lines = ["attached to \(channel)"]
+        logger.info(kind == .clipd ? "VM channel" : "SPICE agent channel", metadata: ["channel": "\(channel)", "end": "host"])
+        response.lines = ["attached to \(what)\(channel)"]
         return response
     }
 
     /// Drops a channel attached at run time (`passvm run` when its VM stops).
-    func detachChannel(_ text: String) throws -> ControlResponse {
-        let channel = try VirtioChannel(parsing: text)
-        guard let index = virtioLinks.firstIndex(where: { $0.channel == channel }) else {
-            throw DaemonError("no VM channel \(channel) is attached")
+    func detachChannel(_ text: String, kind: ChannelKind) throws -> ControlResponse {
+        let channel = try VirtioChannel(parsing: text, option: kind.option)
+        guard let index = virtioLinks.firstIndex(where: { $0.channel == channel && $0.kind == kind }) else {
+            throw DaemonError("no \(kind == .clipd ? "VM" : "SPICE agent") channel \(channel) is attached")
         }
         let link = virtioLinks.remove(at: index)
         link.retry?.cancel()
@@ -278,6 +315,6 @@ extension Daemon {
             link.retry?.cancel()
             link.retry = nil
         }
-        return virtioLinks.compactMap(\.current) + virtioListeners
+        return virtioLinks.compactMap(\.current) + virtioListeners + agentListeners.map(\.0)
     }
 }

@@ -32,6 +32,8 @@ public final class Daemon: @unchecked Sendable {
     let backend: ClipboardBackend
 
     private(set) var connections: [SessionID: PeerConnection] = [:]
+    /// Guests' SPICE agents, each a session of the engine like a peer's.
+    private(set) var agentSessions: [SessionID: VDAgentConnection] = [:]
     private var nextSession = 1
     private var listeners: [Channel] = []
     private(set) var listenersDescription: [String] = []
@@ -44,6 +46,8 @@ public final class Daemon: @unchecked Sendable {
     var watchers: [ObjectIdentifier: Watcher] = [:]
     var virtioLinks: [VirtioLink] = []
     var virtioListeners: [Channel] = []
+    /// Listening sockets for SPICE agent channels (`--vdagent unix-listen:PATH`), with their spec.
+    var agentListeners: [(Channel, String)] = []
     let guestLink = VirtioGuestLink()
     private(set) var stopped = false
 
@@ -271,11 +275,15 @@ public final class Daemon: @unchecked Sendable {
         for action in actions {
             switch action {
             case .send(let id, let message):
-                connections[id]?.send(message)
+                if let connection = connections[id] { connection.send(message) } else { agentSessions[id]?.send(message) }
             case .stream(let id, let requestID, let item):
-                connections[id]?.stream(requestID: requestID, item: item)
+                if let connection = connections[id] {
+                    connection.stream(requestID: requestID, item: item)
+                } else {
+                    agentSessions[id]?.stream(requestID: requestID, item: item)
+                }
             case .apply(let item, let from):
-                let source = from.flatMap { connections[$0]?.peer?.name } ?? "this device"
+                let source = from.map { peerName(of: $0) } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(item.id)", "from": "\(source)", "bytes": "\(item.data.count)"])
                 notifyWatchers(item)
                 backend.own(item)
@@ -284,12 +292,34 @@ public final class Daemon: @unchecked Sendable {
             case .acknowledged(let item, let id, let status):
                 acknowledged(item, by: id, status: status)
             case .close(let id, let reason):
-                connections[id]?.close(reason: reason)
+                if let connection = connections[id] { connection.close(reason: reason) } else { agentSessions[id]?.reset(reason: reason) }
             }
         }
     }
 
-    func peerName(of id: SessionID) -> String { connections[id]?.peer?.name ?? "peer" }
+    func peerName(of id: SessionID) -> String { connections[id]?.peer?.name ?? agentSessions[id]?.name ?? "peer" }
+
+    /// A guest's SPICE agent is ready: its session opens like a peer's, and the engine's
+    /// catch-up offers what the host holds.
+    func agentSessionOpened(_ connection: VDAgentConnection) {
+        assertOnLoop()
+        guard !stopped else { return }
+        let id = SessionID(nextSession)
+        nextSession += 1
+        agentSessions[id] = connection
+        connection.sessionID = id
+        let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice) { _, _, _ in false }  // its items travel inline
+        perform(engine.received(.hello(.init(deviceName: connection.name, maximumItemSize: configuration.maximumItemSize)), on: id))
+        perform(actions)
+    }
+
+    func agentSessionClosed(_ id: SessionID, connection: VDAgentConnection) {
+        assertOnLoop()
+        guard agentSessions[id] === connection else { return }
+        agentSessions[id] = nil
+        perform(engine.sessionClosed(id))
+        failWaits(for: id, peerName: connection.name)
+    }
 
     /// An application on this desktop copied something: a new local item for every peer.
     func desktopCopied(_ copy: LocalCopy) {

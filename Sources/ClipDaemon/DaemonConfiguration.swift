@@ -15,6 +15,7 @@ import TOMLKit
 ///     sync_secrets = false               # items password managers mark secret
 ///     extra_mime_types = ["application/x-foo"]   # beyond text, HTML, URIs, images
 ///     virtio = ["unix:/run/vm/clipd.sock"]       # VM channels (host: unix:, unix-listen:; guest: a device)
+///     vdagent = ["unix:/run/vm/vdagent.sock"]    # guests' SPICE agent ports (com.redhat.spice.0)
 public struct DaemonConfiguration: Sendable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
@@ -32,6 +33,8 @@ public struct DaemonConfiguration: Sendable {
     public var extraMIMETypes: [String] = []
     /// VM channels. Empty: a guest's clipd port is used when one exists.
     public var virtio: [VirtioChannel] = []
+    /// SPICE agent ports of guests with no clipd, where this host plays the SPICE client.
+    public var vdagent: [VirtioChannel] = []
 
     public init() {}
 
@@ -52,7 +55,7 @@ public struct DaemonConfiguration: Sendable {
         } catch let error as TOMLParseError {
             throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
         }
-        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio"]
+        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent"]
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -84,6 +87,10 @@ public struct DaemonConfiguration: Sendable {
         if let value = table["virtio"] {
             guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): virtio must be a list like [\"unix:/run/vm/clipd.sock\"]") }
             config.virtio = try list.map { try VirtioChannel(parsing: $0) }
+        }
+        if let value = table["vdagent"] {
+            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): vdagent must be a list like [\"unix:/run/vm/vdagent.sock\"]") }
+            config.vdagent = try list.map { try VirtioChannel(parsing: $0, option: "--vdagent") }
         }
         if let value = table["name"] {
             guard let s = value.string, !s.isEmpty else { throw DaemonError("invalid config \(path): name must be a non-empty string") }

@@ -14,22 +14,25 @@ public enum VirtioChannel: Sendable, Hashable, CustomStringConvertible {
     /// The port name clipd's channel uses.
     public static let portName = "org.clipd.0"
 
-    public init(parsing text: String) throws {
+    /// Parses a channel spec; `option` names it in errors (`--virtio` or `--vdagent`, whose
+    /// device form is the host's end of the agent's port, a pty for instance).
+    public init(parsing text: String, option: String = "--virtio") throws {
         if text.hasPrefix("unix-listen:") {
-            self = .hostListen(path: try Self.path(String(text.dropFirst("unix-listen:".count)), in: text))
+            self = .hostListen(path: try Self.path(String(text.dropFirst("unix-listen:".count)), in: text, option: option))
         } else if text.hasPrefix("unix:") {
-            self = .hostConnect(path: try Self.path(String(text.dropFirst("unix:".count)), in: text))
+            self = .hostConnect(path: try Self.path(String(text.dropFirst("unix:".count)), in: text, option: option))
         } else {
-            self = .guestDevice(path: try Self.path(text, in: text))
+            self = .guestDevice(path: try Self.path(text, in: text, option: option))
         }
     }
 
-    private static func path(_ path: String, in text: String) throws -> String {
+    private static func path(_ path: String, in text: String, option: String) throws -> String {
         guard !path.isEmpty else {
-            throw DaemonError("invalid --virtio '\(text)': use unix:PATH (QEMU's chardev server socket), unix-listen:PATH, or the guest's port device")
+            let device = option == "--virtio" ? "the guest's port device" : "a character device"
+            throw DaemonError("invalid \(option) '\(text)': use unix:PATH (QEMU's chardev server socket), unix-listen:PATH, or \(device)")
         }
         guard path.utf8.count < 108 || !text.hasPrefix("unix") else {
-            throw DaemonError("invalid --virtio '\(text)': a unix socket path must be shorter than 108 bytes")
+            throw DaemonError("invalid \(option) '\(text)': a unix socket path must be shorter than 108 bytes")
         }
         return path
     }

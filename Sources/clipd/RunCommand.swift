@@ -33,6 +33,9 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("VM channel (repeatable): unix:PATH connects to QEMU's chardev server socket, unix-listen:PATH waits for QEMU, a device path is a guest's port. In a guest, /dev/virtio-ports/org.clipd.0 is used when present; 'none' turns that off.", valueName: "CHANNEL"))
     var virtio: [String] = []
 
+    @Option(help: ArgumentHelp("A guest's SPICE agent port, com.redhat.spice.0 (repeatable), for guests with no clipd (Windows with the virtio-win tools, Linux with spice-vdagent): unix:PATH connects to QEMU's chardev server socket, unix-listen:PATH waits for QEMU, a device path is the host's end of the port.", valueName: "CHANNEL"))
+    var vdagent: [String] = []
+
     @Option(name: .customLong("max-size"), help: "Largest item to send or accept, e.g. 64MiB (default).")
     var maxSize: String?
 
@@ -65,6 +68,7 @@ struct Run: ParsableCommand {
             } else if configuration.virtio.isEmpty, let port = VirtioChannel.guestPort() {
                 configuration.virtio = [.guestDevice(path: port)]  // a guest with clipd's port
             }
+            if !vdagent.isEmpty { configuration.vdagent = try vdagent.map { try VirtioChannel(parsing: $0, option: "--vdagent") } }
             for address in configuration.listen { _ = try HostPort(parsing: address) }
         } catch let error as DaemonError {
             throw fail(error.description, code: 2)

@@ -55,6 +55,9 @@ struct Run: ParsableCommand {
         }
         let channel = vm.clipboardChannel.map { _ in "unix:\(paths.clipdSocket)" }
         if let channel { attachClipd(channel) }
+        // The stock agent's port: clipd plays the SPICE client on it.
+        let agentChannel = vm.vdagent ? "unix:\(paths.vdagentSocket)" : nil
+        if let agentChannel { attachClipd(agentChannel, vdagent: true) }
         let stopping = ShutdownState()
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -91,6 +94,7 @@ struct Run: ParsableCommand {
         process.waitUntilExit()
         signals.forEach { $0.cancel() }
         if let channel { detachClipd(channel) }
+        if let agentChannel { detachClipd(agentChannel, vdagent: true) }
         for path in [paths.qmpSocket, paths.clipdSocket, paths.vdagentSocket, paths.pidFile] { unlink(path) }
         say("\(vm.name): stopped (QEMU exit status \(process.terminationStatus))")
         if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
@@ -113,23 +117,27 @@ struct Run: ParsableCommand {
         DaemonPaths(home: clipdHome, environment: ProcessInfo.processInfo.environment).controlSocket
     }
 
-    private func attachClipd(_ channel: String) {
+    /// Asks the running clipd daemon to attach `channel` (clipd's own, or with `vdagent`
+    /// the stock agent's port) for as long as the VM runs.
+    private func attachClipd(_ channel: String, vdagent: Bool = false) {
         do {
             let client = try ControlClient(socketPath: clipdSocket)
             var request = ControlRequest(op: .channelAttach)
             request.target = channel
+            request.vdagent = vdagent
             try client.send(request)
             let (response, _) = try client.receive()
             if response.ok { say("clipd: \(response.lines?.joined(separator: "; ") ?? "attached")") } else { say("clipd: \(response.error ?? "refused the channel")") }
         } catch {
-            say("note: \(error); the guest's clipboard joins once a daemon runs with --virtio \(channel)")
+            say("note: \(error); the guest's clipboard joins once a daemon runs with \(vdagent ? "--vdagent" : "--virtio") \(channel)")
         }
     }
 
-    private func detachClipd(_ channel: String) {
+    private func detachClipd(_ channel: String, vdagent: Bool = false) {
         guard let client = try? ControlClient(socketPath: clipdSocket) else { return }
         var request = ControlRequest(op: .channelDetach)
         request.target = channel
+        request.vdagent = vdagent
         try? client.send(request)
         _ = try? client.receive()
     }

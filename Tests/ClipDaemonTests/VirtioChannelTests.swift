@@ -52,6 +52,27 @@ struct VirtioChannelTests {
     }
 }
 
+extension PassvmRunTests {
+    /// The guest's com.redhat.spice.0 port, wired by passvm and attached by clipd: what the
+    /// host wrote into it (start over, then its capabilities) is read in the guest through
+    /// real virtio-serial, and an announcement written back makes the agent's session ready.
+    func agentSpeaksOverTheRealPort(_ guest: QEMUGuest, host: DaemonHarness.Daemon) throws {
+        let port = "$(for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = com.redhat.spice.0 ] && echo /dev/$(basename $p); done)"
+        let read = try guest.shell("exec 3<>\(port); dd bs=1 count=28 <&3 2>/dev/null | od -An -tx1 | tr -d ' \\n'", timeout: 30)
+        #expect(read.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0100000014000000010000000d000000000000000000000000000000", "\(read.output)")
+        let caps: [UInt8] = [1, 0, 0, 0, 28, 0, 0, 0, 1, 0, 0, 0, 6, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [8, 0, 0, 0]
+            + [0, 0, 0, 0] + [0x60, 0x04, 0x03, 0x00]  // request 0; by demand, selection, max clipboard, no release, serial
+        let octal = caps.map { "\\" + String($0, radix: 8).leftPadded(3) }.joined()
+        #expect(try guest.shell("printf '\(octal)' >&3").status == 0)
+        #expect(h.eventually { h.clipd(["status"], host).stdout.contains("(1 of 1 agents ready)") }, "\(h.clipd(["status"], host).stdout)")
+        try guest.shell("exec 3<&-")
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
+
 /// The VM started by `passvm run` from a config with direct kernel boot: the launcher
 /// reports the guest opening clipd's port, attaches the running host daemon to the channel,
 /// and powers the VM down on SIGTERM.
@@ -79,6 +100,9 @@ struct PassvmRunTests {
             accel = "tcg"
             extra = [\(extra)]
 
+            [clipboard]
+            vdagent = true
+
             [boot]
             kernel = "\(QEMUGuest.kernel)"
             initrd = "\(QEMUGuest.initramfs)"
@@ -92,6 +116,8 @@ struct PassvmRunTests {
             "--clipd-home", host.home, "--shutdown-timeout", "2", config,
         ])
         #expect(h.eventually { guest.launchLog.contains("clipd: attached to unix:\(runtime)/clipd.sock") }, "\(guest.launchLog)")
+        #expect(h.eventually { guest.launchLog.contains("clipd: attached to SPICE agent channel unix:\(runtime)/vdagent.sock") }, "\(guest.launchLog)")
+        try agentSpeaksOverTheRealPort(guest, host: host)
 
         try guest.startClipd()
         #expect(h.eventually { guest.launchLog.contains("clipd-e2e: the guest opened clipd's channel") }, "\(guest.launchLog)")

@@ -1,0 +1,104 @@
+import ClipCrypto
+import ClipSync
+import ClipVDAgent
+import ClipWire
+import Foundation
+import Logging
+import NIOCore
+
+/// The host end of one guest's SPICE agent port: a `VDAgentBridge` on the transport, its
+/// outputs carried out against the channel and the daemon's engine. The guest's session
+/// lives from the agent's announcement until the channel resets or closes.
+///
+/// Runs on the daemon's event loop, like all daemon state.
+final class VDAgentConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private unowned let daemon: Daemon
+    let bridge: VDAgentBridge
+    /// The channel spec, for logs and status.
+    let channelDescription: String
+    private var context: ChannelHandlerContext?
+    /// Set by the daemon while the guest's engine session is open.
+    var sessionID: SessionID?
+
+    init(daemon: Daemon, channel: String) {
+        self.daemon = daemon
+        channelDescription = channel
+        bridge = VDAgentBridge(guestDevice: Self.guestDevice(host: daemon.identity.deviceID, channel: channel),
+                               selections: daemon.configuration.selections, maximumItemSize: daemon.configuration.maximumItemSize,
+                               wallMilliseconds: { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) })
+    }
+
+    /// The guest's device id: stable for the host and the channel, so a restarted daemon
+    /// names the guest's items as before.
+    static func guestDevice(host: DeviceID, channel: String) -> DeviceID {
+        DeviceID(bytes: Array(SHA256.hash(Array("clipd vdagent guest v1".utf8) + host.bytes + Array(channel.utf8)).prefix(DeviceID.byteCount)))
+    }
+
+    /// Name of the guest in logs, `status` and `--wait` messages.
+    var name: String { "SPICE agent on \(channelDescription)" }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        daemon.logger.info("SPICE agent channel attached", metadata: ["channel": "\(channelDescription)"])
+        carryOut(bridge.attached())
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        carryOut(buffer.withUnsafeReadableBytes { bridge.received($0) })
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        carryOut(bridge.detached())
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        daemon.logger.notice("SPICE agent channel error; closing", metadata: ["channel": "\(channelDescription)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: The engine's side
+
+    /// A message the engine sent on the guest's session.
+    func send(_ message: SessionMessage) { carryOut(bridge.engineSent(message)) }
+
+    /// The engine answered the bridge's fetch with the whole item.
+    func stream(requestID: UInt32, item: ClipItem) { carryOut(bridge.engineStreamed(requestID: requestID, item: item)) }
+
+    /// The engine found the guest's session broken: the agent is asked to start over.
+    func reset(reason: String) {
+        daemon.logger.warning("resetting the SPICE agent channel: \(reason)", metadata: ["channel": "\(channelDescription)"])
+        carryOut(bridge.attached())
+    }
+
+    private func carryOut(_ outputs: [VDAgentBridge.Output]) {
+        for output in outputs {
+            switch output {
+            case .toGuest(let bytes):
+                guard let context else { continue }
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+            case .openSession:
+                daemon.agentSessionOpened(self)
+            case .closeSession:
+                if let id = sessionID { daemon.agentSessionClosed(id, connection: self) }
+                sessionID = nil
+            case .toEngine(let message):
+                if let id = sessionID { daemon.received(message, on: id) }
+            case .log(let level, let line):
+                let metadata: Logger.Metadata = ["channel": "\(channelDescription)"]
+                switch level {
+                case .debug: daemon.logger.debug("\(line)", metadata: metadata)
+                case .info: daemon.logger.info("\(line)", metadata: metadata)
+                case .warning: daemon.logger.warning("\(line)", metadata: metadata)
+                }
+            }
+        }
+    }
+}
