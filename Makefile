@@ -2,7 +2,9 @@
 SWIFT ?= swift
 RUN_ARGS ?=
 
-.PHONY: help deps test-deps build release run test lint bench clean
+FUZZ_SECONDS ?= 300
+
+.PHONY: help deps test-deps build release run test lint bench fuzz clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -44,6 +46,11 @@ bench: release test-deps  ## Performance figures (throughput, latency, idle CPU 
 	$(SWIFT) build -c release --static-swift-stdlib --product clipd-bench
 	$(SWIFT) build -c release --static-swift-stdlib --product passvm
 	.build/release/clipd-bench
+
+fuzz: test-deps  ## libFuzzer on the SPICE agent parser for FUZZ_SECONDS (300); corpus in .build/fuzz-corpus
+	$(SWIFT) build -c release --product clipd-fuzz-vdagent --build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	@mkdir -p .build/fuzz-corpus/vdagent
+	.build/fuzz/release/clipd-fuzz-vdagent -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 .build/fuzz-corpus/vdagent Tests/Fuzz/vdagent-seeds
 
 clean:  ## Remove build products
 	rm -rf .build

@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "clipd", targets: ["clipd"]),
         .executable(name: "passvm", targets: ["passvm"]),
         .executable(name: "clipd-bench", targets: ["clipd-bench"]),
+        .executable(name: "clipd-fuzz-vdagent", targets: ["clipd-fuzz-vdagent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -90,6 +91,8 @@ let package = Package(
             dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipSync", "ClipboardBackends", "ClipTestSupport", "CX11", "CX11Support"],
             path: "Benchmarks/clipd-bench"
         ),
+        // libFuzzer target for the SPICE agent parser (`make fuzz`); a seed replayer otherwise.
+        .executableTarget(name: "clipd-fuzz-vdagent", dependencies: ["ClipVDAgent"], path: "Tests/Fuzz/VDAgentFuzzer"),
         .testTarget(name: "ClipCryptoTests", dependencies: ["ClipCrypto", "ClipTestSupport"]),
         .testTarget(name: "ClipWireTests", dependencies: ["ClipWire", "ClipTestSupport"]),
         .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),
