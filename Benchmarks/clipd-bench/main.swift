@@ -40,7 +40,7 @@ func request(_ daemon: DaemonHarness.Daemon, _ request: ControlRequest, payload:
     return try client.receive()
 }
 
-/// `CLIPD_BENCH_ONLY=vm,wayland` runs only those groups (core, x11, wayland, vm, idle).
+/// `CLIPD_BENCH_ONLY=vm,wayland` runs only those groups (core, x11, wayland, vm, vdagent, idle).
 func wanted(_ group: String) -> Bool {
     guard let only = ProcessInfo.processInfo.environment["CLIPD_BENCH_ONLY"], !only.isEmpty else { return true }
     return only.split(separator: ",").contains { $0 == group }
@@ -253,6 +253,7 @@ if wanted("x11"), XvfbServer.isAvailable {
 
 if wanted("wayland") { try measureWayland(harness) }
 if wanted("vm") { try measureVirtio(harness) }
+if wanted("vdagent") { try measureVDAgent(harness) }
 
 // MARK: Idle: two connected daemons at rest.
 if wanted("idle") {

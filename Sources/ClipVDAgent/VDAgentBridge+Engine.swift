@@ -41,12 +41,12 @@ extension VDAgentBridge {
         if held[selection]?.item.id == header.id { return [ack(header.id, .alreadyHeld)] }
         let types = VDAgentItemTypes.guestTypes(of: header.representations.map { ($0.mimeType, $0.size) })
         guard !types.isEmpty else {
-            return [ack(header.id, .ignored),
+            return releaseStale(selection) + [ack(header.id, .ignored),
                     .log(.debug, "item \(header.id) has no type the guest's agent takes (\(header.representations.map(\.mimeType)))")]
         }
         let largest = types.map(\.size).max() ?? 0
         if let guestMaximum, largest > UInt64(guestMaximum) {
-            return [ack(header.id, .tooLarge),
+            return releaseStale(selection) + [ack(header.id, .tooLarge),
                     .log(.info, "not giving the guest a \(largest)-byte \(selection) item: its agent takes at most \(guestMaximum) bytes")]
         }
         guard let data = offer.inlineData else {
@@ -72,6 +72,14 @@ extension VDAgentBridge {
             nextSerial[selection] = serial! &+ 1
         }
         return [.toGuest(codec.wire(.grab(selection: selection.rawValue, serial: serial, types: types.map(\.type.rawValue))))]
+    }
+
+    /// The host's clipboard moved on to an item the guest cannot take: what clipd still
+    /// holds for it there is stale, so the guest's selection is released rather than left
+    /// pasting the older item.
+    private func releaseStale(_ selection: Selection) -> [Output] {
+        guard held.removeValue(forKey: selection) != nil else { return [] }
+        return [.toGuest(codec.wire(.release(selection: selection.rawValue)))]
     }
 
     private func ack(_ item: ItemID, _ status: SessionMessage.Ack.Status) -> Output {

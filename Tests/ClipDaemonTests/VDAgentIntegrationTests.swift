@@ -273,3 +273,25 @@ extension VDAgentIntegrationTests {
         #expect(h.eventually { h.received(host) == "small enough" })
     }
 }
+
+extension VDAgentIntegrationTests {
+    /// A 4x2 24-bit BMP, as an image application would put it on the clipboard.
+    static let bmp: [UInt8] = {
+        let pixels = (0..<8).flatMap { _ in [0, 0, 255] as [UInt8] }  // two rows of four red pixels, no padding needed
+        func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        func le16(_ v: Int) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        let info = le32(40) + le32(4) + le32(2) + le16(1) + le16(24) + le32(0) + le32(pixels.count) + le32(2835) + le32(2835) + le32(0) + le32(0)
+        return Array("BM".utf8) + le32(54 + pixels.count) + le32(0) + le32(54) + info + pixels
+    }()
+
+    @Test func bmpImagesBothWays() throws {
+        let (host, guest) = try hostAndGuest()
+        #expect(h.clipd(["send", "--wait", "-t", "image/bmp"], host, stdin: Self.bmp).status == 0)
+        #expect(guest.targets(harness: h).contains("image/bmp"), "\(guest.targets(harness: h))")
+        #expect(guestHolds(guest, Self.bmp, type: "image/bmp"))
+        let copy = try guest.copy(Self.bmp, type: "image/bmp")
+        defer { copy.terminate() }
+        #expect(h.eventually { h.clipd(["recv", "-t", "image/bmp"], host).stdoutBytes == Self.bmp }, "\(h.logText(host))")
+        #expect(h.clipd(["recv", "-l"], host).stdout == "image/bmp\n")
+    }
+}

@@ -230,7 +230,8 @@ struct VDAgentBridgeTests {
         let eleven = Self.item([("text/plain;charset=utf-8", [UInt8](repeating: 0x63, count: 11))], counter: 2)
         h.engine(Self.offer(eleven))
         (guest, engine) = h.drain()
-        #expect(guest.isEmpty && engine == [.ack(.init(item: eleven.id, status: .tooLarge))])
+        #expect(guest == [.release(selection: 0)], "the older item it held there is released")
+        #expect(engine == [.ack(.init(item: eleven.id, status: .tooLarge))])
         #expect(h.logs.last?.contains("its agent takes at most 10 bytes") == true)
     }
 
@@ -276,6 +277,22 @@ struct VDAgentBridgeTests {
         // Its serials start again at zero, and the engine's catch-up grabs again.
         h.engine(Self.offer(Self.item([("text/plain;charset=utf-8", [0x68])])))
         #expect(h.drain().0.last == .grab(selection: 0, serial: 0, types: [1]))
+    }
+
+    @Test func aHostItemTheGuestCannotTakeReleasesWhatItHeldThere() {
+        let h = Harness()
+        h.attach()
+        h.engine(Self.offer(Self.item([("text/plain;charset=utf-8", [0x68])])))
+        _ = h.drain()
+        let html = Self.item([("text/html", Array("<i>only</i>".utf8))], counter: 2)
+        h.engine(Self.offer(html))
+        let (guest, engine) = h.drain()
+        #expect(guest == [.release(selection: 0)], "the guest would otherwise paste the older item")
+        #expect(engine == [.ack(.init(item: html.id, status: .ignored))])
+        h.engine(Self.offer(Self.item([("text/html", [0x3c])], counter: 3)))
+        #expect(h.drain().0.isEmpty, "released once")
+        h.guestSends(.request(selection: 0, type: 1))
+        #expect(h.drain().0 == [.clipboard(selection: 0, type: 0, data: [])])
     }
 
     @Test func unsyncedSelectionsAndAgentsWithoutTheClipboardAreLeftAlone() {
