@@ -14,6 +14,8 @@ struct Run: ParsableCommand {
               clipd run                                 # memory clipboard, dials paired peers
               clipd run --listen 0.0.0.0:7439           # also accept peers on port 7439
               clipd run --home /tmp/a --listen 127.0.0.1:7001 --max-size 16MiB
+              clipd run --virtio unix:/run/vm/clipd.sock     # a guest running clipd
+              clipd run --vdagent unix:/run/vm/vdagent.sock  # a guest's SPICE agent
 
             Options given here override the config file (clipd.toml in the state directory, \
             or --config FILE).

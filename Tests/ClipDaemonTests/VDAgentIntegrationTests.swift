@@ -33,7 +33,7 @@ struct VDAgentIntegrationTests {
         let text = "from the host ✓ naïve café 日本語 — 🙂"
         #expect(h.clipd(["send", "--wait", text], host).status == 0)
         #expect(guestHolds(guest, Array(text.utf8)), "\(guest.logs)")
-        #expect(guest.targets(harness: h).contains("UTF8_STRING"))
+        #expect(guest.targets(harness: h).contains("UTF8_STRING"), "the agent owns the selection by now")
         let copied = "from the guest ✂ Ünïcödé\nline two"
         let copy = try guest.copy(Array(copied.utf8))
         defer { copy.terminate() }
@@ -135,16 +135,8 @@ final class RawAgent {
     var codec = VDAgentCodec(selectionPrefix: true, grabSerial: true)
 
     init(socket path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-        }
-        let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-        guard ok else { throw HarnessError("cannot connect to \(path)") }
+        guard let fd = UnixSocket.connect(path) else { throw HarnessError("cannot connect to \(path)") }
+        self.fd = fd
     }
 
     deinit { close(fd) }
@@ -287,7 +279,7 @@ extension VDAgentIntegrationTests {
     @Test func bmpImagesBothWays() throws {
         let (host, guest) = try hostAndGuest()
         #expect(h.clipd(["send", "--wait", "-t", "image/bmp"], host, stdin: Self.bmp).status == 0)
-        #expect(guest.targets(harness: h).contains("image/bmp"), "\(guest.targets(harness: h))")
+        #expect(h.eventually { guest.targets(harness: h).contains("image/bmp") }, "\(guest.targets(harness: h))")
         #expect(guestHolds(guest, Self.bmp, type: "image/bmp"))
         let copy = try guest.copy(Self.bmp, type: "image/bmp")
         defer { copy.terminate() }

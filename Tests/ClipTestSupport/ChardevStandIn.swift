@@ -45,8 +45,8 @@ public final class ChardevStandIn: @unchecked Sendable {
     public init(harness: DaemonHarness, name: String) throws {
         guestSocket = harness.root + "/\(name)-guest.sock"
         hostSocket = harness.root + "/\(name)-host.sock"
-        guestListener = try Self.listen(guestSocket)
-        hostListener = try Self.listen(hostSocket)
+        guestListener = try UnixSocket.listen(guestSocket)
+        hostListener = try UnixSocket.listen(hostSocket)
         guard pipe(&wake) == 0, pipe(&injected) == 0 else { throw HarnessError("pipe failed") }
         let (guestListener, hostListener, wakeRead, injectedRead, finished) = (guestListener, hostListener, wake[0], injected[0], finished)
         thread = Thread {
@@ -54,21 +54,6 @@ public final class ChardevStandIn: @unchecked Sendable {
         }
         thread.start()
         harness.retain(self)
-    }
-
-    private static func listen(_ path: String) throws -> Int32 {
-        unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-        guard fd >= 0, bound, Glibc.listen(fd, 4) == 0 else { throw HarnessError("cannot listen on \(path)") }
-        return fd
     }
 
     private static func run(guestListener: Int32, hostListener: Int32, wake: Int32, injected: Int32, finished: Flag) {

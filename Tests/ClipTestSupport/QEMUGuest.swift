@@ -170,20 +170,7 @@ public final class QEMUGuest {
     }
 
     /// A connected unix stream socket to `path`, or nil; the caller closes it.
-    public static func connect(unixSocket path: String) -> Int32? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-        }
-        let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
-        if !ok { Glibc.close(fd) }
-        return ok ? fd : nil
-    }
+    public static func connect(unixSocket path: String) -> Int32? { UnixSocket.connect(path) }
 
     /// Powers the guest off (QEMU ends).
     public func kill() {
