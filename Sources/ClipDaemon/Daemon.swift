@@ -34,6 +34,8 @@ public final class Daemon: @unchecked Sendable {
     private(set) var connections: [SessionID: PeerConnection] = [:]
     /// Guests' SPICE agents, each a session of the engine like a peer's.
     private(set) var agentSessions: [SessionID: VDAgentConnection] = [:]
+    /// The live connection of each SPICE agent channel, by its spec.
+    private var agentConnections: [String: VDAgentConnection] = [:]
     private var nextSession = 1
     private var listeners: [Channel] = []
     private(set) var listenersDescription: [String] = []
@@ -311,6 +313,22 @@ public final class Daemon: @unchecked Sendable {
         let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice) { _, _, _ in false }  // its items travel inline
         perform(engine.received(.hello(.init(deviceName: connection.name, maximumItemSize: configuration.maximumItemSize)), on: id))
         perform(actions)
+    }
+
+    /// One agent per channel: a second connection on a listening socket (the agent or
+    /// QEMU came back before the first connection was seen to close) replaces the first,
+    /// so the guest keeps one session and one device id.
+    func agentChannelOpened(_ connection: VDAgentConnection) {
+        assertOnLoop()
+        if let older = agentConnections[connection.channelDescription], older !== connection {
+            older.close(reason: "replaced by a newer connection on the same channel")
+        }
+        agentConnections[connection.channelDescription] = connection
+    }
+
+    func agentChannelClosed(_ connection: VDAgentConnection) {
+        assertOnLoop()
+        if agentConnections[connection.channelDescription] === connection { agentConnections[connection.channelDescription] = nil }
     }
 
     func agentSessionClosed(_ id: SessionID, connection: VDAgentConnection) {

@@ -44,6 +44,7 @@ final class VDAgentConnection: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         daemon.logger.info("SPICE agent channel attached", metadata: ["channel": "\(channelDescription)"])
+        daemon.agentChannelOpened(self)
         carryOut(bridge.attached())
         context.fireChannelActive()
     }
@@ -55,6 +56,7 @@ final class VDAgentConnection: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         carryOut(bridge.detached())
+        daemon.agentChannelClosed(self)
         self.context = nil
         context.fireChannelInactive()
     }
@@ -62,6 +64,12 @@ final class VDAgentConnection: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         daemon.logger.notice("SPICE agent channel error; closing", metadata: ["channel": "\(channelDescription)", "error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// Ends the connection (a newer one took its channel, or the daemon stops).
+    func close(reason: String) {
+        daemon.logger.notice("closing the SPICE agent channel: \(reason)", metadata: ["channel": "\(channelDescription)"])
+        context?.close(promise: nil)
     }
 
     // MARK: The engine's side

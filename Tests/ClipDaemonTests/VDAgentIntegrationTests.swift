@@ -133,6 +133,8 @@ final class RawAgent {
     private var decoder = VDAgentFrameDecoder(maximumMessageSize: 1 << 26)
     private var inbox: [VDAgentMessage] = []
     var codec = VDAgentCodec(selectionPrefix: true, grabSerial: true)
+    /// The host closed the connection.
+    private(set) var closed = false
 
     init(socket path: String) throws {
         guard let fd = UnixSocket.connect(path) else { throw HarnessError("cannot connect to \(path)") }
@@ -160,7 +162,10 @@ final class RawAgent {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             guard poll(&fds, 1, 50) > 0 else { continue }
             let n = recv(fd, &buffer, buffer.count, 0)
-            guard n > 0 else { return nil }
+            guard n > 0 else {
+                closed = true
+                return nil
+            }
             for event in buffer[0..<n].withUnsafeBytes({ decoder.feed($0) }) {
                 if case .message(let type, let body) = event { inbox.append((try? codec.decode(type, body: body)) ?? .other(type)) }
             }
@@ -243,6 +248,18 @@ extension VDAgentIntegrationTests {
         #expect(agent.await { if case .grab = $0 { true } else { false } } != nil)
         agent.send(.request(selection: 0, type: 1))
         #expect(agent.next() == .clipboard(selection: 0, type: 1, data: Array("still here".utf8)))
+    }
+
+    /// QEMU (or the agent) connecting again before its old connection was seen to close: the
+    /// newer connection takes the channel, and the guest stays one peer.
+    @Test func aSecondConnectionOnAListeningChannelReplacesTheFirst() throws {
+        let (host, first, port) = try hostAndRawAgent("replaced")
+        let second = try RawAgent(socket: port)
+        #expect(second.handshake())
+        #expect(first.next(timeout: 5) == nil && first.closed, "the first connection was closed")
+        #expect(h.eventually { h.clipd(["status"], host).stdout.contains("(1 of 1 agents ready)") })
+        #expect(h.clipd(["send", "--wait", "to the newer one"], host).status == 0)
+        #expect(second.await { if case .grab = $0 { true } else { false } } != nil)
     }
 
     @Test func guestDataOverTheSizeLimitIsRefusedInOneLineAndNothingIsLost() throws {

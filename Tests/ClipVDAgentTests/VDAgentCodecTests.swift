@@ -86,6 +86,16 @@ struct VDAgentCodecTests {
         #expect(try decodeAll(interleaved, codec: Self.full, split: 3) == [.maxClipboard(5), .clipboard(selection: 0, type: 1, data: Self.pattern)])
     }
 
+    @Test func aGuestChunkOfAnySizeIsTaken() throws {
+        let data = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let message = Array(Self.full.wire(.clipboard(selection: 1, type: 2, data: [])).dropFirst(8).prefix(20))
+        var header = message
+        header[16..<20] = ArraySlice(le(8 + data.count))
+        let body: [UInt8] = [1, 0, 0, 0] + le(2) + data
+        let oneChunk: [UInt8] = [1, 0, 0, 0] + le(20 + body.count) + header + body
+        #expect(try decodeAll(oneChunk, codec: Self.full, split: 65536) == [.clipboard(selection: 1, type: 2, data: data)])
+    }
+
     @Test func anOversizedMessageIsSkippedUnbufferedAndTheNextOneDecodes() {
         var decoder = VDAgentFrameDecoder(maximumMessageSize: 100)
         let big = Self.full.wire(.clipboard(selection: 1, type: 1, data: Self.pattern))
