@@ -191,10 +191,18 @@ extension Daemon {
         case .guestDevice(let path):
             // One open per port: reads and writes share this descriptor (NIO duplicates it,
             // which keeps the single open).
-            let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+            let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
             guard fd >= 0 else {
                 attachFailed(link, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
                 return
+            }
+            // A terminal (QEMU's `-chardev pty`) carries bytes, not lines: no echo, no CR/LF
+            // translation, no signals.
+            if isatty(fd) != 0 {
+                var settings = termios()
+                tcgetattr(fd, &settings)
+                cfmakeraw(&settings)
+                tcsetattr(fd, TCSANOW, &settings)
             }
             opened = NIOPipeBootstrap(group: group)
                 .channelOption(.recvAllocator, value: Self.receiveAllocator)

@@ -141,12 +141,15 @@ final class RawAgent {
         self.fd = fd
     }
 
+    /// An agent on a descriptor it owns (a pty's master side).
+    init(descriptor: Int32) { fd = descriptor }
+
     deinit { close(fd) }
 
     func send(_ bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + sent, bytes.count - sent) }
             if n <= 0 { return }
             sent += n
         }
@@ -161,7 +164,7 @@ final class RawAgent {
         while inbox.isEmpty && Date() < deadline {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             guard poll(&fds, 1, 50) > 0 else { continue }
-            let n = recv(fd, &buffer, buffer.count, 0)
+            let n = read(fd, &buffer, buffer.count)
             guard n > 0 else {
                 closed = true
                 return nil
@@ -248,6 +251,30 @@ extension VDAgentIntegrationTests {
         #expect(agent.await { if case .grab = $0 { true } else { false } } != nil)
         agent.send(.request(selection: 0, type: 1))
         #expect(agent.next() == .clipboard(selection: 0, type: 1, data: Array("still here".utf8)))
+    }
+
+    /// `--vdagent DEVICE` on a terminal, as QEMU's `-chardev pty` gives one: clipd puts it in
+    /// raw mode, so every byte of the protocol arrives as sent in both directions.
+    @Test func aPtyDeviceCarriesTheProtocolByteForByte() throws {
+        // posix_openpt, unlockpt and ptsname by hand: /dev/ptmx, TIOCSPTLCK, TIOCGPTN.
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        var unlock: Int32 = 0, number: UInt32 = 0
+        try #require(master >= 0 && ioctl(master, 0x4004_5431, &unlock) == 0 && ioctl(master, 0x8004_5430, &number) == 0)
+        let device = "/dev/pts/\(number)"
+        let agent = RawAgent(descriptor: master)
+        let host = try h.start("pty-host", listen: false, arguments: ["--vdagent", device])
+        #expect(agent.handshake(), "\(h.logText(host))")
+        #expect(h.eventually { h.clipd(["status"], host).stdout.contains("(1 of 1 agents ready)") })
+        // Bytes a terminal would rewrite: CR, LF, ^C, ^D, ^S, DEL.
+        let awkward: [UInt8] = [0x0d, 0x0a, 0x03, 0x04, 0x13, 0x7f, 0x0d]
+        #expect(h.clipd(["send", "--wait", "-t", "image/png"], host, stdin: awkward).status == 0)
+        _ = agent.await { if case .grab = $0 { true } else { false } }
+        agent.send(.request(selection: 0, type: 2))
+        #expect(agent.next() == .clipboard(selection: 0, type: 2, data: awkward))
+        agent.send(.grab(selection: 0, serial: 1, types: [2]))
+        _ = agent.await { if case .request = $0 { true } else { false } }
+        agent.send(.clipboard(selection: 0, type: 2, data: awkward.reversed()))
+        #expect(h.eventually { h.clipd(["recv", "-t", "image/png"], host).stdoutBytes == awkward.reversed() })
     }
 
     /// QEMU (or the agent) connecting again before its old connection was seen to close: the
