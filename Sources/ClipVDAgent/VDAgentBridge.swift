@@ -117,7 +117,7 @@ public final class VDAgentBridge {
     /// Asks the agent to start over: every per-agent state is dropped and the engine
     /// session ends; it opens again at the agent's announcement. `reason` (bad input) is
     /// logged.
-    private func resetAgent(reason: String?) -> [Output] {
+    func resetAgent(reason: String?) -> [Output] {
         var out = endSession()
         if let reason {
             out.append(.log(.warning, "malformed input from the SPICE agent (\(reason)): resetting the channel in-band"))
@@ -232,8 +232,15 @@ public final class VDAgentBridge {
         return requestNext(selection)
     }
 
+    /// Most requests a selection may have unanswered: an agent that falls this far behind
+    /// is reset rather than remembered without end.
+    static let maximumUnanswered = 32
+
     private func requestNext(_ selection: Selection) -> [Output] {
         guard let read = reads[selection], read.next < read.wanted.count else { return [] }
+        guard unanswered[selection, default: []].count < Self.maximumUnanswered else {
+            return resetAgent(reason: "\(Self.maximumUnanswered) \(selection) requests left unanswered")
+        }
         let type = read.wanted[read.next]
         unanswered[selection, default: []].append((read.generation, type))
         return [.toGuest(codec.wire(.request(selection: selection.rawValue, type: type.rawValue)))]

@@ -62,26 +62,34 @@ public struct VDAgentFrameDecoder {
     /// Takes the next bytes from the guest; returns what they completed, in order.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [Event] {
         var events: [Event] = []
-        var input = bytes[...]
+        // Bytes after a resynchronisation point are decoded in turn, never recursively:
+        // one read may hold any number of breaks and announcements.
+        var rest = decode(bytes[...], into: &events)
+        while let carried = rest {
+            rest = carried.withUnsafeBytes { decode($0[...], into: &events) }
+        }
+        return events
+    }
+
+    /// Decodes `bytes`; returns what follows a resynchronisation point found in them.
+    private mutating func decode(_ bytes: Slice<UnsafeRawBufferPointer>, into events: inout [Event]) -> [UInt8]? {
+        var input = bytes
         while !input.isEmpty {
             if resynchronising {
                 window += input
-                input = input[input.endIndex...]
                 guard let start = Self.announcementStart(in: window) else {
                     window.removeFirst(max(0, window.count - (Self.announcementPrefix - 1)))
-                    break
+                    return nil
                 }
                 resynchronising = false
-                let rest = Array(window[start...])
-                window = []
-                events += rest.withUnsafeBytes { feed($0) }
-                break
+                defer { window = [] }
+                return Array(window[start...])
             }
             if chunkRemaining == 0 {
                 let take = min(VDAgent.chunkHeaderSize - chunkHeader.count, input.count)
                 chunkHeader += input.prefix(take)
                 input = input.dropFirst(take)
-                guard chunkHeader.count == VDAgent.chunkHeaderSize else { break }
+                guard chunkHeader.count == VDAgent.chunkHeaderSize else { return nil }
                 let port = chunkHeader.u32LE(at: 0), size = Int(chunkHeader.u32LE(at: 4))
                 chunkHeader = []
                 guard port == VDAgent.clientPort || port == VDAgent.serverPort else {
@@ -102,7 +110,7 @@ public struct VDAgentFrameDecoder {
             chunkRemaining -= take
             consume(piece, port: chunkPort, into: &events)  // when it breaks the framing, the rest is scanned
         }
-        return events
+        return nil
     }
 
     /// Adds chunk payload bytes to the port's message in progress.

@@ -279,6 +279,16 @@ struct VDAgentBridgeTests {
         #expect(h.drain().0.last == .grab(selection: 0, serial: 0, types: [1]))
     }
 
+    @Test func anAgentThatNeverAnswersIsResetNotRememberedWithoutEnd() {
+        let h = Harness()
+        h.attach()
+        for serial in 0..<UInt32(32) { h.guestSends(.grab(selection: 0, serial: serial, types: [1])) }
+        #expect(h.sessions == ["open"])
+        h.guestSends(.grab(selection: 0, serial: 32, types: [1]))
+        #expect(h.sessions == ["open", "close"])
+        #expect(h.logs.contains { $0.contains("32 clipboard requests left unanswered") })
+    }
+
     @Test func aHostItemTheGuestCannotTakeReleasesWhatItHeldThere() {
         let h = Harness()
         h.attach()

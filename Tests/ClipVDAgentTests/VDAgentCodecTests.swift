@@ -125,6 +125,16 @@ struct VDAgentCodecTests {
         }
     }
 
+    @Test func manyBreaksAndAnnouncementsInOneReadAreDecodedInTurn() {
+        var decoder = VDAgentFrameDecoder(maximumMessageSize: 1 << 20)
+        let announce = Self.full.wire(.capabilities(request: false, VDAgentCapabilities([.clipboardByDemand])))
+        let cycle: [UInt8] = [9, 0, 0, 0, 1, 0, 0, 0] + announce
+        let read = (0..<50_000).flatMap { _ in cycle }  // 2 MB: a recursive decoder would run out of stack
+        let events = read.withUnsafeBytes { decoder.feed($0) }
+        #expect(events.count == 100_000)
+        #expect(events.last == .message(.announceCapabilities, body: Array(announce.dropFirst(28))))
+    }
+
     @Test func badBodiesAreNamedInOneLine() throws {
         #expect(throws: VDAgentDecodeError.self) { try Self.full.decode(.clipboardGrab, body: [0, 0, 0, 0, 1, 0, 0, 0, 9]) }
         #expect(throws: VDAgentDecodeError.self) { try Self.full.decode(.clipboardRequest, body: [0, 0, 0]) }
