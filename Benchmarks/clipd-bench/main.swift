@@ -46,127 +46,6 @@ func wanted(_ group: String) -> Bool {
     return only.split(separator: ",").contains { $0 == group }
 }
 
-let harness = DaemonHarness()
-say("clipd-bench: binary \(DaemonHarness.binary)")
-say(String(repeating: "-", count: 110))
-
-// MARK: AES-256-GCM record sealing, for scale.
-if wanted("core") {
-    let sealer = try RecordSealer(key: SecureRandom.bytes(32), maximumPlaintext: 300_000)
-    let chunk = [UInt8](repeating: 7, count: 256 * 1024)
-    var out = [UInt8](repeating: 0, count: RecordSealer.sealedSize(plaintextCount: chunk.count))
-    let rounds = 2048
-    let start = now()
-    for _ in 0..<rounds {
-        try chunk.withUnsafeBytes { p in try out.withUnsafeMutableBytes { o in try sealer.seal(plaintext: p, into: o) } }
-    }
-    let rate = Double(rounds * chunk.count) / (now() - start) / 1e9
-    report("record layer: seal 256 KiB records", String(format: "%.2f GB/s", rate), target: "context (~5.5 GB/s AES-GCM)", ok: true)
-}
-
-// MARK: Two daemons.
-if wanted("core") {
-let a = try harness.start("bench-a")
-let b = try harness.start("bench-b", listen: false)
-
-// Pairing, daemon to daemon (the CLI's process start-up excluded).
-do {
-    var times: [Double] = []
-    for _ in 0..<10 {
-        let window = try ControlClient(socketPath: a.controlSocket)
-        try window.send(ControlRequest(op: .pairOpen))
-        let (opened, _) = try window.receive()
-        var join = ControlRequest(op: .pairJoin)
-        join.code = opened.code
-        join.target = a.address
-        let start = now()
-        let (result, _) = try request(b, join)
-        times.append(now() - start)
-        guard result.ok else { throw HarnessError("pairing failed: \(result.error ?? "")") }
-        _ = try window.receive()
-    }
-    let p50 = percentile(times, 0.5)
-    report("pairing over loopback (p50 of 10)", ms(p50), target: "<= 10 ms", ok: p50 <= 0.010)
-}
-_ = harness.eventually { harness.clipd(["status"], a).stdout.contains("1 connected") }
-
-// Session handshake: a raw peer trusted by a third daemon.
-do {
-    let key = X25519PrivateKey.generate()
-    let psk = SecureRandom.bytes(32)
-    let c = harness.prepare("bench-c")
-    let peers = "[[peer]]\nname = \"raw\"\npublic_key = \"\(key.publicKey.hexString)\"\npsk = \"\(psk.hexString)\"\naddresses = []\n"
-    _ = FileManager.default.createFile(atPath: c.home + "/peers.toml", contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])
-    try harness.start(c)
-    let identity = try String(contentsOfFile: c.home + "/identity.toml", encoding: .utf8)
-    let daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(identity.split(separator: "\"")[1]))!).publicKey
-    var times: [Double] = []
-    for _ in 0..<200 {
-        let start = now()
-        let peer = try RawPeer(port: c.port!)
-        try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
-        times.append(now() - start)
-    }
-    let p50 = percentile(times, 0.5)
-    report("session handshake incl. connect (p50 of 200)", ms(p50), target: "<= 2 ms", ok: p50 <= 0.002)
-    harness.stop(c)
-}
-
-// Small text: send on A until B's watcher has it.
-do {
-    let watcher = try ControlClient(socketPath: b.controlSocket)
-    try watcher.send(ControlRequest(op: .watch))
-    _ = try watcher.receive()
-    var times: [Double] = []
-    for i in 0..<300 {
-        var send = ControlRequest(op: .send)
-        send.mimeType = "text/plain;charset=utf-8"
-        let text = Array("small text \(i)".utf8)
-        let start = now()
-        _ = try request(a, send, payload: text)
-        let (_, payload) = try watcher.receive()
-        times.append(now() - start)
-        guard payload == text else { throw HarnessError("watch returned other text") }
-    }
-    let p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
-    report("small text A -> visible on B (p50 / p99)", "\(ms(p50)) / \(ms(p99))", target: "<= 5 ms", ok: p50 <= 0.005)
-}
-
-// 64 MiB with --wait.
-do {
-    let size = 64 << 20
-    let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
-    var times: [Double] = []
-    for round in 0..<12 {
-        var send = ControlRequest(op: .send)
-        send.mimeType = "application/octet-stream"
-        send.wait = true
-        send.timeoutMilliseconds = 60_000
-        let start = now()
-        let (response, _) = try request(a, send, payload: payload)
-        if round >= 2 { times.append(now() - start) }  // two warm-up rounds
-        guard response.ok else { throw HarnessError("send --wait failed: \(response.error ?? "")") }
-    }
-    let best = times.min()!, p50 = percentile(times, 0.5)
-    let rate = Double(size) / p50 / 1e9
-    report("64 MiB A -> B with --wait (median of 10)", String(format: "%.2f GB/s (%@, best %@)", rate, ms(p50), ms(best)), target: ">= 1 GB/s", ok: rate >= 1)
-    // The same through the command line, reading the item from a file on stdin.
-    let file = harness.root + "/64MiB.bin"
-    _ = FileManager.default.createFile(atPath: file, contents: Data(payload))
-    var cliTimes: [Double] = []
-    for _ in 0..<5 {
-        let start = now()
-        let result = harness.run("/bin/sh", ["-c", "\(DaemonHarness.binary) send --home \(a.home) --wait < \(file)"])
-        cliTimes.append(now() - start)
-        guard result.status == 0 else { throw HarnessError("clipd send --wait failed: \(result.stderr)") }
-    }
-    let cli = percentile(cliTimes, 0.5)
-    report("  same via `clipd send --wait < file`", String(format: "%.2f GB/s (%@)", Double(size) / cli / 1e9, ms(cli)), target: "(user's view)", ok: true)
-}
-harness.stop(a)
-harness.stop(b)
-}
-
 func procStat(_ pid: Int32) -> (cpuTicks: Int, switches: Int, rssKiB: Int) {
     let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
     let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
@@ -182,6 +61,7 @@ func procStat(_ pid: Int32) -> (cpuTicks: Int, switches: Int, rssKiB: Int) {
     }
     return (ticks, switches, rss)
 }
+
 /// Context switches per thread: a wake-up on any thread counts. Threads that exit between
 /// two samples (idle dispatch workers being reaped) are left out of the difference.
 func threadSwitches(_ pid: Int32) -> [String: Int] {
@@ -198,85 +78,215 @@ func threadSwitches(_ pid: Int32) -> [String: Int] {
 func wakeups(_ before: [String: Int], _ after: [String: Int]) -> Int {
     after.reduce(0) { total, entry in total + (before[entry.key].map { entry.value - $0 } ?? entry.value) }
 }
-// MARK: X11: two Xvfb desktops through two daemons.
-if wanted("x11"), XvfbServer.isAvailable {
-    let x1 = try XvfbServer(harness: harness)
-    let x2 = try XvfbServer(harness: harness)
-    let one = try harness.startOnDisplay("x11-one", display: x1.display)
-    let two = try harness.startOnDisplay("x11-two", display: x2.display, listen: false)
-    try harness.pair(two, with: one)
-    _ = harness.eventually { harness.clipd(["status"], one).stdout.contains("1 connected") }
-    guard let owner = X11Probe(displayName: x1.display, watch: false), let watcher = X11Probe(displayName: x2.display, watch: true) else {
-        throw HarnessError("cannot open the Xvfb displays")
-    }
-    var times: [Double] = []
-    for i in 0..<200 {
-        var text = Array("copy \(i) ".utf8)
-        text += [UInt8](repeating: 0x61, count: 1024 - text.count)
-        let start = now()
-        owner.own(text)
-        guard X11Probe.waitForOwnerChange(owner: owner, watcher: watcher, timeout: 5) else { throw HarnessError("copy \(i) never reached desktop two") }
-        times.append(now() - start)
-    }
-    let p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
-    report("X11: 1 KiB copy on A -> paste-ready on B", "\(ms(p50)) / \(ms(p99)) (p50 / p99 of 200)", target: "<= 5 ms / <= 20 ms", ok: p50 <= 0.005 && p99 <= 0.020)
-    // 20 MiB: copy with xclip on A until a paste with xclip on B has every byte.
-    let big = (0..<(20 << 20)).map { UInt8(truncatingIfNeeded: 97 + $0 % 26) }
-    let file = harness.root + "/20MiB.txt"
-    _ = FileManager.default.createFile(atPath: file, contents: Data(big))
-    var bigTimes: [Double] = []
-    for _ in 0..<5 {
-        let start = now()
-        let copier = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", file], data: [])
-        guard X11Probe.waitForOwnerChange(owner: nil, watcher: watcher, timeout: 20) else { throw HarnessError("20 MiB never reached desktop two") }
-        let paste = x2.run("xclip", ["-o", "-selection", "clipboard"], harness: harness)
-        bigTimes.append(now() - start)
-        copier.terminate()
-        guard paste.stdoutBytes.count == big.count else { throw HarnessError("20 MiB paste incomplete: \(paste.stdoutBytes.count)") }
-        usleep(200_000)
-    }
-    let bigP50 = percentile(bigTimes, 0.5)
-    report("X11: 20 MiB copy on A -> complete paste on B", "\(ms(bigP50)) (median of 5, xclip start-up included)", target: "<= 300 ms", ok: bigP50 <= 0.3)
-    // At rest with a display attached.
-    sleep(12)
-    let pid = one.process!.processIdentifier
-    let before = (procStat(pid), threadSwitches(pid))
-    sleep(10)
-    let after = (procStat(pid), threadSwitches(pid))
-    report("X11: idle 10 s with a display: CPU / wake-ups", "\(after.0.cpuTicks - before.0.cpuTicks) ticks / \(wakeups(before.1, after.1)) switches",
-           target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
-    harness.stop(one)
-    harness.stop(two)
-} else if wanted("x11") {
-    say("SKIP  X11 figures: Xvfb is not installed (make bench installs it)")
-}
 
-if wanted("wayland") { try measureWayland(harness) }
-if wanted("vm") { try measureVirtio(harness) }
-if wanted("vdagent") { try measureVDAgent(harness) }
+let harness = DaemonHarness()
+say("clipd-bench: binary \(DaemonHarness.binary)")
+say(String(repeating: "-", count: 110))
 
-// MARK: Idle: two connected daemons at rest.
-if wanted("idle") {
-    let x = try harness.start("idle-x")
-    let y = try harness.start("idle-y", listen: false)
-    try harness.pair(y, with: x)
-    _ = harness.eventually { harness.clipd(["status"], x).stdout.contains("1 connected") }
-    _ = harness.clipd(["send", "idle test"], y)
-    _ = harness.eventually { harness.received(x) == "idle test" }
-    // Settle past the one-shot timers of the last activity: NIO wakes a loop once at the
-    // original deadline of a cancelled timer (here the 10 s handshake timeout).
-    sleep(12)
-    let pids = [x.process!.processIdentifier, y.process!.processIdentifier]
-    let before = pids.map { (procStat($0), threadSwitches($0)) }
-    let seconds: UInt32 = 20
-    sleep(seconds)
-    let after = pids.map { (procStat($0), threadSwitches($0)) }
-    for (i, name) in ["listening daemon", "dialling daemon"].enumerated() {
-        let ticks = after[i].0.cpuTicks - before[i].0.cpuTicks
-        let wakeups = wakeups(before[i].1, after[i].1)
-        report("idle \(seconds) s, \(name): CPU / wake-ups", "\(ticks) ticks (1/100 s) / \(wakeups) switches", target: "0 CPU, no timers", ok: ticks == 0 && wakeups == 0)
-        report("idle \(name): RSS", "\(after[i].0.rssKiB / 1024) MiB (\(after[i].0.rssKiB) KiB)", target: "<= 30 MB", ok: after[i].0.rssKiB <= 30 * 1000)
+// A group that fails ends the run, and every server the harness started with it.
+do {
+    // MARK: AES-256-GCM record sealing, for scale.
+    if wanted("core") {
+        let sealer = try RecordSealer(key: SecureRandom.bytes(32), maximumPlaintext: 300_000)
+        let chunk = [UInt8](repeating: 7, count: 256 * 1024)
+        var out = [UInt8](repeating: 0, count: RecordSealer.sealedSize(plaintextCount: chunk.count))
+        let rounds = 2048
+        let start = now()
+        for _ in 0..<rounds {
+            try chunk.withUnsafeBytes { p in try out.withUnsafeMutableBytes { o in try sealer.seal(plaintext: p, into: o) } }
+        }
+        let rate = Double(rounds * chunk.count) / (now() - start) / 1e9
+        report("record layer: seal 256 KiB records", String(format: "%.2f GB/s", rate), target: "context (~5.5 GB/s AES-GCM)", ok: true)
     }
+
+    // MARK: Two daemons.
+    if wanted("core") {
+    let a = try harness.start("bench-a")
+    let b = try harness.start("bench-b", listen: false)
+
+    // Pairing, daemon to daemon (the CLI's process start-up excluded).
+    do {
+        var times: [Double] = []
+        for _ in 0..<10 {
+            let window = try ControlClient(socketPath: a.controlSocket)
+            try window.send(ControlRequest(op: .pairOpen))
+            let (opened, _) = try window.receive()
+            var join = ControlRequest(op: .pairJoin)
+            join.code = opened.code
+            join.target = a.address
+            let start = now()
+            let (result, _) = try request(b, join)
+            times.append(now() - start)
+            guard result.ok else { throw HarnessError("pairing failed: \(result.error ?? "")") }
+            _ = try window.receive()
+        }
+        let p50 = percentile(times, 0.5)
+        report("pairing over loopback (p50 of 10)", ms(p50), target: "<= 10 ms", ok: p50 <= 0.010)
+    }
+    _ = harness.eventually { harness.clipd(["status"], a).stdout.contains("1 connected") }
+
+    // Session handshake: a raw peer trusted by a third daemon.
+    do {
+        let key = X25519PrivateKey.generate()
+        let psk = SecureRandom.bytes(32)
+        let c = harness.prepare("bench-c")
+        let peers = "[[peer]]\nname = \"raw\"\npublic_key = \"\(key.publicKey.hexString)\"\npsk = \"\(psk.hexString)\"\naddresses = []\n"
+        _ = FileManager.default.createFile(atPath: c.home + "/peers.toml", contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])
+        try harness.start(c)
+        let identity = try String(contentsOfFile: c.home + "/identity.toml", encoding: .utf8)
+        let daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(identity.split(separator: "\"")[1]))!).publicKey
+        var times: [Double] = []
+        for _ in 0..<200 {
+            let start = now()
+            let peer = try RawPeer(port: c.port!)
+            try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
+            times.append(now() - start)
+        }
+        let p50 = percentile(times, 0.5)
+        report("session handshake incl. connect (p50 of 200)", ms(p50), target: "<= 2 ms", ok: p50 <= 0.002)
+        harness.stop(c)
+    }
+
+    // Small text: send on A until B's watcher has it.
+    do {
+        let watcher = try ControlClient(socketPath: b.controlSocket)
+        try watcher.send(ControlRequest(op: .watch))
+        _ = try watcher.receive()
+        var times: [Double] = []
+        for i in 0..<300 {
+            var send = ControlRequest(op: .send)
+            send.mimeType = "text/plain;charset=utf-8"
+            let text = Array("small text \(i)".utf8)
+            let start = now()
+            _ = try request(a, send, payload: text)
+            let (_, payload) = try watcher.receive()
+            times.append(now() - start)
+            guard payload == text else { throw HarnessError("watch returned other text") }
+        }
+        let p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
+        report("small text A -> visible on B (p50 / p99)", "\(ms(p50)) / \(ms(p99))", target: "<= 5 ms", ok: p50 <= 0.005)
+    }
+
+    // 64 MiB with --wait.
+    do {
+        let size = 64 << 20
+        let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        var times: [Double] = []
+        for round in 0..<12 {
+            var send = ControlRequest(op: .send)
+            send.mimeType = "application/octet-stream"
+            send.wait = true
+            send.timeoutMilliseconds = 60_000
+            let start = now()
+            let (response, _) = try request(a, send, payload: payload)
+            if round >= 2 { times.append(now() - start) }  // two warm-up rounds
+            guard response.ok else { throw HarnessError("send --wait failed: \(response.error ?? "")") }
+        }
+        let best = times.min()!, p50 = percentile(times, 0.5)
+        let rate = Double(size) / p50 / 1e9
+        report("64 MiB A -> B with --wait (median of 10)", String(format: "%.2f GB/s (%@, best %@)", rate, ms(p50), ms(best)), target: ">= 1 GB/s", ok: rate >= 1)
+        // The same through the command line, reading the item from a file on stdin.
+        let file = harness.root + "/64MiB.bin"
+        _ = FileManager.default.createFile(atPath: file, contents: Data(payload))
+        var cliTimes: [Double] = []
+        for _ in 0..<5 {
+            let start = now()
+            let result = harness.run("/bin/sh", ["-c", "\(DaemonHarness.binary) send --home \(a.home) --wait < \(file)"])
+            cliTimes.append(now() - start)
+            guard result.status == 0 else { throw HarnessError("clipd send --wait failed: \(result.stderr)") }
+        }
+        let cli = percentile(cliTimes, 0.5)
+        report("  same via `clipd send --wait < file`", String(format: "%.2f GB/s (%@)", Double(size) / cli / 1e9, ms(cli)), target: "(user's view)", ok: true)
+    }
+    harness.stop(a)
+    harness.stop(b)
+    }
+
+
+    // MARK: X11: two Xvfb desktops through two daemons.
+    if wanted("x11"), XvfbServer.isAvailable {
+        let x1 = try XvfbServer(harness: harness)
+        let x2 = try XvfbServer(harness: harness)
+        let one = try harness.startOnDisplay("x11-one", display: x1.display)
+        let two = try harness.startOnDisplay("x11-two", display: x2.display, listen: false)
+        try harness.pair(two, with: one)
+        _ = harness.eventually { harness.clipd(["status"], one).stdout.contains("1 connected") }
+        guard let owner = X11Probe(displayName: x1.display, watch: false), let watcher = X11Probe(displayName: x2.display, watch: true) else {
+            throw HarnessError("cannot open the Xvfb displays")
+        }
+        var times: [Double] = []
+        for i in 0..<200 {
+            var text = Array("copy \(i) ".utf8)
+            text += [UInt8](repeating: 0x61, count: 1024 - text.count)
+            let start = now()
+            owner.own(text)
+            guard X11Probe.waitForOwnerChange(owner: owner, watcher: watcher, timeout: 5) else { throw HarnessError("copy \(i) never reached desktop two") }
+            times.append(now() - start)
+        }
+        let p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
+        report("X11: 1 KiB copy on A -> paste-ready on B", "\(ms(p50)) / \(ms(p99)) (p50 / p99 of 200)", target: "<= 5 ms / <= 20 ms", ok: p50 <= 0.005 && p99 <= 0.020)
+        // 20 MiB: copy with xclip on A until a paste with xclip on B has every byte.
+        let big = (0..<(20 << 20)).map { UInt8(truncatingIfNeeded: 97 + $0 % 26) }
+        let file = harness.root + "/20MiB.txt"
+        _ = FileManager.default.createFile(atPath: file, contents: Data(big))
+        var bigTimes: [Double] = []
+        for _ in 0..<5 {
+            let start = now()
+            let copier = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", file], data: [])
+            guard X11Probe.waitForOwnerChange(owner: nil, watcher: watcher, timeout: 20) else { throw HarnessError("20 MiB never reached desktop two") }
+            let paste = x2.run("xclip", ["-o", "-selection", "clipboard"], harness: harness)
+            bigTimes.append(now() - start)
+            copier.terminate()
+            guard paste.stdoutBytes.count == big.count else { throw HarnessError("20 MiB paste incomplete: \(paste.stdoutBytes.count)") }
+            usleep(200_000)
+        }
+        let bigP50 = percentile(bigTimes, 0.5)
+        report("X11: 20 MiB copy on A -> complete paste on B", "\(ms(bigP50)) (median of 5, xclip start-up included)", target: "<= 300 ms", ok: bigP50 <= 0.3)
+        // At rest with a display attached.
+        sleep(12)
+        let pid = one.process!.processIdentifier
+        let before = (procStat(pid), threadSwitches(pid))
+        sleep(10)
+        let after = (procStat(pid), threadSwitches(pid))
+        report("X11: idle 10 s with a display: CPU / wake-ups", "\(after.0.cpuTicks - before.0.cpuTicks) ticks / \(wakeups(before.1, after.1)) switches",
+               target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
+        harness.stop(one)
+        harness.stop(two)
+    } else if wanted("x11") {
+        say("SKIP  X11 figures: Xvfb is not installed (make bench installs it)")
+    }
+
+    if wanted("wayland") { try measureWayland(harness) }
+    if wanted("vm") { try measureVirtio(harness) }
+    if wanted("vdagent") { try measureVDAgent(harness) }
+
+    // MARK: Idle: two connected daemons at rest.
+    if wanted("idle") {
+        let x = try harness.start("idle-x")
+        let y = try harness.start("idle-y", listen: false)
+        try harness.pair(y, with: x)
+        _ = harness.eventually { harness.clipd(["status"], x).stdout.contains("1 connected") }
+        _ = harness.clipd(["send", "idle test"], y)
+        _ = harness.eventually { harness.received(x) == "idle test" }
+        // Settle past the one-shot timers of the last activity: NIO wakes a loop once at the
+        // original deadline of a cancelled timer (here the 10 s handshake timeout).
+        sleep(12)
+        let pids = [x.process!.processIdentifier, y.process!.processIdentifier]
+        let before = pids.map { (procStat($0), threadSwitches($0)) }
+        let seconds: UInt32 = 20
+        sleep(seconds)
+        let after = pids.map { (procStat($0), threadSwitches($0)) }
+        for (i, name) in ["listening daemon", "dialling daemon"].enumerated() {
+            let ticks = after[i].0.cpuTicks - before[i].0.cpuTicks
+            let wakeups = wakeups(before[i].1, after[i].1)
+            report("idle \(seconds) s, \(name): CPU / wake-ups", "\(ticks) ticks (1/100 s) / \(wakeups) switches", target: "0 CPU, no timers", ok: ticks == 0 && wakeups == 0)
+            report("idle \(name): RSS", "\(after[i].0.rssKiB / 1024) MiB (\(after[i].0.rssKiB) KiB)", target: "<= 30 MB", ok: after[i].0.rssKiB <= 30 * 1000)
+        }
+    }
+} catch {
+    say("FAIL  \(error)")
+    harness.stopAll()
+    exit(1)
 }
 say(String(repeating: "-", count: 110))
 // Globals are not deinitialised at exit: stop the daemons explicitly.
