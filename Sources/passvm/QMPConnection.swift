@@ -6,7 +6,9 @@ import Glibc
 
 /// A QEMU Machine Protocol connection: JSON objects, one per line, over a unix socket.
 /// Events and replies are handed to `onMessage` from a reader thread; `execute` may be
-/// called from any thread (writes are serialised by a lock).
+/// called from any thread. The socket descriptor is fixed at init; reads (and `pending`)
+/// belong to init, then to the reader thread alone; writes happen under `writeLock`. That is
+/// what makes the unchecked conformance sound.
 final class QMPConnection: @unchecked Sendable {
     private let fd: Int32
     private let writeLock = NSLock()

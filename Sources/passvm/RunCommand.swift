@@ -144,6 +144,9 @@ struct Run: ParsableCommand {
 }
 
 /// Whether a power-down is under way; the first signal starts it.
+///
+/// Signal handlers run on dispatch's threads: the flag is read and set only under `lock`,
+/// which is what makes the unchecked conformance sound.
 private final class ShutdownState: @unchecked Sendable {
     private let lock = NSLock()
     private var started = false
