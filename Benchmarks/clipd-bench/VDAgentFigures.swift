@@ -33,14 +33,7 @@ func measureVDAgent(_ harness: DaemonHarness) throws {
         send.mimeType = "text/plain;charset=utf-8"
         let start = now()
         _ = try request(host, send, payload: text)
-        var arrived = false
-        while let copy = pasted.next(timeout: 5) {
-            if copy.representations.first?.bytes == text {
-                arrived = true
-                break
-            }
-        }
-        guard arrived else { throw HarnessError("host copy \(i) never reached the guest's display: \(guest.logs)") }
+        guard pasted.first(timeout: 5, where: { $0.representations.first?.bytes == text }) != nil else { throw HarnessError("host copy \(i) never reached the guest's display: \(guest.logs)") }
         times.append(now() - start)
     }
     var p50 = percentile(times, 0.5), p99 = percentile(times, 0.99)
@@ -67,14 +60,7 @@ func measureVDAgent(_ harness: DaemonHarness) throws {
                                 representations: [RepresentationInfo(mimeType: ClipboardPolicy.textMIME, size: UInt64(text.count))])
         let start = now()
         application.own(ClipItem(header: header, data: text))
-        var arrived = false
-        while let payload = arrivals.next(timeout: 5) {
-            if payload == text {
-                arrived = true
-                break
-            }
-        }
-        guard arrived else { throw HarnessError("guest copy \(i) never reached the host: \(harness.logText(host).suffix(800))") }
+        guard arrivals.first(timeout: 5, where: { $0 == text }) != nil else { throw HarnessError("guest copy \(i) never reached the host: \(harness.logText(host).suffix(800))") }
         times.append(now() - start)
     }
     p50 = percentile(times, 0.5)

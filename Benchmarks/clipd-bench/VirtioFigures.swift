@@ -84,7 +84,7 @@ func measureVirtio(_ harness: DaemonHarness) throws {
 /// guest by dd, for scale against clipd's figure (which adds the guest's decryption and
 /// item check, both emulated by TCG).
 func measureRawChannel(_ guest: QEMUGuest) throws {
-    guard let fd = QEMUGuest.connect(unixSocket: guest.clipdSocket) else { throw HarnessError("cannot connect to the guest's org.clipd.0") }
+    guard let fd = UnixSocket.connect(guest.clipdSocket) else { throw HarnessError("cannot connect to the guest's org.clipd.0") }
     defer { close(fd) }
     let size = 16 << 20
     // The guest reads end-of-file while no host is attached: start dd once QEMU has the host.

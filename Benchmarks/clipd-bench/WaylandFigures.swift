@@ -69,14 +69,7 @@ func measureWayland(_ harness: DaemonHarness) throws {
     let bigP50 = percentile(bigTimes, 0.5)
     report("Wayland: 20 MiB copy on A -> pasted on B", "\(ms(bigP50)) (median of 5, wl-copy start-up included)", target: "<= 300 ms", ok: bigP50 <= 0.3)
 
-    // At rest with a compositor attached.
-    sleep(12)
-    let pid = one.process!.processIdentifier
-    let before = (procStat(pid), threadSwitches(pid))
-    sleep(10)
-    let after = (procStat(pid), threadSwitches(pid))
-    report("Wayland: idle 10 s with a compositor: CPU / wake-ups", "\(after.0.cpuTicks - before.0.cpuTicks) ticks / \(wakeups(before.1, after.1)) switches",
-           target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
+    reportIdle("Wayland: idle 10 s with a compositor: CPU / wake-ups", one)
     harness.stop(one)
     harness.stop(two)
 }

@@ -79,6 +79,18 @@ func wakeups(_ before: [String: Int], _ after: [String: Int]) -> Int {
     after.reduce(0) { total, entry in total + (before[entry.key].map { entry.value - $0 } ?? entry.value) }
 }
 
+/// A daemon with a desktop attached, at rest: after 12 s to settle, its CPU ticks and
+/// wake-ups (every thread's context switches) over 10 s, which must both be zero.
+func reportIdle(_ name: String, _ daemon: DaemonHarness.Daemon) {
+    sleep(12)
+    let pid = daemon.process!.processIdentifier
+    let before = (procStat(pid), threadSwitches(pid))
+    sleep(10)
+    let after = (procStat(pid), threadSwitches(pid))
+    report(name, "\(after.0.cpuTicks - before.0.cpuTicks) ticks / \(wakeups(before.1, after.1)) switches",
+           target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
+}
+
 let harness = DaemonHarness()
 say("clipd-bench: binary \(DaemonHarness.binary)")
 say(String(repeating: "-", count: 110))
@@ -242,14 +254,7 @@ do {
         }
         let bigP50 = percentile(bigTimes, 0.5)
         report("X11: 20 MiB copy on A -> complete paste on B", "\(ms(bigP50)) (median of 5, xclip start-up included)", target: "<= 300 ms", ok: bigP50 <= 0.3)
-        // At rest with a display attached.
-        sleep(12)
-        let pid = one.process!.processIdentifier
-        let before = (procStat(pid), threadSwitches(pid))
-        sleep(10)
-        let after = (procStat(pid), threadSwitches(pid))
-        report("X11: idle 10 s with a display: CPU / wake-ups", "\(after.0.cpuTicks - before.0.cpuTicks) ticks / \(wakeups(before.1, after.1)) switches",
-               target: "0 CPU, no wake-ups", ok: after.0.cpuTicks == before.0.cpuTicks && wakeups(before.1, after.1) == 0)
+        reportIdle("X11: idle 10 s with a display: CPU / wake-ups", one)
         harness.stop(one)
         harness.stop(two)
     } else if wanted("x11") {

@@ -16,6 +16,8 @@ enum ChannelKind: Sendable, Equatable {
 
     /// The option that configures it, for messages.
     var option: String { self == .clipd ? "--virtio" : "--vdagent" }
+    /// What a channel of this kind is called in logs and answers.
+    var label: String { self == .clipd ? "VM channel" : "SPICE agent channel" }
 }
 
 /// One end of a VM channel this daemon keeps attached: it (re)opens the transport and
@@ -98,11 +100,7 @@ extension Daemon {
                     attach(link)
                 }.get()
             }
-            if kind == .clipd {
-                logger.info("VM channel", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest ? "guest" : "host")"])
-            } else {
-                logger.info("SPICE agent channel", metadata: ["channel": "\(channel)"])
-            }
+            logger.info("\(kind.label)", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest && kind == .clipd ? "guest" : "host")"])
         }
         // Channels `passvm run` attached before a restart, while their VMs still run.
         try await loop.submit { [self] in
@@ -286,7 +284,7 @@ extension Daemon {
     func attachChannel(_ text: String, kind: ChannelKind) throws -> ControlResponse {
         let channel = try VirtioChannel(parsing: text, option: kind.option)
         guard case .hostConnect = channel else { throw DaemonError("only unix:PATH channels can be attached at run time") }
-        let what = kind == .clipd ? "" : "SPICE agent channel "
+        let what = kind == .clipd ? "" : "\(kind.label) "
         var response = ControlResponse(ok: true)
         if virtioLinks.contains(where: { $0.channel == channel && $0.kind == kind }) {
             response.lines = ["already attached to \(what)\(channel)"]
@@ -296,7 +294,7 @@ extension Daemon {
         virtioLinks.append(link)
         attach(link)
         saveAttachedChannels()
-        logger.info(kind == .clipd ? "VM channel" : "SPICE agent channel", metadata: ["channel": "\(channel)", "end": "host"])
+        logger.info("\(kind.label)", metadata: ["channel": "\(channel)", "end": "host"])
         response.lines = ["attached to \(what)\(channel)"]
         return response
     }
@@ -305,7 +303,7 @@ extension Daemon {
     func detachChannel(_ text: String, kind: ChannelKind) throws -> ControlResponse {
         let channel = try VirtioChannel(parsing: text, option: kind.option)
         guard let index = virtioLinks.firstIndex(where: { $0.channel == channel && $0.kind == kind }) else {
-            throw DaemonError("no \(kind == .clipd ? "VM" : "SPICE agent") channel \(channel) is attached")
+            throw DaemonError("no \(kind.label) \(channel) is attached")
         }
         let link = virtioLinks.remove(at: index)
         link.retry?.cancel()

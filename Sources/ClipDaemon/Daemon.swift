@@ -277,13 +277,9 @@ public final class Daemon: @unchecked Sendable {
         for action in actions {
             switch action {
             case .send(let id, let message):
-                if let connection = connections[id] { connection.send(message) } else { agentSessions[id]?.send(message) }
+                endpoint(id)?.send(message)
             case .stream(let id, let requestID, let item):
-                if let connection = connections[id] {
-                    connection.stream(requestID: requestID, item: item)
-                } else {
-                    agentSessions[id]?.stream(requestID: requestID, item: item)
-                }
+                endpoint(id)?.stream(requestID: requestID, item: item)
             case .apply(let item, let from):
                 let source = from.map { peerName(of: $0) } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(item.id)", "from": "\(source)", "bytes": "\(item.data.count)"])
@@ -294,12 +290,15 @@ public final class Daemon: @unchecked Sendable {
             case .acknowledged(let item, let id, let status):
                 acknowledged(item, by: id, status: status)
             case .close(let id, let reason):
-                if let connection = connections[id] { connection.close(reason: reason) } else { agentSessions[id]?.reset(reason: reason) }
+                endpoint(id)?.breakSession(reason: reason)
             }
         }
     }
 
-    func peerName(of id: SessionID) -> String { connections[id]?.peer?.name ?? agentSessions[id]?.name ?? "peer" }
+    /// The far end of a session, a peer's or a guest agent's.
+    func endpoint(_ id: SessionID) -> SessionEndpoint? { connections[id] ?? agentSessions[id] }
+
+    func peerName(of id: SessionID) -> String { endpoint(id)?.sessionName ?? "peer" }
 
     /// A guest's SPICE agent is ready: its session opens like a peer's, and the engine's
     /// catch-up offers what the host holds.

@@ -81,7 +81,7 @@ final class VDAgentConnection: ChannelInboundHandler {
     func stream(requestID: UInt32, item: ClipItem) { carryOut(bridge.engineStreamed(requestID: requestID, item: item)) }
 
     /// The engine found the guest's session broken: the agent is asked to start over.
-    func reset(reason: String) {
+    func breakSession(reason: String) {
         daemon.logger.warning("resetting the SPICE agent channel: \(reason)", metadata: ["channel": "\(channelDescription)"])
         carryOut(bridge.attached())
     }

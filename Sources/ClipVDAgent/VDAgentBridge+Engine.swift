@@ -12,7 +12,7 @@ extension VDAgentBridge {
         case .offer(let offer):
             return engineOffered(offer)
         case .fetchFailed(let failure):
-            guard let header = fetches.removeValue(forKey: failure.requestID) else { return [] }
+            guard let (header, _) = fetches.removeValue(forKey: failure.requestID) else { return [] }
             return [ack(header.id, .failed)]
         case .fetch(let fetch):
             // The guest's items always travel inline: there is nothing to fetch.
@@ -24,11 +24,11 @@ extension VDAgentBridge {
 
     /// The engine answered a fetch with the whole item.
     public func engineStreamed(requestID: UInt32, item: ClipItem) -> [Output] {
-        guard let header = fetches.removeValue(forKey: requestID), header.id == item.id else { return [] }
+        guard let (header, types) = fetches.removeValue(forKey: requestID), header.id == item.id else { return [] }
         if let newer = held[item.selection], newer.item.header.version > item.header.version {
             return [ack(item.id, .superseded)]
         }
-        return grab(item) + [ack(item.id, .applied)]
+        return grab(item, types: types) + [ack(item.id, .applied)]
     }
 
     private func engineOffered(_ offer: SessionMessage.Offer) -> [Output] {
@@ -52,20 +52,19 @@ extension VDAgentBridge {
         guard let data = offer.inlineData else {
             let requestID = nextRequestID
             nextRequestID = nextRequestID == .max ? 1 : nextRequestID + 1
-            fetches[requestID] = header
+            fetches[requestID] = (header, types)
             return [.toEngine(.fetch(.init(requestID: requestID, item: header.id)))]
         }
-        return grab(ClipItem(header: header, data: data)) + [ack(header.id, .applied)]
+        return grab(ClipItem(header: header, data: data), types: types) + [ack(header.id, .applied)]
     }
 
     /// clipd owns the guest's selection from now on, holding the item's bytes, so every
-    /// request is answered at once. A guest copy still being read lost: it was older.
-    func grab(_ item: ClipItem) -> [Output] {
+    /// request is answered at once; `types` are what the item offers the guest. A guest
+    /// copy still being read lost: it was older.
+    func grab(_ item: ClipItem, types: [VDAgentItemTypes.GuestType]) -> [Output] {
         let selection = item.selection
-        let types = VDAgentItemTypes.guestTypes(of: item.header.representations.map { ($0.mimeType, $0.size) })
         held[selection] = Held(item: item, types: types)
-        generation[selection, default: 0] += 1
-        reads[selection] = nil
+        abandonRead(selection)
         var serial: UInt32?
         if codec.grabSerial {
             serial = nextSerial[selection, default: 0]

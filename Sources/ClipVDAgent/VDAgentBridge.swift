@@ -29,7 +29,7 @@ public final class VDAgentBridge {
     /// A host item the guest holds as its clipboard (clipd grabbed the selection for it).
     struct Held {
         let item: ClipItem
-        let types: [(type: VDAgentDataType, mimeType: String, size: UInt64)]
+        let types: [VDAgentItemTypes.GuestType]
     }
 
     /// A guest copy being read: the types asked for, one request at a time.
@@ -58,8 +58,9 @@ public final class VDAgentBridge {
     var reads: [Selection: GuestRead] = [:]
     /// Requests sent and not yet answered, in order (the agent answers in order).
     var unanswered: [Selection: [(generation: Int, type: VDAgentDataType)]] = [:]
-    /// Fetches of engine items too large to travel inline, by request id.
-    var fetches: [UInt32: ItemHeader] = [:]
+    /// Fetches of engine items too large to travel inline, by request id, with the types
+    /// each will offer the guest.
+    var fetches: [UInt32: (ItemHeader, [VDAgentItemTypes.GuestType])] = [:]
     var nextRequestID: UInt32 = 1
     var toldNoClipboard = false
 
@@ -165,8 +166,7 @@ public final class VDAgentBridge {
             return guestAsked(selection, type: type)
         case .release(let raw):
             guard let selection = usableSelection(raw) else { return [] }
-            generation[selection, default: 0] += 1
-            reads[selection] = nil
+            abandonRead(selection)
             return []
         case .maxClipboard(let maximum):
             guestMaximum = maximum > 0 ? Int(maximum) : nil
@@ -222,10 +222,9 @@ public final class VDAgentBridge {
             nextSerial[selection] = serial &+ 1
         }
         held[selection] = nil
-        generation[selection, default: 0] += 1
+        abandonRead(selection)
         let wanted = VDAgentItemTypes.wanted(fromGrab: types)
         guard !wanted.isEmpty else {
-            reads[selection] = nil
             return [.log(.debug, "the guest copied types \(types) to its \(selection); clipd carries text and images only")]
         }
         reads[selection] = GuestRead(generation: generation[selection]!, wanted: wanted)
@@ -235,6 +234,12 @@ public final class VDAgentBridge {
     /// Most requests a selection may have unanswered: an agent that falls this far behind
     /// is reset rather than remembered without end.
     static let maximumUnanswered = 32
+
+    /// Drops the read under way for `selection`; answers still due for it will be ignored.
+    func abandonRead(_ selection: Selection) {
+        generation[selection, default: 0] += 1
+        reads[selection] = nil
+    }
 
     private func requestNext(_ selection: Selection) -> [Output] {
         guard let read = reads[selection], read.next < read.wanted.count else { return [] }
@@ -247,17 +252,11 @@ public final class VDAgentBridge {
     }
 
     private func guestSent(_ selection: Selection, type: UInt32, data: [UInt8]) -> [Output] {
-        guard var queue = unanswered[selection], !queue.isEmpty else { return [] }
-        let asked = queue.removeFirst()
-        unanswered[selection] = queue
-        guard var read = reads[selection], read.generation == asked.generation else { return [] }
-        if type == asked.type.rawValue, !data.isEmpty, let mimeType = asked.type.mimeType {
-            let bytes = asked.type == .utf8Text ? VDAgentItemTypes.textFromGuest(data, crlf: guestUsesCRLF) : data
+        answered(selection) { asked, read in
+            guard type == asked.rawValue, !data.isEmpty, let mimeType = asked.mimeType else { return }
+            let bytes = asked == .utf8Text ? VDAgentItemTypes.textFromGuest(data, crlf: guestUsesCRLF) : data
             if !bytes.isEmpty { read.representations.append((mimeType, bytes)) }
         }
-        read.next += 1
-        reads[selection] = read
-        return read.next < read.wanted.count ? requestNext(selection) : finishRead(selection)
     }
 
     /// A CLIPBOARD larger than --max-size went by unread: its request counts as answered.
@@ -265,16 +264,23 @@ public final class VDAgentBridge {
         guard type == .clipboard else {
             return [.log(.warning, "the SPICE agent sent a \(size)-byte \(type); skipped")]
         }
-        let raw = codec.selectionPrefix ? (head.first ?? 0) : 0
-        var out: [Output] = [.log(.warning, "not syncing the guest's \(size)-byte clipboard: over --max-size (\(maximumItemSize) bytes)")]
-        guard let selection = usableSelection(raw), var queue = unanswered[selection], !queue.isEmpty else { return out }
+        let out: [Output] = [.log(.warning, "not syncing the guest's \(size)-byte clipboard: over --max-size (\(maximumItemSize) bytes)")]
+        guard let selection = usableSelection(codec.selectionPrefix ? (head.first ?? 0) : 0) else { return out }
+        return out + answered(selection) { _, _ in }
+    }
+
+    /// The agent answered the oldest request of `selection`: when that request belongs to
+    /// the read under way, `take` adds what the answer brought, and the read moves on to its
+    /// next request or becomes an item. Answers to older reads are dropped.
+    private func answered(_ selection: Selection, _ take: (VDAgentDataType, inout GuestRead) -> Void) -> [Output] {
+        guard var queue = unanswered[selection], !queue.isEmpty else { return [] }
         let asked = queue.removeFirst()
         unanswered[selection] = queue
-        guard var read = reads[selection], read.generation == asked.generation else { return out }
+        guard var read = reads[selection], read.generation == asked.generation else { return [] }
+        take(asked.type, &read)
         read.next += 1
         reads[selection] = read
-        out += read.next < read.wanted.count ? requestNext(selection) : finishRead(selection)
-        return out
+        return read.next < read.wanted.count ? requestNext(selection) : finishRead(selection)
     }
 
     /// Every type asked for was answered: the guest's copy becomes an item for the engine.

@@ -6,10 +6,12 @@ enum VDAgentItemTypes {
     /// Text representations an item may carry, in the order clipd reads them for a guest.
     static let textMIMETypes = ["text/plain;charset=utf-8", "UTF8_STRING", "text/plain"]
 
-    /// The agent types a host item offers the guest, text first, each with the
-    /// representation it comes from.
-    static func guestTypes(of header: [(mimeType: String, size: UInt64)]) -> [(type: VDAgentDataType, mimeType: String, size: UInt64)] {
-        var out: [(type: VDAgentDataType, mimeType: String, size: UInt64)] = []
+    /// An agent type a host item offers, with the representation it comes from.
+    typealias GuestType = (type: VDAgentDataType, mimeType: String, size: UInt64)
+
+    /// The agent types a host item offers the guest, text first.
+    static func guestTypes(of header: [(mimeType: String, size: UInt64)]) -> [GuestType] {
+        var out: [GuestType] = []
         if let text = textMIMETypes.lazy.compactMap({ name in header.first { $0.mimeType == name } }).first {
             out.append((.utf8Text, text.mimeType, text.size))
         }

@@ -28,4 +28,14 @@ public final class ArrivalQueue<Element: Sendable>: @unchecked Sendable {
         }
         return items.removeFirst()
     }
+
+    /// The first value that `matches`, waiting up to `timeout` seconds in all; values before
+    /// it are dropped. Nil on timeout.
+    public func first(timeout: Double, where matches: (Element) -> Bool) -> Element? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while let value = next(timeout: deadline.timeIntervalSinceNow) {
+            if matches(value) { return value }
+        }
+        return nil
+    }
 }

@@ -99,7 +99,7 @@ public final class QEMUGuest {
     private func connectShell(timeout: Double) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline && process.isRunning {
-            if let fd = Self.connect(unixSocket: testSocket) {
+            if let fd = UnixSocket.connect(testSocket) {
                 shellFD = fd
                 if (try? readUntil("clipd-guest-ready\n", deadline: deadline)) != nil { return }
                 Glibc.close(fd)
@@ -168,9 +168,6 @@ public final class QEMUGuest {
         }
         throw HarnessError("the guest did not answer in time (got: \(String(decoding: pending.suffix(400), as: UTF8.self)))")
     }
-
-    /// A connected unix stream socket to `path`, or nil; the caller closes it.
-    public static func connect(unixSocket path: String) -> Int32? { UnixSocket.connect(path) }
 
     /// Powers the guest off (QEMU ends).
     public func kill() {
