@@ -95,21 +95,27 @@ public final class VDAgentBridge {
         return endSession()
     }
 
-    /// Bytes from the guest.
+    /// Bytes from the guest. After bad input the rest of them is dropped: it was sent
+    /// before the agent could see the reset, and its answer (an announcement) starts over.
     public func received(_ bytes: UnsafeRawBufferPointer) -> [Output] {
         var out: [Output] = []
         for event in decoder.feed(bytes) {
+            var failure: String?
             switch event {
             case .message(let type, let body):
                 do {
                     out += handle(try codec.decode(type, body: body))
                 } catch {
-                    out += resetAgent(reason: "\(error)")
+                    failure = "\(error)"
                 }
             case .oversized(let type, let size, let head):
                 out += skippedOversized(type, size: size, head: head)
             case .malformed(let reason):
-                out += resetAgent(reason: reason)
+                failure = reason
+            }
+            if let failure {
+                out += resetAgent(reason: failure)
+                break
             }
         }
         return out

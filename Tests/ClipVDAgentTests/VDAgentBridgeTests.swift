@@ -266,6 +266,20 @@ struct VDAgentBridgeTests {
         #expect(h.sessions.last == "close")
     }
 
+    @Test func whatFollowsBadInputInTheSameReadIsStale() {
+        let h = Harness()
+        h.attach()
+        _ = h.drain()
+        // A grab with no selection prefix, then an announcement the agent sent before it could
+        // see the reset: only the announcement that answers the reset may reopen the session.
+        let stale = Self.full.wire(.other(.clipboardGrab)) + Self.plain.wire(.capabilities(request: false, Self.linuxCaps))
+        h.take(stale.withUnsafeBytes { h.bridge.received($0) })
+        #expect(h.sessions == ["open", "close"])
+        #expect(h.toGuest == [.clientDisconnected, .capabilities(request: true, .host)])
+        h.guestSends(.capabilities(request: false, Self.linuxCaps), codec: Self.plain)
+        #expect(h.sessions == ["open", "close", "open"])
+    }
+
     @Test func anAgentThatRestartsStartsANewSession() {
         let h = Harness()
         h.attach()
