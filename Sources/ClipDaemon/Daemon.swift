@@ -68,10 +68,13 @@ public final class Daemon: @unchecked Sendable {
         self.engine = SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
             selections: configuration.selections,
-            wallMilliseconds: { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) })
+            wallMilliseconds: Self.wallMilliseconds)
     }
 
     func assertOnLoop() { loop.preconditionInEventLoop() }
+
+    /// The wall clock for hybrid clocks: milliseconds since the Unix epoch.
+    @Sendable static func wallMilliseconds() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
 
     /// The configured backend. `auto` on Wayland falls back to X11 (through XWayland) when
     /// the compositor has no data-control protocol and DISPLAY is set; an explicit

@@ -28,7 +28,7 @@ final class VDAgentConnection: ChannelInboundHandler {
         channelDescription = channel
         bridge = VDAgentBridge(guestDevice: Self.guestDevice(host: daemon.identity.deviceID, channel: channel),
                                selections: daemon.configuration.selections, maximumItemSize: daemon.configuration.maximumItemSize,
-                               wallMilliseconds: { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) })
+                               wallMilliseconds: Daemon.wallMilliseconds)
     }
 
     /// The guest's device id: stable for the host and the channel, so a restarted daemon
@@ -100,12 +100,12 @@ final class VDAgentConnection: ChannelInboundHandler {
             case .toEngine(let message):
                 if let id = sessionID { daemon.received(message, on: id) }
             case .log(let level, let line):
-                let metadata: Logger.Metadata = ["channel": "\(channelDescription)"]
-                switch level {
-                case .debug: daemon.logger.debug("\(line)", metadata: metadata)
-                case .info: daemon.logger.info("\(line)", metadata: metadata)
-                case .warning: daemon.logger.warning("\(line)", metadata: metadata)
+                let logLevel: Logger.Level = switch level {
+                case .debug: .debug
+                case .info: .info
+                case .warning: .warning
                 }
+                daemon.logger.log(level: logLevel, "\(line)", metadata: ["channel": "\(channelDescription)"])
             }
         }
     }
