@@ -120,6 +120,23 @@ struct PassthroughCoreTests {
         #expect(!errors.contains { $0.hasPrefix("firmware.code") }, "the code file is still there")
     }
 
+    /// `passvm devices` on captured trees: its output matches the golden files, and it is
+    /// config a person can paste: under a name and memory it parses, and every PCI address
+    /// and USB id it lists comes back out of the parsed config.
+    @Test(arguments: ["gpu-audio-group", "shared-nic-group"])
+    func devicesListsGroupsAndUSBAsConfigLines(hostName: String) throws {
+        let passvm = URL(fileURLWithPath: DaemonHarness.binary).deletingLastPathComponent().appendingPathComponent("passvm").path
+        let result = DaemonHarness().run(passvm, ["devices", "--root", "\(Self.fixtures)/hosts/\(hostName)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let golden = try String(contentsOfFile: "\(Self.fixtures)/golden/devices-\(hostName).txt", encoding: .utf8)
+        #expect(result.stdout == golden)
+        let config = try VMConfig.parse("name = \"pasted\"\nmemory = \"1G\"\n" + result.stdout, source: "pasted.toml")
+        let addresses = result.stdout.split(separator: "\n").filter { $0.hasPrefix("address = ") }.count
+        let ids = result.stdout.split(separator: "\n").filter { $0.hasPrefix("id = ") }.count
+        #expect(config.pci.count == addresses && addresses > 0)
+        #expect(config.usb.count == ids && ids > 0)
+    }
+
     @Test func aRunningInstanceIsFound() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
