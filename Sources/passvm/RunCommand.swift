@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
         let (vm, host, paths) = try options.load()
         guard report(HostChecks.run(config: vm, host: host, paths: paths)) else { throw ExitCode(1) }
         do {
-            try prepare(vm, paths: paths)
+            for line in try paths.prepare(for: vm) { say(line) }
         } catch {
             throw fail("\(error)")
         }
@@ -98,19 +98,6 @@ struct Run: ParsableCommand {
         for path in [paths.qmpSocket, paths.clipdSocket, paths.vdagentSocket, paths.pidFile] { unlink(path) }
         say("\(vm.name): stopped (QEMU exit status \(process.terminationStatus))")
         if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
-    }
-
-    /// Private runtime and state directories, stale sockets removed, and the per-VM copy of
-    /// the firmware variables made on first run.
-    private func prepare(_ vm: VMConfig, paths: VMPaths) throws {
-        for directory in [paths.runtime, paths.state] {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        }
-        for path in [paths.qmpSocket, paths.clipdSocket, paths.vdagentSocket] { unlink(path) }
-        if let template = vm.firmwareVars, !FileManager.default.fileExists(atPath: paths.firmwareVars) {
-            try FileManager.default.copyItem(atPath: template, toPath: paths.firmwareVars)
-            say("\(vm.name): copied \(template) to \(paths.firmwareVars) (this VM's own firmware settings)")
-        }
     }
 
     private var clipdSocket: String {

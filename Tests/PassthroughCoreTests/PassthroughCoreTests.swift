@@ -137,6 +137,28 @@ struct PassthroughCoreTests {
         #expect(config.usb.count == ids && ids > 0)
     }
 
+    /// `passvm run`'s first step: private directories, and the firmware variables copied
+    /// for this VM on its first run only, so the settings a guest saves survive the next.
+    @Test func theFirstRunCopiesTheFirmwareVariablesAndLaterRunsKeepThem() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-prepare-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let template = directory + "/OVMF_VARS_4M.fd"
+        try Data("template".utf8).write(to: URL(fileURLWithPath: template))
+        var config = VMConfig(name: "fw", memory: 1 << 30, cpus: 1)
+        config.firmwareVars = template
+        let paths = VMPaths(runtime: directory + "/run", state: directory + "/state")
+        #expect(try paths.prepare(for: config) == ["fw: copied \(template) to \(paths.firmwareVars) (this VM's own firmware settings)"])
+        #expect(try String(contentsOfFile: paths.firmwareVars, encoding: .utf8) == "template")
+        for path in [paths.runtime, paths.state] {
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+            #expect(mode == 0o700, "\(path)")
+        }
+        try Data("saved by the guest".utf8).write(to: URL(fileURLWithPath: paths.firmwareVars))
+        #expect(try paths.prepare(for: config).isEmpty)
+        #expect(try String(contentsOfFile: paths.firmwareVars, encoding: .utf8) == "saved by the guest")
+    }
+
     @Test func aRunningInstanceIsFound() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
