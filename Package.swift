@@ -48,7 +48,7 @@ let package = Package(
         // Frame and message codecs. Pure.
         .target(name: "ClipWire", dependencies: ["ClipCrypto"]),
         // The sync engine: items, versions, relay, fetches. Pure, no I/O.
-        .target(name: "ClipSync", dependencies: ["ClipWire", "CClipSystem"]),
+        .target(name: "ClipSync", dependencies: ["ClipCrypto", "ClipWire", "CClipSystem"]),
         // The host's side of a guest's SPICE agent: chunk and message codecs and the bridge
         // that presents the guest to the sync engine as a peer. Pure, no I/O.
         .target(name: "ClipVDAgent", dependencies: ["ClipWire", "ClipSync"]),

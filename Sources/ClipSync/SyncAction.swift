@@ -13,13 +13,44 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
 public enum SyncAction {
     /// Send a message on a session.
     case send(SessionID, SessionMessage)
-    /// Stream an item's bytes on a session as DATA chunks followed by DATA_END with the
-    /// session's item MAC.
-    case stream(SessionID, requestID: UInt32, item: ClipItem)
-    /// The item is now the current one for its selection: the backend must own it.
-    case apply(ClipItem, from: SessionID?)
+    /// The session has item bytes to stream: pull them with `SyncEngine.nextStreamMessage`
+    /// for as long as the transport takes more.
+    case streamReady(SessionID)
+    /// An item is now the current one for its selection: the backend must own it. `held` is
+    /// the item when all its bytes are here; otherwise they are read on demand through
+    /// `SyncEngine.beginRead` / `read`.
+    case apply(ItemHeader, held: ClipItem?, from: SessionID?)
+    /// More of an item being read locally is here, or its transfer failed: readers waiting
+    /// on it read again.
+    case readable(ItemID)
     /// A peer reported what it did with one of our offers.
     case acknowledged(ItemID, by: SessionID, status: SessionMessage.Ack.Status)
     /// The peer broke the protocol: close the session (the reason is one line for the log).
     case close(SessionID, reason: String)
+}
+
+/// What a local read of an item found (`SyncEngine.read`).
+public enum ReadOutcome: Equatable, Sendable {
+    /// Bytes at the offset asked for (at least one).
+    case bytes(ArraySlice<UInt8>)
+    /// Not here yet: read again after `.readable` for the item.
+    case pending
+    /// The offset is the representation's end.
+    case end
+    /// The bytes cannot be had; one line for people.
+    case failed(String)
+}
+
+/// One transfer of item bytes under way, for `clipd status`.
+public struct TransferStatus: Sendable, Equatable {
+    public enum Direction: Sendable, Equatable { case receiving, sending }
+    public let item: ItemID
+    public let selection: Selection
+    public let direction: Direction
+    /// The session bytes come from or go to.
+    public let session: SessionID
+    public let done: UInt64
+    public let total: UInt64
+    /// Wall-clock milliseconds since the transfer started.
+    public let elapsedMilliseconds: UInt64
 }

@@ -1,75 +1,99 @@
 import ClipWire
 
 /// The sync engine: which item each selection holds, which peer has offered what, which
-/// fetches are under way. Pure logic: messages and local copies in, `SyncAction`s out.
+/// ranges are being fetched and served. Pure logic: messages and local copies in,
+/// `SyncAction`s out; streaming is pulled by the transport (`nextStreamMessage`).
 ///
 /// Rules (protocol/sync.md):
 /// - Versions are (hybrid clock, origin id); the greater wins everywhere (last writer wins).
 /// - Every accepted item is offered on every other session, never back to the session it
 ///   came from nor to its origin; offers not newer than what is held are dropped, which
 ///   stops loops and duplicates by item identity, never by content.
-/// - Items up to `inlineThreshold` bytes travel inside the offer; larger ones are fetched
-///   at once, chunk by chunk, and applied only after the length and the item MAC match
-///   (the session that carried the item verifies the MAC: `ItemVerifier`).
+/// - Items up to `inlineThreshold` bytes travel inside their offer; larger ones are offered
+///   with their manifest (content-defined chunks and their hashes). Up to `lazyThreshold`
+///   the receiver fetches them at once; above it, only when something reads them (a paste,
+///   `clipd recv`, a peer fetching through this one). Either way only chunks not already
+///   held are fetched, and every fetched chunk must match its hash before it is used.
+/// - A relay passes on ranges it does not hold a window at a time (`relayWindow`) and keeps
+///   only a bounded cache of chunks (`chunkCacheBudget`), never the whole item.
 /// - Every offer is acknowledged with what became of it.
 ///
 /// Not thread-safe: the daemon confines it to one event loop.
 public final class SyncEngine {
     /// Items up to this many bytes travel inside their offer.
     public static let inlineThreshold = 64 * 1024
+    /// Most bytes of one DATA record.
+    public static let dataRecordPayload = 256 * 1024
+    /// Most bytes one upstream request asks for.
+    static let requestSpan: UInt64 = 16 << 20
+    /// How far ahead of what it sent a relay fetches a range it does not hold.
+    public static let relayWindow: UInt64 = 8 << 20
 
     public let deviceID: DeviceID
     public let maximumItemSize: UInt64
     public let selections: Set<Selection>
     public let deviceName: String
+    /// Items above this size are fetched only when read.
+    public let lazyThreshold: UInt64
 
-    private var clock: HybridClock
-    private var current: [Selection: ClipItem] = [:]
-    private var sessions: [SessionID: PeerSession] = [:]
-    private var fetches: [Selection: PendingFetch] = [:]
-    private var nextRequestID: UInt32 = 1
+    var clock: HybridClock
+    let wallMilliseconds: @Sendable () -> UInt64
+    var current: [Selection: TrackedItem] = [:]
+    /// The item each selection held before the current one: the base its successor's
+    /// chunks are looked up in.
+    var deltaBase: [Selection: TrackedItem] = [:]
+    /// Every item tracked: current, delta bases, and items still read or served.
+    var items: [ItemID: TrackedItem] = [:]
+    var sessions: [SessionID: PeerSession] = [:]
+    var upstream: [UInt32: UpstreamRequest] = [:]
+    /// Chunks requested and not yet arrived, per item, by hash: the request bringing them.
+    var requested: [ItemID: [ChunkHash: UInt32]] = [:]
+    var jobs: [SessionID: [ServeJob]] = [:]
+    let index: ChunkIndex
+    var nextRequestID: UInt32 = 1
+    /// Bytes of item data received from and sent to peers since start.
+    public internal(set) var bytesFetched: UInt64 = 0
+    public internal(set) var bytesServed: UInt64 = 0
 
     struct PeerSession {
         var helloReceived = false
         var peerDevice: DeviceID?
-        var verifier: ItemVerifier
-    }
-
-    struct PendingFetch {
-        let header: ItemHeader
-        var source: SessionID
-        var requestID: UInt32
-        var alternates: [SessionID]
-        var received: [UInt8]
+        /// The highest fetch request id this peer used: ids must grow (protocol/sync.md).
+        var lastFetchID: UInt32 = 0
     }
 
     public init(deviceID: DeviceID, deviceName: String, maximumItemSize: UInt64, selections: Set<Selection>,
+                lazyThreshold: UInt64 = 256 * 1024, chunkCacheBudget: Int = 32 << 20,
                 wallMilliseconds: @escaping @Sendable () -> UInt64) {
         self.deviceID = deviceID
         self.deviceName = deviceName
         self.maximumItemSize = maximumItemSize
         self.selections = selections
+        self.lazyThreshold = lazyThreshold
+        self.wallMilliseconds = wallMilliseconds
         self.clock = HybridClock(wallMilliseconds: wallMilliseconds)
+        index = ChunkIndex(cacheBudget: chunkCacheBudget)
     }
 
     // MARK: Queries
 
-    /// The item a selection holds now.
-    public func currentItem(_ selection: Selection) -> ClipItem? { current[selection] }
+    /// The item a selection holds now, when all its bytes are here.
+    public func currentItem(_ selection: Selection) -> ClipItem? { current[selection]?.held }
+
+    /// The header of the item a selection holds now, held or not.
+    public func currentHeader(_ selection: Selection) -> ItemHeader? { current[selection]?.header }
 
     /// Sessions whose peer has said hello.
     public var readySessions: [SessionID] { sessions.filter { $0.value.helloReceived }.map(\.key).sorted() }
 
+    /// Bytes the chunk cache holds (not counting the chunks of held items).
+    public var cachedChunkBytes: Int { index.cachedBytes }
 
     // MARK: Sessions
 
-    /// Checks a fetched item against the MAC its sender put in DATA_END: arguments are the
-    /// request id, the item's bytes and the received MAC. Keyed by the session.
-    public typealias ItemVerifier = (_ requestID: UInt32, _ data: [UInt8], _ mac: [UInt8]) -> Bool
-
     /// A session finished its handshake: say hello, then offer everything held (catch-up).
-    public func sessionOpened(_ session: SessionID, peer: DeviceID, verifier: @escaping ItemVerifier) -> [SyncAction] {
-        sessions[session] = PeerSession(peerDevice: peer, verifier: verifier)
+    public func sessionOpened(_ session: SessionID, peer: DeviceID) -> [SyncAction] {
+        sessions[session] = PeerSession(peerDevice: peer)
         var actions: [SyncAction] = [.send(session, .hello(.init(deviceName: deviceName, maximumItemSize: maximumItemSize)))]
         for selection in Selection.allCases {
             if let item = current[selection] { actions.append(.send(session, offer(for: item))) }
@@ -77,41 +101,50 @@ public final class SyncEngine {
         return actions
     }
 
-    /// A session ended. Partial fetches from it are discarded and retried elsewhere.
+    /// A session ended: its ranges in flight move to other sources, what it was served is
+    /// dropped.
     public func sessionClosed(_ session: SessionID) -> [SyncAction] {
         sessions[session] = nil
         var actions: [SyncAction] = []
-        for (selection, fetch) in fetches {
-            if fetch.source == session {
-                actions += retryOrAbandon(selection)
-            } else if fetch.alternates.contains(session) {
-                fetches[selection]?.alternates.removeAll { $0 == session }
-            }
+        for job in jobs.removeValue(forKey: session) ?? [] { actions += dropInterest(of: job) }
+        for item in items.values { item.sources.removeAll { $0 == session } }
+        for request in upstream.values.filter({ $0.session == session }).sorted(by: { $0.id < $1.id }) {
+            actions += reassign(request, reason: "the connection to the peer sending it closed")
         }
+        for id in Array(items.keys) { dropIfUnused(id) }
         return actions
     }
 
     // MARK: Local copies
 
-    /// A new local item (a copy in a desktop application, or `clipd send`). Returns its id
-    /// and the actions, which offer it to every ready session.
-    public func localCopy(selection: Selection, representations: [(mimeType: String, bytes: [UInt8])]) -> (ClipItem, [SyncAction]) {
-        let clockReading = clock.tick()
-        let infos = representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) }
-        var data: [UInt8]
-        if representations.count == 1 {
-            data = representations[0].bytes  // shared, not copied: large items are common here
-        } else {
-            data = []
-            data.reserveCapacity(representations.reduce(0) { $0 + $1.bytes.count })
-            for r in representations { data += r.bytes }
-        }
+    /// The header of a new local item (a copy in a desktop application, or `clipd send`),
+    /// with a clock reading newer than everything seen. Chunk it (`ItemChunking`) and
+    /// `commitLocalCopy` it; items at most `inlineThreshold` bytes need no chunking.
+    public func localHeader(selection: Selection, representations: [RepresentationInfo]) -> ItemHeader {
+        let reading = clock.tick()
         // The counter is the clock reading: unique and increasing per device, across restarts too.
-        let header = ItemHeader(selection: selection, id: ItemID(origin: deviceID, counter: clockReading.rawValue), clock: clockReading, representations: infos)
-        let item = ClipItem(header: header, data: data)
-        let displaced = abandonFetch(selection)  // a local copy is newer than anything being fetched
-        current[selection] = item
-        return (item, displaced + relay(item, except: nil))
+        return ItemHeader(selection: selection, id: ItemID(origin: deviceID, counter: reading.rawValue), clock: reading, representations: representations)
+    }
+
+    /// Makes a local item current and offers it to every ready session. Returns nothing when
+    /// a newer item became current since its header was made (it lost, like an older copy).
+    public func commitLocalCopy(_ item: ClipItem) -> [SyncAction] {
+        let selection = item.selection
+        if let held = current[selection], held.header.version > item.header.version { return [] }
+        let tracked = TrackedItem(held: needsManifest(item) ? ItemChunking.chunked(header: item.header, data: item.data) : item, sources: [])
+        return makeCurrent(tracked) + relay(tracked, except: nil)
+    }
+
+    /// A new local item in one call: header, chunking (on this thread) and commit.
+    public func localCopy(selection: Selection, representations: [(mimeType: String, bytes: [UInt8])]) -> (ClipItem, [SyncAction]) {
+        let header = localHeader(selection: selection, representations: representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) })
+        let data = representations.count == 1 ? representations[0].bytes : representations.flatMap(\.bytes)
+        let item = header.totalSize > UInt64(Self.inlineThreshold) ? ItemChunking.chunked(header: header, data: data) : ClipItem(header: header, data: data)
+        return (item, commitLocalCopy(item))
+    }
+
+    private func needsManifest(_ item: ClipItem) -> Bool {
+        item.manifest == nil && item.header.totalSize > UInt64(Self.inlineThreshold)
     }
 
     // MARK: Messages
@@ -119,7 +152,10 @@ public final class SyncEngine {
     /// Handles one message received on a session.
     public func received(_ message: SessionMessage, on session: SessionID) -> [SyncAction] {
         guard var state = sessions[session] else { return [] }
-        if case .hello = message {
+        if case .hello(let hello) = message {
+            guard hello.protocolVersion == SessionMessage.protocolVersion else {
+                return [.close(session, reason: "the peer speaks sync protocol \(hello.protocolVersion), this daemon \(SessionMessage.protocolVersion): update clipd on both machines")]
+            }
             state.helloReceived = true
             sessions[session] = state
             return []
@@ -131,14 +167,20 @@ public final class SyncEngine {
         case .offer(let offer):
             return receivedOffer(offer, on: session)
         case .fetch(let fetch):
+            guard fetch.requestID > state.lastFetchID else {
+                return [.close(session, reason: "the peer reused or lowered fetch request id \(fetch.requestID)")]
+            }
+            sessions[session]?.lastFetchID = fetch.requestID
             return receivedFetch(fetch, on: session)
         case .data(let chunk):
             return receivedData(chunk, on: session)
         case .dataEnd(let end):
             return receivedEnd(end, on: session)
         case .fetchFailed(let failure):
-            guard let selection = fetches.first(where: { $0.value.requestID == failure.requestID && $0.value.source == session })?.key else { return [] }
-            return retryOrAbandon(selection)
+            guard let request = upstream[failure.requestID], request.session == session else { return [] }
+            return reassign(request, reason: "the peer could not send it (\(failure.reason))")
+        case .cancel(let cancel):
+            return receivedCancel(cancel, on: session)
         case .ack(let ack):
             return [.acknowledged(ack.item, by: session, status: ack.status)]
         }
@@ -150,83 +192,85 @@ public final class SyncEngine {
         let ack = { (status: SessionMessage.Ack.Status) -> SyncAction in .send(session, .ack(.init(item: header.id, status: status))) }
         guard selections.contains(header.selection) else { return [ack(.ignored)] }
         if let held = current[header.selection] {
-            if held.id == header.id { return [ack(.alreadyHeld)] }
+            if held.id == header.id {
+                if !held.sources.contains(session) { held.sources.append(session) }
+                if held.held == nil && held.acksOnArrival.isEmpty == false {
+                    held.acksOnArrival.append(session)  // answered once the bytes are here
+                    return []
+                }
+                return [ack(.alreadyHeld)]
+            }
             if held.header.version > header.version { return [ack(.superseded)] }
         }
-        if let pending = fetches[header.selection] {
-            if pending.header.id == header.id {
-                if pending.source != session && !pending.alternates.contains(session) { fetches[header.selection]?.alternates.append(session) }
-                return []
-            }
-            if pending.header.version > header.version { return [ack(.superseded)] }
-        }
         guard header.totalSize <= maximumItemSize else { return [ack(.tooLarge)] }
-        let displaced = abandonFetch(header.selection)
         if let data = offer.inlineData {
-            return displaced + accept(ClipItem(header: header, data: data), from: session, alsoOfferedBy: [])
+            let item = ClipItem(header: header, data: data)
+            let tracked = TrackedItem(held: needsManifest(item) ? ItemChunking.chunked(header: header, data: data) : item, sources: [session])
+            return [ack(.applied)] + makeCurrent(tracked) + relay(tracked, except: session)
         }
-        let requestID = allocateRequestID()
-        fetches[header.selection] = PendingFetch(header: header, source: session, requestID: requestID, alternates: [],
-                                                 received: LargeBuffer.reserve(capacity: Int(header.totalSize)))
-        return displaced + [.send(session, .fetch(.init(requestID: requestID, item: header.id)))]
+        guard let manifest = offer.manifest else { return [] }
+        let tracked = TrackedItem(header: header, manifest: manifest, sources: [session])
+        var actions = makeCurrent(tracked)
+        if tracked.held != nil || header.totalSize > lazyThreshold {
+            actions.insert(ack(.applied), at: 0)
+        } else {
+            // Small enough to fetch at once: acknowledged when its bytes are here.
+            tracked.acksOnArrival = [session]
+            actions += startAssembly(tracked)
+        }
+        return actions + relay(tracked, except: session)
     }
 
-    private func receivedFetch(_ fetch: SessionMessage.Fetch, on session: SessionID) -> [SyncAction] {
-        guard let item = current.values.first(where: { $0.id == fetch.item }) else {
-            return [.send(session, .fetchFailed(.init(requestID: fetch.requestID, reason: .notHeld)))]
+    // MARK: Current items
+
+    /// `item` becomes its selection's current item. The one it replaces becomes the
+    /// selection's delta base when its bytes are here; an older base goes. A replaced item
+    /// still waited for answers `superseded` to the peers that offered it.
+    func makeCurrent(_ item: TrackedItem) -> [SyncAction] {
+        let selection = item.header.selection
+        var actions: [SyncAction] = []
+        items[item.id] = item
+        if item.held == nil { completeFromIndex(item) }
+        if let held = item.held { index.pin(held) }
+        if let old = current[selection], old !== item {
+            for session in old.acksOnArrival where sessions[session] != nil {
+                actions.append(.send(session, .ack(.init(item: old.id, status: .superseded))))
+            }
+            old.acksOnArrival = []
+            if old.held != nil {
+                if let base = deltaBase[selection], base !== old {
+                    deltaBase[selection] = nil
+                    if let bytes = base.held { index.unpin(bytes) }
+                    dropIfUnused(base.id)
+                }
+                deltaBase[selection] = old
+            } else if old.readers == 0 {
+                actions += abandonAssembly(old)
+            }
+            current[selection] = item
+            dropIfUnused(old.id)
+        } else {
+            current[selection] = item
         }
-        return [.stream(session, requestID: fetch.requestID, item: item)]
+        actions.append(.apply(item.header, held: item.held, from: item.sources.first))
+        return actions
     }
 
-    private func receivedData(_ chunk: SessionMessage.DataChunk, on session: SessionID) -> [SyncAction] {
-        guard let selection = fetchSelection(request: chunk.requestID, session: session) else {
-            // Data for a fetch we abandoned (a newer item won meanwhile): ignore it.
-            return []
-        }
-        guard var fetch = fetches.removeValue(forKey: selection) else { return [] }
-        guard chunk.offset == UInt64(fetch.received.count),
-              UInt64(fetch.received.count + chunk.bytes.count) <= fetch.header.totalSize
-        else { return [.close(session, reason: "data chunk out of order or beyond the item's size")] }
-        fetch.received.append(contentsOf: chunk.bytes)
-        fetches[selection] = fetch
-        return []
+    /// Forgets an item nothing refers to any more.
+    func dropIfUnused(_ id: ItemID) {
+        guard let item = items[id] else { return }
+        let selection = item.header.selection
+        guard current[selection] !== item, deltaBase[selection] !== item, item.readers == 0,
+              !jobs.values.contains(where: { $0.contains { $0.item == id } }),
+              !upstream.values.contains(where: { $0.item == id })
+        else { return }
+        items[id] = nil
+        requested[id] = nil
     }
 
-    private func receivedEnd(_ end: SessionMessage.DataEnd, on session: SessionID) -> [SyncAction] {
-        guard let selection = fetchSelection(request: end.requestID, session: session),
-              let fetch = fetches.removeValue(forKey: selection), let verifier = sessions[session]?.verifier
-        else { return [] }
-        guard end.totalLength == fetch.header.totalSize, UInt64(fetch.received.count) == end.totalLength,
-              verifier(end.requestID, fetch.received, end.mac)
-        else {
-            return [.send(session, .ack(.init(item: fetch.header.id, status: .failed))),
-                    .close(session, reason: "fetched item \(fetch.header.id) failed its length or MAC check")]
-        }
-        let item = ClipItem(header: fetch.header, data: fetch.received)
-        return accept(item, from: session, alsoOfferedBy: fetch.alternates)
-    }
+    // MARK: Relaying
 
-    // MARK: Helpers
-
-    private func accept(_ item: ClipItem, from session: SessionID, alsoOfferedBy others: [SessionID]) -> [SyncAction] {
-        current[item.selection] = item
-        var actions: [SyncAction] = [.send(session, .ack(.init(item: item.id, status: .applied))), .apply(item, from: session)]
-        for other in others where sessions[other] != nil {
-            actions.append(.send(other, .ack(.init(item: item.id, status: .alreadyHeld))))
-        }
-        return actions + relay(item, except: session)
-    }
-
-    /// Drops the fetch under way for a selection because a newer item won; every peer that
-    /// offered the loser hears it was superseded.
-    private func abandonFetch(_ selection: Selection) -> [SyncAction] {
-        guard let fetch = fetches.removeValue(forKey: selection) else { return [] }
-        return ([fetch.source] + fetch.alternates).filter { sessions[$0] != nil }.map {
-            .send($0, .ack(.init(item: fetch.header.id, status: .superseded)))
-        }
-    }
-
-    private func relay(_ item: ClipItem, except source: SessionID?) -> [SyncAction] {
+    func relay(_ item: TrackedItem, except source: SessionID?) -> [SyncAction] {
         let message = offer(for: item)
         return sessions.keys.sorted().compactMap { id in
             guard id != source, let s = sessions[id], s.helloReceived, s.peerDevice != item.id.origin else { return nil }
@@ -234,30 +278,12 @@ public final class SyncEngine {
         }
     }
 
-    private func offer(for item: ClipItem) -> SessionMessage {
-        .offer(.init(header: item.header, inlineData: item.data.count <= Self.inlineThreshold ? item.data : nil))
+    func offer(for item: TrackedItem) -> SessionMessage {
+        if let manifest = item.manifest { return .offer(.init(header: item.header, manifest: manifest)) }
+        return .offer(.init(header: item.header, inlineData: item.held?.data ?? []))
     }
 
-    private func fetchSelection(request: UInt32, session: SessionID) -> Selection? {
-        fetches.first(where: { $0.value.requestID == request && $0.value.source == session })?.key
-    }
-
-    private func retryOrAbandon(_ selection: Selection) -> [SyncAction] {
-        guard var fetch = fetches[selection] else { return [] }
-        while let next = fetch.alternates.first {
-            fetch.alternates.removeFirst()
-            guard sessions[next] != nil else { continue }
-            fetch.source = next
-            fetch.requestID = allocateRequestID()
-            fetch.received.removeAll(keepingCapacity: true)
-            fetches[selection] = fetch
-            return [.send(next, .fetch(.init(requestID: fetch.requestID, item: fetch.header.id)))]
-        }
-        fetches[selection] = nil
-        return []
-    }
-
-    private func allocateRequestID() -> UInt32 {
+    func allocateRequestID() -> UInt32 {
         defer { nextRequestID = nextRequestID == UInt32.max ? 1 : nextRequestID + 1 }
         return nextRequestID
     }

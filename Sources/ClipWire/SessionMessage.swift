@@ -3,27 +3,32 @@
 public enum SessionMessage: Equatable, Sendable {
     /// First message each side sends: who it is and what it accepts.
     case hello(Hello)
-    /// An item is available. Small items carry their bytes (`inlineData`); large ones are
-    /// fetched.
+    /// An item is available. Small items carry their bytes; larger ones their manifest, and
+    /// their bytes are fetched by range.
     case offer(Offer)
-    /// Asks for the bytes of an offered item.
+    /// Asks for a range of one representation of an offered item.
     case fetch(Fetch)
-    /// A chunk of a fetched item's bytes.
+    /// Bytes of a fetched range.
     case data(DataChunk)
-    /// The end of a fetched item: its total length and its item MAC (see `ItemMAC`).
+    /// The end of a fetched range.
     case dataEnd(DataEnd)
-    /// A fetch cannot be served.
+    /// A fetch cannot be served (or no longer: the source went away).
     case fetchFailed(FetchFailed)
     /// What the receiver of an offer did with it.
     case ack(Ack)
+    /// The fetching side no longer wants a range it asked for.
+    case cancel(Cancel)
     /// An unknown type inside an authenticated session: ignored, for forward compatibility.
     case unknown(type: UInt8)
+
+    /// The sync protocol version this code speaks (HELLO's first field).
+    public static let protocolVersion: UInt8 = 2
 
     public struct Hello: Equatable, Sendable {
         public var protocolVersion: UInt8
         public var deviceName: String
         public var maximumItemSize: UInt64
-        public init(protocolVersion: UInt8 = 1, deviceName: String, maximumItemSize: UInt64) {
+        public init(protocolVersion: UInt8 = SessionMessage.protocolVersion, deviceName: String, maximumItemSize: UInt64) {
             self.protocolVersion = protocolVersion
             self.deviceName = deviceName
             self.maximumItemSize = maximumItemSize
@@ -32,51 +37,87 @@ public enum SessionMessage: Equatable, Sendable {
 
     public struct Offer: Equatable, Sendable {
         public var header: ItemHeader
-        /// All representations' bytes, concatenated in header order; nil when the item must
-        /// be fetched.
+        /// All representations' bytes, concatenated in header order, for a small item.
         public var inlineData: [UInt8]?
-        public init(header: ItemHeader, inlineData: [UInt8]?) {
+        /// How a larger item is chunked; its bytes are fetched. Exactly one of the two is set.
+        public var manifest: ItemManifest?
+
+        /// An offer carrying the item's bytes.
+        public init(header: ItemHeader, inlineData: [UInt8]) {
             self.header = header
             self.inlineData = inlineData
+            self.manifest = nil
+        }
+
+        /// An offer carrying the item's manifest.
+        public init(header: ItemHeader, manifest: ItemManifest) {
+            self.header = header
+            self.inlineData = nil
+            self.manifest = manifest
         }
     }
 
     public struct Fetch: Equatable, Sendable {
         public var requestID: UInt32
         public var item: ItemID
-        public init(requestID: UInt32, item: ItemID) {
+        /// Index of the representation in the item's header.
+        public var representation: UInt8
+        public var offset: UInt64
+        public var length: UInt64
+        public init(requestID: UInt32, item: ItemID, representation: UInt8, offset: UInt64, length: UInt64) {
             self.requestID = requestID
             self.item = item
+            self.representation = representation
+            self.offset = offset
+            self.length = length
         }
     }
 
+    /// Bytes at `offset` of the fetched representation. A sender may give the bytes in
+    /// several pieces (chunks lying in different buffers); they go into one record.
     public struct DataChunk: Equatable, Sendable {
         public var requestID: UInt32
         public var offset: UInt64
-        public var bytes: ArraySlice<UInt8>
+        public var parts: [ArraySlice<UInt8>]
         public init(requestID: UInt32, offset: UInt64, bytes: ArraySlice<UInt8>) {
+            self.init(requestID: requestID, offset: offset, parts: [bytes])
+        }
+        public init(requestID: UInt32, offset: UInt64, parts: [ArraySlice<UInt8>]) {
             self.requestID = requestID
             self.offset = offset
-            self.bytes = bytes
+            self.parts = parts
+        }
+        /// The bytes, joined (a copy when there are several parts).
+        public var bytes: ArraySlice<UInt8> { parts.count == 1 ? parts[0] : ArraySlice(parts.joined()) }
+        public var byteCount: Int { parts.reduce(0) { $0 + $1.count } }
+        public static func == (a: DataChunk, b: DataChunk) -> Bool {
+            a.requestID == b.requestID && a.offset == b.offset && a.bytes.elementsEqual(b.bytes)
         }
     }
 
     public struct DataEnd: Equatable, Sendable {
-        public static let macByteCount = 16
         public var requestID: UInt32
-        public var totalLength: UInt64
-        /// GMAC of the item's bytes under the sender's item-MAC key (16 bytes).
-        public var mac: [UInt8]
-        public init(requestID: UInt32, totalLength: UInt64, mac: [UInt8]) {
-            precondition(mac.count == Self.macByteCount)
+        /// Bytes sent for the request: its range's length.
+        public var length: UInt64
+        public init(requestID: UInt32, length: UInt64) {
             self.requestID = requestID
-            self.totalLength = totalLength
-            self.mac = mac
+            self.length = length
         }
     }
 
     public struct FetchFailed: Equatable, Sendable {
-        public enum Reason: UInt8, Sendable { case notHeld = 1, tooLarge = 2, busy = 3 }
+        public enum Reason: UInt8, Sendable {
+            /// The item is not (or no longer) held or reachable here.
+            case notHeld = 1
+            /// Over a limit of the sender.
+            case tooLarge = 2
+            /// The sender cannot serve it now.
+            case busy = 3
+            /// The range lies outside the representation, or names no representation.
+            case badRange = 4
+            /// A relay lost every source of the item during the transfer.
+            case unavailable = 5
+        }
         public var requestID: UInt32
         public var reason: Reason
         public init(requestID: UInt32, reason: Reason) {
@@ -108,9 +149,17 @@ public enum SessionMessage: Equatable, Sendable {
         }
     }
 
-    enum TypeCode: UInt8 {
-        case hello = 0x01, offer = 0x02, fetch = 0x03, data = 0x04, dataEnd = 0x05, fetchFailed = 0x06, ack = 0x07
+    public struct Cancel: Equatable, Sendable {
+        public var requestID: UInt32
+        public init(requestID: UInt32) { self.requestID = requestID }
     }
+
+    enum TypeCode: UInt8 {
+        case hello = 0x01, offer = 0x02, fetch = 0x03, data = 0x04, dataEnd = 0x05, fetchFailed = 0x06, ack = 0x07, cancel = 0x08
+    }
+
+    /// Offer kinds: the item's bytes follow, or its manifest.
+    enum OfferKind: UInt8 { case inline = 1, manifest = 2 }
 
     /// Header bytes of a DATA message before its payload.
     public static let dataHeaderByteCount = 1 + 4 + 8
@@ -139,28 +188,34 @@ extension SessionMessage {
             w.shortString(h.deviceName)
             w.u64(h.maximumItemSize)
         case .offer(let o):
-            w = ByteWriter(capacity: 128 + (o.inlineData?.count ?? 0))
+            w = ByteWriter(capacity: 128 + (o.inlineData?.count ?? 0) + (o.manifest?.encodedByteCount ?? 0))
             w.u8(TypeCode.offer.rawValue)
             Self.writeHeader(o.header, into: &w)
             if let data = o.inlineData {
-                w.u8(1)
+                w.u8(OfferKind.inline.rawValue)
                 w.raw(data)
-            } else {
-                w.u8(0)
+            } else if let manifest = o.manifest {
+                w.u8(OfferKind.manifest.rawValue)
+                manifest.write(into: &w)
             }
         case .fetch(let f):
             w.u8(TypeCode.fetch.rawValue)
             w.u32(f.requestID)
             Self.writeItemID(f.item, into: &w)
+            w.u8(f.representation)
+            w.u64(f.offset)
+            w.u64(f.length)
         case .data(let d):
-            w = ByteWriter(capacity: Self.dataHeaderByteCount + d.bytes.count)
+            w = ByteWriter(capacity: Self.dataHeaderByteCount + d.byteCount)
             w.raw(Self.dataHeader(requestID: d.requestID, offset: d.offset))
-            w.raw(d.bytes)
+            for part in d.parts { w.raw(part) }
         case .dataEnd(let e):
             w.u8(TypeCode.dataEnd.rawValue)
             w.u32(e.requestID)
-            w.u64(e.totalLength)
-            w.raw(e.mac)
+            w.u64(e.length)
+        case .cancel(let c):
+            w.u8(TypeCode.cancel.rawValue)
+            w.u32(c.requestID)
         case .fetchFailed(let f):
             w.u8(TypeCode.fetchFailed.rawValue)
             w.u32(f.requestID)
@@ -210,25 +265,30 @@ extension SessionMessage {
             message = .hello(Hello(protocolVersion: version, deviceName: name, maximumItemSize: maximum))
         case .offer:
             let header = try readHeader(&r)
-            let hasInline = try r.u8()
-            switch hasInline {
-            case 0: message = .offer(Offer(header: header, inlineData: nil))
-            case 1:
+            let kind = try r.u8()
+            switch OfferKind(rawValue: kind) {
+            case .inline:
                 let data = Array(r.rest())
                 guard UInt64(data.count) == header.totalSize else {
                     throw WireError.malformed("offer: inline data is \(data.count) bytes, header says \(header.totalSize)")
                 }
                 message = .offer(Offer(header: header, inlineData: data))
-            default: throw WireError.malformed("offer: inline flag \(hasInline)")
+            case .manifest:
+                message = .offer(Offer(header: header, manifest: try ItemManifest.read(&r, for: header)))
+            case nil: throw WireError.malformed("offer: kind \(kind)")
             }
         case .fetch:
-            message = .fetch(Fetch(requestID: try r.u32(), item: try readItemID(&r)))
+            let request = try r.u32()
+            let item = try readItemID(&r)
+            message = .fetch(Fetch(requestID: request, item: item, representation: try r.u8(), offset: try r.u64(), length: try r.u64()))
         case .data:
             let request = try r.u32()
             let offset = try r.u64()
             message = .data(DataChunk(requestID: request, offset: offset, bytes: r.rest()))
         case .dataEnd:
-            message = .dataEnd(DataEnd(requestID: try r.u32(), totalLength: try r.u64(), mac: try r.raw(DataEnd.macByteCount)))
+            message = .dataEnd(DataEnd(requestID: try r.u32(), length: try r.u64()))
+        case .cancel:
+            message = .cancel(Cancel(requestID: try r.u32()))
         case .fetchFailed:
             let request = try r.u32()
             guard let reason = FetchFailed.Reason(rawValue: try r.u8()) else { throw WireError.malformed("fetch-failed reason") }

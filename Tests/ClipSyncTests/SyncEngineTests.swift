@@ -15,34 +15,201 @@ struct SyncEngineTests {
         #expect(mesh.applied["b"]?.count == 1)
         #expect(mesh.acks["a"]?.map(\.0) == [item.id])
         #expect(mesh.acks["a"]?.first?.1 == .applied)
-        #expect(mesh.applied["a"] == nil, "the origin never applies its own echo")
+        #expect(mesh.applied["a"]?.count == 1, "the origin applies its own copy once and never its echo")
     }
 
-    @Test func largeItemIsFetchedInChunksAndVerified() {
+    @Test func anItemUnderTheLazyThresholdIsFetchedAtOnceAndAcknowledgedWhenHere() {
         let mesh = InMemoryMesh()
         mesh.add("a"); mesh.add("b")
         mesh.connect("a", "b")
         mesh.run()
-        let big = (0..<(3 * 1024 * 1024 + 17)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        mesh.copy(at: "a", bytes: big, mimeType: "application/octet-stream")
+        let bytes = pattern(200_000)
+        let item = mesh.copy(at: "a", bytes: bytes, mimeType: "application/octet-stream")
+        #expect(item.manifest != nil, "over the inline threshold: offered with its manifest")
         mesh.run()
-        #expect(mesh.engines["b"]!.currentItem(.clipboard)?.data == big)
-        #expect(mesh.engines["b"]!.currentItem(.clipboard)?.bytes(of: "application/octet-stream")?.count == big.count)
-        #expect(mesh.delivered > 12, "expected several DATA chunks, got \(mesh.delivered) messages")
+        #expect(mesh.engines["b"]!.currentItem(.clipboard)?.data == bytes, "fetched without anyone reading it")
+        #expect(mesh.acks["a"]?.last?.1 == .applied)
     }
 
-    @Test func corruptedMACIsNeverApplied() {
+    @Test func aLargeItemIsOnlyAnnouncedUntilSomethingReadsIt() {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        mesh.connect("a", "b")
+        mesh.run()
+        let big = pattern(3 << 20)
+        let item = mesh.copy(at: "a", bytes: big, mimeType: "application/octet-stream")
+        mesh.run()
+        #expect(mesh.engines["b"]!.currentHeader(.clipboard)?.id == item.id, "b owns the item at once")
+        #expect(mesh.engines["b"]!.currentItem(.clipboard) == nil, "but holds none of its bytes")
+        #expect(mesh.count("data", from: "a") == 0 && mesh.count("fetch", from: "b") == 0)
+        #expect(mesh.acks["a"]?.last?.1 == .applied, "acknowledged as paste-ready")
+        #expect(mesh.read(at: "b") == big)
+        #expect(mesh.count("data", from: "a") >= 12, "streamed in records of at most 256 KiB")
+        #expect(mesh.engines["b"]!.currentItem(.clipboard)?.data == big, "held after the read")
+    }
+
+    @Test func aReadIsServedChunkByChunkAsTheBytesArrive() throws {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        mesh.connect("a", "b")
+        mesh.run()
+        let big = pattern(4 << 20)
+        mesh.copy(at: "a", bytes: big, mimeType: "application/octet-stream")
+        mesh.run()
+        let engine = mesh.engines["b"]!
+        let id = try #require(engine.currentHeader(.clipboard)?.id)
+        let (known, actions) = engine.beginRead(id)
+        #expect(known)
+        mesh.perform(actions, at: "b")
+        #expect(engine.read(id, representation: 0, offset: 0) == .pending)
+        mesh.run(limit: 3)  // the fetch reaches a and the first record comes back
+        guard case .bytes(let first) = engine.read(id, representation: 0, offset: 0) else { Issue.record("no bytes after the first record"); return }
+        #expect(first.elementsEqual(big.prefix(first.count)))
+        #expect(engine.read(id, representation: 0, offset: UInt64(big.count - 1)) == .pending, "the end has not arrived yet")
+        mesh.run()
+        #expect(engine.read(id, representation: 0, offset: UInt64(big.count)) == .end)
+        mesh.perform(engine.endRead(id), at: "b")
+    }
+
+    @Test func aChunkThatDoesNotMatchItsHashEndsTheSessionAndNothingIsApplied() {
         let mesh = InMemoryMesh()
         mesh.add("a"); mesh.add("b")
         mesh.connect("a", "b")
         mesh.run()
         mesh.copy(at: "b", "keep me")
         mesh.run()
-        mesh.corruptDigests = true
-        mesh.copy(at: "a", bytes: [UInt8](repeating: 7, count: 200_000))
+        mesh.corruptData = true
+        mesh.copy(at: "a", bytes: pattern(200_000))
         mesh.run()
-        #expect(mesh.text(at: "b") == "keep me", "nothing corrupted applied, nothing held lost")
-        #expect(mesh.closed["b"]?.count == 1)
+        #expect(mesh.closed["b"]?.first?.contains("does not match its hash") == true)
+        #expect(mesh.engines["b"]!.currentItem(.clipboard) == nil, "the corrupted item is never held")
+    }
+
+    @Test func editingTheMiddleOfALargeItemFetchesOnlyTheChunksAroundTheEdit() throws {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        mesh.connect("a", "b")
+        mesh.run()
+        var text = lorem(8 << 20)
+        mesh.copy(at: "a", bytes: text)
+        mesh.run()
+        #expect(mesh.read(at: "b") == text)
+        let before = mesh.engines["b"]!.bytesFetched
+        text.insert(contentsOf: Array("an edit in the middle".utf8), at: text.count / 2)
+        text.removeSubrange(text.count / 3..<text.count / 3 + 100)
+        mesh.wallClock += 10
+        mesh.copy(at: "a", bytes: text)
+        mesh.run()
+        #expect(mesh.read(at: "b") == text)
+        let fetched = mesh.engines["b"]!.bytesFetched - before
+        #expect(fetched < UInt64(text.count) / 20, "fetched \(fetched) of \(text.count) bytes again")
+        #expect(fetched > 0)
+    }
+
+    @Test func aChunkRepeatedInsideAnItemIsFetchedOnce() {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        mesh.connect("a", "b")
+        mesh.run()
+        let zeros = [UInt8](repeating: 0, count: 16 << 20)
+        mesh.copy(at: "a", bytes: zeros, mimeType: "application/octet-stream")
+        mesh.run()
+        #expect(mesh.read(at: "b") == zeros)
+        #expect(mesh.engines["b"]!.bytesFetched <= 256 * 1024, "one maximum-size chunk repeated 64 times")
+    }
+
+    @Test func aRelayPassesALargeItemOnWithoutHoldingIt() {
+        let mesh = InMemoryMesh()
+        mesh.add("guest"); mesh.add("host", chunkCacheBudget: 2 << 20); mesh.add("laptop")
+        mesh.connect("guest", "host"); mesh.connect("host", "laptop")
+        mesh.run()
+        let big = pattern(12 << 20)
+        mesh.copy(at: "guest", bytes: big, mimeType: "application/octet-stream")
+        mesh.run()
+        #expect(mesh.engines["laptop"]!.currentHeader(.clipboard) != nil)
+        #expect(mesh.read(at: "laptop") == big)
+        let host = mesh.engines["host"]!
+        #expect(host.currentItem(.clipboard) == nil, "the relay never holds the whole item")
+        #expect(host.cachedChunkBytes <= 2 << 20, "its cache stays within its budget")
+        #expect(host.bytesFetched == UInt64(big.count), "and fetched each byte once")
+    }
+
+    @Test func aRelayFetchesAWindowAheadOfWhatItsPeerTook() throws {
+        let mesh = InMemoryMesh()
+        mesh.add("guest"); mesh.add("host", chunkCacheBudget: 1 << 20); mesh.add("laptop")
+        mesh.connect("guest", "host"); mesh.connect("host", "laptop")
+        mesh.run()
+        mesh.copy(at: "guest", bytes: pattern(32 << 20), mimeType: "application/octet-stream")
+        mesh.run()
+        // The laptop asks for everything, but nobody pulls the host's stream to it: the host
+        // fetches one window and waits.
+        let laptop = mesh.engines["laptop"]!
+        let id = try #require(laptop.currentHeader(.clipboard)?.id)
+        let (_, actions) = laptop.beginRead(id)
+        mesh.perform(actions, at: "laptop")
+        while !mesh.queue.isEmpty || mesh.streaming.contains(where: { $0.name != "host" }) {
+            mesh.streaming.removeAll { $0.name == "host" }
+            mesh.run(limit: 1)
+        }
+        let fetched = mesh.engines["host"]!.bytesFetched
+        #expect(fetched <= SyncEngine.relayWindow + 512 * 1024, "the host fetched \(fetched) bytes ahead of its peer")
+        #expect(fetched > 0)
+    }
+
+    @Test func aFetchMovesToAnotherSourceWhenItsSourceDrops() {
+        let mesh = InMemoryMesh()
+        for n in ["a", "b", "c"] { mesh.add(n) }
+        mesh.connect("a", "b"); mesh.connect("a", "c")
+        mesh.run()
+        let bytes = pattern(3 << 20)
+        mesh.copy(at: "a", bytes: bytes)
+        mesh.run()
+        #expect(mesh.read(at: "b") == bytes)
+        #expect(mesh.read(at: "c") == bytes)
+        // d hears of the item from b and c; b vanishes mid-transfer; c serves the rest.
+        mesh.add("d")
+        let viaB = mesh.connect("d", "b")
+        mesh.connect("d", "c")
+        mesh.run()
+        let d = mesh.engines["d"]!
+        let id = d.currentHeader(.clipboard)!.id
+        mesh.perform(d.beginRead(id).1, at: "d")
+        mesh.run(limit: 6)
+        mesh.disconnect(viaB)
+        mesh.run()
+        #expect(d.currentItem(.clipboard)?.data == bytes)
+        mesh.perform(d.endRead(id), at: "d")
+    }
+
+    @Test func aReadFailsInOneLineWhenNoPeerHoldsTheBytes() throws {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        let link = mesh.connect("a", "b")
+        mesh.run()
+        mesh.copy(at: "a", bytes: pattern(1 << 20))
+        mesh.run()
+        mesh.disconnect(link)
+        let b = mesh.engines["b"]!
+        let id = try #require(b.currentHeader(.clipboard)?.id)
+        _ = b.beginRead(id)
+        guard case .failed(let reason) = b.read(id, representation: 0, offset: 0) else { Issue.record("expected a failure"); return }
+        #expect(reason.contains("no connected peer holds"))
+    }
+
+    @Test func aNewerOfferSupersedesAFetchUnderWayAndCancelsIt() {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b", lazyThreshold: 64 << 20)
+        mesh.connect("a", "b")
+        mesh.run()
+        mesh.copy(at: "a", bytes: pattern(8 << 20))
+        mesh.run(limit: 4)  // offer delivered, fetch sent, streaming begun
+        mesh.wallClock += 1
+        mesh.copy(at: "a", "newer small")
+        mesh.run()
+        #expect(mesh.text(at: "b") == "newer small")
+        #expect(mesh.count("cancel", from: "b") >= 1)
+        #expect(mesh.count("data", from: "a") < 32, "the superseded stream stopped early")
+        #expect(mesh.acks["a"]?.contains { $0.1 == .superseded } == true)
     }
 
     @Test func concurrentCopiesConvergeOnOneWinnerEverywhere() {
@@ -123,6 +290,21 @@ struct SyncEngineTests {
         #expect(mesh.acks["a"]?.last?.1 == .alreadyHeld)
     }
 
+    @Test func aLazyItemCanBeReadAgainOnceItsSourceComesBack() {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        let link = mesh.connect("a", "b")
+        mesh.run()
+        let big = pattern(1 << 20)
+        mesh.copy(at: "a", bytes: big)
+        mesh.run()
+        mesh.disconnect(link)
+        #expect(mesh.read(at: "b") == nil)
+        mesh.connect("a", "b")  // a's catch-up offer names it again: a is a source once more
+        mesh.run()
+        #expect(mesh.read(at: "b") == big)
+    }
+
     @Test func selectionsAreKeptApart() {
         let mesh = InMemoryMesh()
         mesh.add("a"); mesh.add("b")
@@ -152,7 +334,7 @@ struct SyncEngineTests {
         mesh.run()
         mesh.copy(at: "a", bytes: [UInt8](repeating: 1, count: 1001))
         mesh.run()
-        #expect(mesh.engines["b"]!.currentItem(.clipboard) == nil)
+        #expect(mesh.engines["b"]!.currentHeader(.clipboard) == nil)
         #expect(mesh.acks["a"]?.last?.1 == .tooLarge)
     }
 
@@ -160,60 +342,89 @@ struct SyncEngineTests {
         let mesh = InMemoryMesh()
         mesh.add("a")
         let engine = mesh.engines["a"]!
-        _ = engine.sessionOpened(SessionID(99), peer: DeviceID(bytes: Array(repeating: 1, count: 16)), verifier: InMemoryMesh.verify)
-        let actions = engine.received(.fetch(.init(requestID: 1, item: ItemID(origin: engine.deviceID, counter: 1))), on: SessionID(99))
+        _ = engine.sessionOpened(SessionID(99), peer: DeviceID(bytes: Array(repeating: 1, count: 16)))
+        let actions = engine.received(.cancel(.init(requestID: 1)), on: SessionID(99))
         guard case .close = actions.first else { Issue.record("expected close, got \(actions)"); return }
     }
 
-    @Test func outOfOrderDataClosesAndKeepsTheHeldItem() throws {
+    @Test func aPeerOfAnotherProtocolVersionIsClosedWithAReason() {
         let mesh = InMemoryMesh()
-        mesh.add("b")
-        let engine = mesh.engines["b"]!
-        _ = engine.localCopy(selection: .clipboard, representations: [("text/plain", Array("held".utf8))])
+        mesh.add("a")
+        let engine = mesh.engines["a"]!
+        _ = engine.sessionOpened(SessionID(5), peer: DeviceID(bytes: Array(repeating: 1, count: 16)))
+        let actions = engine.received(.hello(.init(protocolVersion: 1, deviceName: "old", maximumItemSize: 1)), on: SessionID(5))
+        guard case .close(_, let reason) = actions.first else { Issue.record("expected close, got \(actions)"); return }
+        #expect(reason.contains("update clipd"))
+    }
+
+    /// A peer session driven by hand, with the engine under test on the other side.
+    private func handDriven(_ name: String = "b") -> (SyncEngine, SessionID, DeviceID) {
+        let mesh = InMemoryMesh()
+        mesh.add(name)
+        let engine = mesh.engines[name]!
         let session = SessionID(7)
         let peer = DeviceID(bytes: Array(repeating: 0xaa, count: 16))
-        _ = engine.sessionOpened(session, peer: peer, verifier: InMemoryMesh.verify)
+        _ = engine.sessionOpened(session, peer: peer)
         _ = engine.received(.hello(.init(deviceName: "peer", maximumItemSize: 1 << 30)), on: session)
-        let header = ItemHeader(selection: .clipboard, id: ItemID(origin: peer, counter: 1),
-                                clock: HybridTimestamp(milliseconds: 1_800_000_000_000, logical: 0),
-                                representations: [RepresentationInfo(mimeType: "text/plain", size: 100_000)])
-        let actions = engine.received(.offer(.init(header: header, inlineData: nil)), on: session)
-        guard case .send(_, .fetch(let fetch)) = try #require(actions.first) else { Issue.record("expected a fetch, got \(actions)"); return }
-        #expect(engine.received(.data(.init(requestID: fetch.requestID, offset: 0, bytes: [1, 2, 3][...])), on: session).isEmpty)
+        return (engine, session, peer)
+    }
+
+    @Test func outOfOrderDataClosesAndKeepsTheHeldItem() throws {
+        let (engine, session, peer) = handDriven()
+        _ = engine.localCopy(selection: .clipboard, representations: [("text/plain", Array("held".utf8))])
+        let bytes = pattern(100_000)
+        let item = ItemChunking.chunked(header: ItemHeader(selection: .clipboard, id: ItemID(origin: peer, counter: 1),
+                                                         clock: HybridTimestamp(milliseconds: 1_800_000_000_000, logical: 0),
+                                                         representations: [RepresentationInfo(mimeType: "text/plain", size: 100_000)]), data: bytes)
+        let actions = engine.received(.offer(.init(header: item.header, manifest: item.manifest!)), on: session)
+        let fetch = try #require(actions.compactMap { action -> SessionMessage.Fetch? in
+            if case .send(_, .fetch(let f)) = action { return f } else { return nil }
+        }.first)
+        #expect(fetch.offset == 0 && fetch.length == 100_000)
         let bogus = engine.received(.data(.init(requestID: fetch.requestID, offset: 500, bytes: [1][...])), on: session)
         guard case .close = try #require(bogus.first) else { Issue.record("expected close, got \(bogus)"); return }
-        #expect(String(decoding: engine.currentItem(.clipboard)!.data, as: UTF8.self) == "held")
+        #expect(engine.currentItem(.clipboard) == nil)
     }
 
-    @Test func fetchMovesToAnotherPeerWhenTheSourceDrops() {
-        let mesh = InMemoryMesh()
-        for n in ["a", "b", "c"] { mesh.add(n) }
-        mesh.connect("a", "b"); mesh.connect("a", "c")
-        mesh.run()
-        mesh.copy(at: "a", bytes: [UInt8](repeating: 9, count: 300_000))
-        mesh.run()
-        #expect(mesh.engines["b"]!.currentItem(.clipboard)?.data.count == 300_000)
-        // d hears of the item from b and c; b vanishes mid-fetch; c serves it.
-        mesh.add("d")
-        let viaB = mesh.connect("d", "b")
-        mesh.connect("d", "c")
-        mesh.run(limit: 4)  // hellos and both offers delivered, fetch sent to one of them
-        mesh.disconnect(viaB)
-        mesh.run()
-        #expect(mesh.engines["d"]!.currentItem(.clipboard)?.data.count == 300_000)
+    @Test func aReusedFetchRequestIDClosesTheSession() {
+        let (engine, session, _) = handDriven()
+        let (item, _) = engine.localCopy(selection: .clipboard, representations: [("text/plain", Array("held".utf8))])
+        let fetch = SessionMessage.Fetch(requestID: 9, item: item.id, representation: 0, offset: 0, length: 4)
+        #expect(engine.received(.fetch(fetch), on: session).contains { if case .streamReady = $0 { true } else { false } })
+        let again = engine.received(.fetch(fetch), on: session)
+        guard case .close = again.first else { Issue.record("expected close, got \(again)"); return }
     }
 
-    @Test func newerOfferSupersedesAFetchUnderWay() {
-        let mesh = InMemoryMesh()
-        mesh.add("a"); mesh.add("b")
-        mesh.connect("a", "b")
-        mesh.run()
-        mesh.copy(at: "a", bytes: [UInt8](repeating: 1, count: 500_000))
-        mesh.run(limit: 2)  // offer delivered, fetch queued
-        mesh.wallClock += 1
-        mesh.copy(at: "a", "newer small")
-        mesh.run()
-        #expect(mesh.text(at: "b") == "newer small")
+    @Test func aRangeOutsideTheItemIsRefused() {
+        let (engine, session, _) = handDriven()
+        let (item, _) = engine.localCopy(selection: .clipboard, representations: [("text/plain", Array("held".utf8))])
+        for (n, (rep, offset, length)) in [(0, 3, 2), (1, 0, 1), (0, 0, 0), (0, UInt64.max, 2)].enumerated() {
+            let actions = engine.received(.fetch(.init(requestID: UInt32(n + 1), item: item.id, representation: UInt8(rep), offset: UInt64(offset), length: UInt64(length))), on: session)
+            guard case .send(_, .fetchFailed(let failure)) = actions.first else { Issue.record("expected fetch-failed, got \(actions)"); continue }
+            #expect(failure.reason == .badRange)
+        }
+    }
+
+    @Test func aServedRangeIsExactlyTheBytesAskedFor() throws {
+        let (engine, session, _) = handDriven()
+        let bytes = pattern(700_000)
+        let (item, _) = engine.localCopy(selection: .clipboard, representations: [("application/octet-stream", bytes)])
+        _ = engine.received(.fetch(.init(requestID: 1, item: item.id, representation: 0, offset: 123_457, length: 400_000)), on: session)
+        var received: [UInt8] = []
+        var ended = false
+        while case (let message?, _) = engine.nextStreamMessage(on: session) {
+            switch message {
+            case .data(let data):
+                #expect(data.offset == 123_457 + UInt64(received.count))
+                #expect(data.byteCount <= SyncEngine.dataRecordPayload)
+                received += data.bytes
+            case .dataEnd(let end):
+                #expect(end.length == 400_000)
+                ended = true
+            default: Issue.record("unexpected \(message)")
+            }
+        }
+        #expect(ended && received == Array(bytes[123_457..<523_457]))
     }
 
     @Test func hybridClockNeverGoesBackwards() {
@@ -231,4 +442,37 @@ struct SyncEngineTests {
             last = t
         }
     }
+}
+
+/// Bytes that do not repeat within a chunk (a pseudo-random sequence).
+func pattern(_ count: Int, seed: UInt64 = 0x9e3779b97f4a7c15) -> [UInt8] {
+    var state = seed
+    var out = [UInt8](repeating: 0, count: count)
+    out.withUnsafeMutableBytes { raw in
+        var offset = 0
+        while offset < count {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            var word = (state >> 17) ^ state
+            withUnsafeBytes(of: &word) { w in
+                let n = min(8, count - offset)
+                raw.baseAddress!.advanced(by: offset).copyMemory(from: w.baseAddress!, byteCount: n)
+            }
+            offset += 8
+        }
+    }
+    return out
+}
+
+/// Text of `count` bytes made of words, like a large log or document.
+func lorem(_ count: Int) -> [UInt8] {
+    let words = ["clipboard", "sync", "item", "chunk", "peer", "relay", "host", "guest", "laptop", "paste", "copy", "delta", "window", "record"]
+    var state: UInt64 = 42
+    var out: [UInt8] = []
+    out.reserveCapacity(count + 16)
+    while out.count < count {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        out += Array(words[Int(state >> 33) % words.count].utf8)
+        out.append(state & 0xf0 == 0 ? 0x0a : 0x20)
+    }
+    return Array(out.prefix(count))
 }
