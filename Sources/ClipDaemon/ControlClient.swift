@@ -7,6 +7,7 @@ import Glibc
 public final class ControlClient {
     private let fd: Int32
     private var buffer: [UInt8] = []
+    private var scratch = [UInt8](repeating: 0, count: 1 << 20)
 
     /// Connects, or throws a one-line error saying no daemon runs and how to start one.
     public init(socketPath: String) throws {
@@ -43,12 +44,12 @@ public final class ControlClient {
         return result == 0
     }
 
-    /// Sends one request with its payload.
-    public func send(_ request: ControlRequest, payload: [UInt8] = []) throws {
+    /// Sends one request with its payload; `progress` hears the payload bytes written so far.
+    public func send(_ request: ControlRequest, payload: [UInt8] = [], progress: ((Int) -> Void)? = nil) throws {
         do {
             // Prefix and header first, then the payload from where it lies (no copy of large items).
             try write(ControlFraming.encode(request, payloadLength: payload.count))
-            try write(payload)
+            try write(payload, progress: progress)
         } catch {
             // The daemon refuses some requests (an item over its maximum size) without
             // reading them: its answer says why.
@@ -57,20 +58,58 @@ public final class ControlClient {
         }
     }
 
-    private func write(_ bytes: [UInt8]) throws {
+    private func write(_ bytes: [UInt8], progress: ((Int) -> Void)? = nil) throws {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            // Pieces of 1 MiB, so that progress moves.
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, min(bytes.count - sent, 1 << 20), Int32(MSG_NOSIGNAL)) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw DaemonError("the daemon closed the connection: \(errnoText())")
             }
             sent += n
+            progress?(sent)
         }
     }
 
-    /// Reads the next response and its payload; throws when the daemon goes away.
+    /// Reads the next response and its whole payload (a streamed one gathered); throws when
+    /// the daemon goes away. For a streamed payload the response is its trailer, with the
+    /// head's MIME type.
     public func receive() throws -> (ControlResponse, [UInt8]) {
+        var payload: [UInt8] = []
+        let response = try receive(head: { _ in }, piece: { payload.append(contentsOf: $0) })
+        return (response, payload)
+    }
+
+    /// Reads the next response, handing its payload over piece by piece as it arrives.
+    /// `head` hears a streamed payload's head (type and size) before its first piece; the
+    /// response returned is then the trailer (ok, or the error that cut the payload short),
+    /// carrying the head's MIME type.
+    public func receive(head: (ControlResponse) -> Void, piece: (ArraySlice<UInt8>) -> Void) throws -> ControlResponse {
+        let (first, payload) = try receiveFrame()
+        guard first.streamed == true else {
+            if !payload.isEmpty { piece(payload[...]) }
+            return first
+        }
+        head(first)
+        while true {
+            try fill(4)
+            let length = buffer[0..<4].reduce(0) { $0 << 8 | Int($1) }
+            guard length <= 64 << 20 else { throw DaemonError("malformed response from the daemon") }
+            try fill(4 + length)
+            if length == 0 {
+                buffer.removeFirst(4)
+                break
+            }
+            piece(buffer[4..<4 + length])
+            buffer.removeFirst(4 + length)
+        }
+        var (trailer, _) = try receiveFrame()
+        trailer.mimeType = trailer.mimeType ?? first.mimeType
+        return trailer
+    }
+
+    private func receiveFrame() throws -> (ControlResponse, [UInt8]) {
         try fill(ControlFraming.prefixByteCount)
         let headerLength = buffer[0..<4].reduce(0) { $0 << 8 | Int($1) }
         let payloadLength = buffer[4..<12].reduce(0) { $0 << 8 | Int($1) }
@@ -83,15 +122,14 @@ public final class ControlClient {
     }
 
     private func fill(_ count: Int) throws {
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while buffer.count < count {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw DaemonError("lost the connection to the daemon: \(errnoText())")
             }
             if n == 0 { throw DaemonError("the daemon closed the connection") }
-            buffer += chunk[0..<n]
+            buffer += scratch[0..<n]
         }
     }
 }

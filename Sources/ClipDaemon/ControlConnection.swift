@@ -15,6 +15,7 @@ final class ControlConnection: ChannelInboundHandler {
     private var pendingHeader: (request: ControlRequest, payloadLength: Int)?
     private var payload: [UInt8] = []
     private(set) var isClosed = false
+    private var writableWaiters: [() -> Void] = []
 
     init(daemon: Daemon) { self.daemon = daemon }
 
@@ -30,6 +31,25 @@ final class ControlConnection: ChannelInboundHandler {
         isClosed = true
         buffer = nil
         daemon.controlClosed(self)
+        runWritableWaiters()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { runWritableWaiters() }
+    }
+
+    private func runWritableWaiters() {
+        let waiters = writableWaiters
+        writableWaiters = []
+        for waiter in waiters { waiter() }
+    }
+
+    /// Whether the socket takes more now.
+    var isWritable: Bool { !isClosed && (context?.channel.isWritable ?? false) }
+
+    /// Runs `body` once the socket takes more (or has closed).
+    func whenWritable(_ body: @escaping () -> Void) {
+        if isWritable || isClosed { body() } else { writableWaiters.append(body) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
@@ -90,6 +110,17 @@ final class ControlConnection: ChannelInboundHandler {
         let bytes = ControlFraming.encode(response, payload: payload)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
     }
+
+    /// Writes one piece of a streamed payload (an empty one ends the pieces).
+    func writePiece(_ bytes: ArraySlice<UInt8>) {
+        guard !isClosed, let context else { return }
+        var out = context.channel.allocator.buffer(capacity: 4 + bytes.count)
+        out.writeInteger(UInt32(bytes.count))
+        out.writeBytes(bytes)
+        if bytes.isEmpty { context.writeAndFlush(wrapOutboundOut(out), promise: nil) } else { context.write(wrapOutboundOut(out), promise: nil) }
+    }
+
+    func flush() { context?.flush() }
 
     /// Sends the final response of a request. The client closes the socket when it has it.
     func finish(_ response: ControlResponse, payload: [UInt8] = []) {

@@ -44,6 +44,11 @@ public struct ControlResponse: Codable, Sendable {
     public var code: String?
     /// True on the last event of a stream.
     public var done: Bool?
+    /// The payload follows in pieces (u32 length, bytes; a zero length ends them), then a
+    /// trailer response that says whether all of it came (protocol/control.md).
+    public var streamed: Bool?
+    /// Bytes of the payload, when streamed.
+    public var size: UInt64?
 
     public init(ok: Bool) { self.ok = ok }
 

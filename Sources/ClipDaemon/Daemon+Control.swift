@@ -1,4 +1,5 @@
 import ClipSync
+import ClipboardBackends
 import ClipWire
 import NIOCore
 
@@ -15,11 +16,14 @@ final class WaitState {
     }
 }
 
-/// A `clipd recv --watch` client.
+/// A `clipd recv --watch` client. One event streams at a time; an item that arrives
+/// meanwhile waits (a newer one replaces it: the watcher sees the latest).
 final class Watcher {
     let connection: ControlConnection
     let selection: Selection
     let mimeType: String?
+    var streaming = false
+    var queued: (header: ItemHeader, held: ClipItem?)?
 
     init(connection: ControlConnection, selection: Selection, mimeType: String?) {
         self.connection = connection
@@ -89,14 +93,24 @@ extension Daemon {
         let selection = try selection(request)
         let mimeType = request.mimeType ?? "application/octet-stream"
         guard !mimeType.isEmpty, mimeType.utf8.count <= 255 else { throw DaemonError("invalid MIME type '\(mimeType)'") }
-        let (item, actions) = engine.localCopy(selection: selection, representations: [(mimeType, payload)])
-        let ready = engine.readySessions
-        var pending: [SessionID: String] = [:]
-        for id in ready { pending[id] = peerName(of: id) }
         let wait = request.wait == true
-        if wait && !pending.isEmpty {
+        let timeout = TimeAmount.milliseconds(Int64(request.timeoutMilliseconds ?? 30_000))
+        intakeLocalCopy(selection: selection, representations: [RepresentationInfo(mimeType: mimeType, size: UInt64(payload.count))], data: payload) { [self] item in
+            guard let item else {
+                var response = ControlResponse(ok: true)
+                response.notes = ["a newer copy replaced this item before it was offered"]
+                return client.finish(response)
+            }
+            notifyWatchers(item.header, held: item)
+            backend.own(item.header, content: HeldContent(item))  // like wl-copy: the item is also this desktop's clipboard
+            var pending: [SessionID: String] = [:]
+            for id in engine.readySessions { pending[id] = peerName(of: id) }
+            guard wait && !pending.isEmpty else {
+                var response = ControlResponse(ok: true)
+                if wait { response.notes = ["no peers connected: nothing to wait for"] }
+                return client.finish(response)
+            }
             let state = WaitState(reply: client, pending: pending)
-            let timeout = TimeAmount.milliseconds(Int64(request.timeoutMilliseconds ?? 30_000))
             let itemID = item.id
             state.timer = loop.scheduleTask(in: timeout) { [self] in
                 guard let waiting = waits.removeValue(forKey: itemID) else { return }
@@ -105,18 +119,14 @@ extension Daemon {
             }
             waits[item.id] = state
         }
-        perform(actions)
-        notifyWatchers(item)
-        backend.own(item)  // like wl-copy: the item is also this desktop's clipboard
-        if !wait || pending.isEmpty {
-            var response = ControlResponse(ok: true)
-            if wait { response.notes = ["no peers connected: nothing to wait for"] }
-            client.finish(response)
-        }
     }
 
     func acknowledged(_ item: ItemID, by session: SessionID, status: SessionMessage.Ack.Status) {
         guard let wait = waits[item], let name = wait.pending.removeValue(forKey: session) else { return }
+        recordAck(item, status: status, name: name, wait: wait)
+    }
+
+    private func recordAck(_ item: ItemID, status: SessionMessage.Ack.Status, name: String, wait: WaitState) {
         switch status {
         case .applied, .alreadyHeld: break
         case .superseded: wait.problems.append("\(name) kept a newer item")
@@ -150,33 +160,34 @@ extension Daemon {
 
     // MARK: recv and watch
 
-    private func chooseRepresentation(_ item: ClipItem, mimeType: String?) throws -> (String, ArraySlice<UInt8>) {
+    /// The representation to give a reader asking for `mimeType`: that type, else text,
+    /// else the first.
+    private func chooseRepresentation(_ header: ItemHeader, mimeType: String?) throws -> Int {
+        let types = header.representations.map(\.mimeType)
         if let mimeType {
-            guard let bytes = item.bytes(of: mimeType) else {
-                throw DaemonError("the \(item.selection) has no \(mimeType) (it has: \(item.header.representations.map(\.mimeType).joined(separator: ", ")))")
+            guard let index = types.firstIndex(of: mimeType) else {
+                throw DaemonError("the \(header.selection) has no \(mimeType) (it has: \(types.joined(separator: ", ")))")
             }
-            return (mimeType, bytes)
+            return index
         }
         for preferred in ["text/plain;charset=utf-8", "text/plain", "UTF8_STRING"] {
-            if let bytes = item.bytes(of: preferred) { return (preferred, bytes) }
+            if let index = types.firstIndex(of: preferred) { return index }
         }
-        let first = item.representations[0]
-        return (first.mimeType, first.bytes)
+        return 0
     }
 
     private func handleRecv(_ request: ControlRequest, client: ControlConnection) throws {
         let selection = try selection(request)
-        guard let item = engine.currentItem(selection) else { throw DaemonError("the \(selection) is empty") }
+        guard let header = engine.currentHeader(selection) else { throw DaemonError("the \(selection) is empty") }
         if request.listTypes == true {
             var response = ControlResponse(ok: true)
-            response.types = item.header.representations.map(\.mimeType)
+            response.types = header.representations.map(\.mimeType)
             client.finish(response)
             return
         }
-        let (mime, bytes) = try chooseRepresentation(item, mimeType: request.mimeType)
-        var response = ControlResponse(ok: true)
-        response.mimeType = mime
-        client.finish(response, payload: Array(bytes))
+        let representation = try chooseRepresentation(header, mimeType: request.mimeType)
+        ControlItemStream(daemon: self, client: client, header: header, representation: representation,
+                          held: engine.currentItem(selection), last: true).start()
     }
 
     private func handleWatch(_ request: ControlRequest, client: ControlConnection) throws {
@@ -185,13 +196,24 @@ extension Daemon {
         client.reply(ControlResponse(ok: true))
     }
 
-    func notifyWatchers(_ item: ClipItem) {
-        for watcher in watchers.values where watcher.selection == item.selection {
-            guard let (mime, bytes) = try? chooseRepresentation(item, mimeType: watcher.mimeType) else { continue }
-            var event = ControlResponse(ok: true)
-            event.mimeType = mime
-            watcher.connection.reply(event, payload: Array(bytes))
+    /// Every watcher of the item's selection gets it as an event (its bytes fetched first
+    /// when they are not here).
+    func notifyWatchers(_ header: ItemHeader, held: ClipItem?) {
+        for watcher in watchers.values where watcher.selection == header.selection {
+            watcher.queued = (header, held)
+            streamNextEvent(watcher)
         }
+    }
+
+    private func streamNextEvent(_ watcher: Watcher) {
+        guard !watcher.streaming, let (header, held) = watcher.queued else { return }
+        watcher.queued = nil
+        guard let representation = try? chooseRepresentation(header, mimeType: watcher.mimeType) else { return }
+        watcher.streaming = true
+        ControlItemStream(daemon: self, client: watcher.connection, header: header, representation: representation, held: held, last: false) { [self] in
+            watcher.streaming = false
+            streamNextEvent(watcher)
+        }.start()
     }
 
     // MARK: status, peers, unpair
@@ -214,17 +236,31 @@ extension Daemon {
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         for selection in Selection.allCases where configuration.selections.contains(selection) {
-            if let item = engine.currentItem(selection) {
-                let agent = agentSessions.values.first { $0.bridge.guestDevice == item.id.origin }
-                let origin = item.id.origin == identity.deviceID ? "this device" : (peers.peer(id: item.id.origin)?.name ?? agent?.name ?? item.id.origin.short)
-                lines.append("\(selection): \(SizeParser.format(item.header.totalSize)) \(item.header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)")
+            if let header = engine.currentHeader(selection) {
+                let agent = agentSessions.values.first { $0.bridge.guestDevice == header.id.origin }
+                let origin = header.id.origin == identity.deviceID ? "this device" : (peers.peer(id: header.id.origin)?.name ?? agent?.name ?? header.id.origin.short)
+                let here = engine.currentItem(selection) == nil ? " (fetched when pasted)" : ""
+                lines.append("\(selection): \(SizeParser.format(header.totalSize)) \(header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)\(here)")
             } else {
                 lines.append("\(selection): empty")
             }
         }
+        lines += transferLines()
         var response = ControlResponse(ok: true)
         response.lines = lines
         return response
+    }
+
+    /// One line per transfer under way, with its rate, then what moved since start.
+    private func transferLines() -> [String] {
+        var lines = engine.transfers.map { t -> String in
+            let seconds = max(Double(t.elapsedMilliseconds) / 1000, 0.001)
+            let rate = SizeParser.format(UInt64(Double(t.done) / seconds))
+            let direction = t.direction == .receiving ? "receiving from" : "sending to"
+            return "transfer: \(t.selection) item \(t.item), \(direction) \(peerName(of: t.session)): \(SizeParser.format(t.done)) of \(SizeParser.format(t.total)) at \(rate)/s"
+        }
+        lines.append("item data: \(SizeParser.format(engine.bytesFetched)) received, \(SizeParser.format(engine.bytesServed)) sent; chunk cache \(SizeParser.format(UInt64(engine.cachedChunkBytes)))")
+        return lines
     }
 
     func listeningLine() -> String {

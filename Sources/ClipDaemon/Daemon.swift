@@ -51,6 +51,8 @@ public final class Daemon: @unchecked Sendable {
     /// Listening sockets for SPICE agent channels (`--vdagent unix-listen:PATH`), with their spec.
     var agentListeners: [(Channel, String)] = []
     let guestLink = VirtioGuestLink()
+    /// Reads of items whose bytes are still on their way.
+    let localReads = LocalReads()
     private(set) var stopped = false
 
     /// Creates the daemon's state. Nothing is opened until `start()`.
@@ -67,7 +69,8 @@ public final class Daemon: @unchecked Sendable {
         backend = Self.makeBackend(configuration: configuration, environment: ProcessInfo.processInfo.environment, logger: logger)
         self.engine = SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
-            selections: configuration.selections,
+            selections: configuration.selections, lazyThreshold: configuration.lazyThreshold,
+            chunkCacheBudget: Int(clamping: configuration.chunkCacheBudget),
             wallMilliseconds: Self.wallMilliseconds)
     }
 
@@ -112,7 +115,10 @@ public final class Daemon: @unchecked Sendable {
                 onCopy: { [self] copy in loop.execute { self.desktopCopied(copy) } },
                 onReconnect: { [self] in
                     loop.execute {
-                        for selection in Selection.allCases { if let item = self.engine.currentItem(selection) { self.backend.own(item) } }
+                        for selection in Selection.allCases {
+                            guard let header = self.engine.currentHeader(selection) else { continue }
+                            self.backend.own(header, content: self.content(of: header, held: self.engine.currentItem(selection)))
+                        }
                     }
                 },
                 log: { [logger] line in logger.warning("\(line)") })
@@ -256,9 +262,7 @@ public final class Daemon: @unchecked Sendable {
         existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
-        perform(engine.sessionOpened(id, peer: peer.deviceID) { [unowned connection] requestID, data, mac in
-            connection.verifyItem(requestID: requestID, data: data, mac: mac)
-        })
+        perform(engine.sessionOpened(id, peer: peer.deviceID))
         return id
     }
 
@@ -281,15 +285,17 @@ public final class Daemon: @unchecked Sendable {
             switch action {
             case .send(let id, let message):
                 endpoint(id)?.send(message)
-            case .stream(let id, let requestID, let item):
-                endpoint(id)?.stream(requestID: requestID, item: item)
-            case .apply(let item, let from):
+            case .streamReady(let id):
+                endpoint(id)?.streamReady()
+            case .apply(let header, let held, let from):
                 let source = from.map { peerName(of: $0) } ?? "this device"
-                logger.debug("applied item", metadata: ["item": "\(item.id)", "from": "\(source)", "bytes": "\(item.data.count)"])
-                notifyWatchers(item)
-                backend.own(item)
+                logger.debug("applied item", metadata: ["item": "\(header.id)", "from": "\(source)", "bytes": "\(header.totalSize)", "held": "\(held != nil)"])
+                notifyWatchers(header, held: held)
+                backend.own(header, content: content(of: header, held: held))
                 // A large item replaced another: give the freed memory back at once.
-                if item.data.count >= LargeBuffer.hugePageThreshold { clipd_release_free_memory() }
+                if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
+            case .readable(let id):
+                localReads.wake(id)
             case .acknowledged(let item, let id, let status):
                 acknowledged(item, by: id, status: status)
             case .close(let id, let reason):
@@ -312,7 +318,7 @@ public final class Daemon: @unchecked Sendable {
         nextSession += 1
         agentSessions[id] = connection
         connection.sessionID = id
-        let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice) { _, _, _ in false }  // its items travel inline
+        let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice)
         perform(engine.received(.hello(.init(deviceName: connection.name, maximumItemSize: configuration.maximumItemSize)), on: id))
         perform(actions)
     }
@@ -350,8 +356,11 @@ public final class Daemon: @unchecked Sendable {
             logger.warning("not syncing a \(SizeParser.format(total)) \(copy.selection) item: over --max-size \(SizeParser.format(configuration.maximumItemSize))")
             return
         }
-        let (item, actions) = engine.localCopy(selection: copy.selection, representations: copy.representations)
-        perform(actions)
-        notifyWatchers(item)
+        let data = copy.representations.count == 1 ? copy.representations[0].bytes : copy.representations.flatMap(\.bytes)
+        intakeLocalCopy(selection: copy.selection, representations: copy.representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) },
+                        data: data) { [self] item in
+            guard let item else { return }
+            notifyWatchers(item.header, held: item)
+        }
     }
 }

@@ -16,11 +16,15 @@ import TOMLKit
 ///     extra_mime_types = ["application/x-foo"]   # beyond text, HTML, URIs, images
 ///     virtio = ["unix:/run/vm/clipd.sock"]       # VM channels (host: unix:, unix-listen:; guest: a device)
 ///     vdagent = ["unix:/run/vm/vdagent.sock"]    # guests' SPICE agent ports (com.redhat.spice.0)
+///     lazy_above = "256KiB"              # larger items from peers are fetched when pasted
+///     chunk_cache = "32MiB"              # chunks kept for deltas and relaying, beyond held items
 public struct DaemonConfiguration: Sendable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
     public static let defaultPort = 7439
     public static let defaultMaximumItemSize: UInt64 = 64 << 20
+    public static let defaultLazyThreshold: UInt64 = 256 << 10
+    public static let defaultChunkCacheBudget: UInt64 = 32 << 20
 
     public var backend: Backend = .auto
     public var selections: Set<Selection> = [.clipboard]
@@ -35,6 +39,11 @@ public struct DaemonConfiguration: Sendable {
     public var virtio: [VirtioChannel] = []
     /// SPICE agent ports of guests with no clipd, where this host plays the SPICE client.
     public var vdagent: [VirtioChannel] = []
+    /// Items from peers larger than this are fetched only when something reads them (a
+    /// paste, `clipd recv`, a peer fetching through this daemon).
+    public var lazyThreshold: UInt64 = Self.defaultLazyThreshold
+    /// Bytes of chunks kept beyond those of held items: for deltas and relaying.
+    public var chunkCacheBudget: UInt64 = Self.defaultChunkCacheBudget
 
     public init() {}
 
@@ -55,7 +64,8 @@ public struct DaemonConfiguration: Sendable {
         } catch let error as TOMLParseError {
             throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
         }
-        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent"]
+        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent",
+                                  "lazy_above", "chunk_cache"]
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -71,11 +81,9 @@ public struct DaemonConfiguration: Sendable {
             guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): listen must be a list of \"HOST:PORT\"") }
             config.listen = list
         }
-        if let value = table["max_size"] {
-            if let s = value.string { config.maximumItemSize = try SizeParser.parse(s) }
-            else if let n = value.int, n > 0 { config.maximumItemSize = UInt64(n) }
-            else { throw DaemonError("invalid config \(path): max_size must be a size like \"64MiB\"") }
-        }
+        if let value = table["max_size"] { config.maximumItemSize = try size(value, key: "max_size", example: "64MiB", path: path) }
+        if let value = table["lazy_above"] { config.lazyThreshold = try size(value, key: "lazy_above", example: "256KiB", path: path, zero: true) }
+        if let value = table["chunk_cache"] { config.chunkCacheBudget = try size(value, key: "chunk_cache", example: "32MiB", path: path, zero: true) }
         if let value = table["sync_secrets"] {
             guard let b = value.bool else { throw DaemonError("invalid config \(path): sync_secrets must be true or false") }
             config.syncSecrets = b
@@ -97,6 +105,13 @@ public struct DaemonConfiguration: Sendable {
             config.name = s
         }
         return config
+    }
+
+    /// A size key: a string like "64MiB" or a plain number of bytes.
+    private static func size(_ value: TOMLValueConvertible, key: String, example: String, path: String, zero: Bool = false) throws -> UInt64 {
+        if let s = value.string { return try SizeParser.parse(s) }
+        if let n = value.int, n > 0 || (zero && n == 0) { return UInt64(n) }
+        throw DaemonError("invalid config \(path): \(key) must be a size like \"\(example)\"")
     }
 
     /// The backend `auto` stands for here: Wayland when WAYLAND_DISPLAY is set, else X11

@@ -5,9 +5,9 @@ import Logging
 import NIOCore
 
 /// One connection to another daemon, over TCP or a VM channel: first pairing or the Noise
-/// handshake in plaintext frames, then encrypted records carrying session messages. On a
-/// VM channel the host says hello at every attach and the guest starts from each new
-/// hello (protocol/channel.md).
+/// handshake in plaintext frames, then encrypted records carrying session messages (a
+/// `RecordSession`). On a VM channel the host says hello at every attach and the guest
+/// starts from each new hello (protocol/channel.md).
 ///
 /// Runs entirely on the daemon's event loop (the daemon uses a one-thread group), like every
 /// other piece of daemon state. Any protocol or authentication failure closes the
@@ -18,10 +18,8 @@ final class PeerConnection: ChannelInboundHandler {
 
     /// Handshakes must finish within this time or the connection is dropped.
     static let handshakeTimeout = TimeAmount.seconds(10)
-    /// Largest record plaintext: a 256 KiB data chunk or an inline offer, plus headers.
+    /// Largest record plaintext: a 256 KiB data chunk, an inline offer or a manifest, plus headers.
     static let maximumRecordPlaintext = 272 * 1024
-    /// Size of the DATA chunks this side sends.
-    static let chunkSize = 256 * 1024
     /// Prologue binding the handshake to the protocol version and transport.
     static let tcpPrologue = Array("clipd/1 tcp".utf8)
     static let channelPrologue = Array("clipd/1 virtio".utf8)
@@ -47,14 +45,8 @@ final class PeerConnection: ChannelInboundHandler {
         case noiseInitiator(NoiseIKpsk2Initiator, StoredPeer)
         case pairingResponder(PairingResponder)
         case pairingInitiator(PairingInitiator, target: String, reply: ControlConnection)
-        case session(RecordSealer, RecordOpener)
+        case session(RecordSession)
         case closed
-    }
-
-    private struct OutgoingStream {
-        let requestID: UInt32
-        let item: ClipItem
-        var offset = 0
     }
 
     private unowned let daemon: Daemon
@@ -63,14 +55,8 @@ final class PeerConnection: ChannelInboundHandler {
     private var frames: HandshakeFrameDecoder
     /// The host's attach id the guest last started from.
     private var attachID: [UInt8]?
-    private var records: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var timeout: Scheduled<Void>?
-    private var streams: [OutgoingStream] = []
-    /// Item-MAC keys of this session: (for items we send, for items we receive).
-    private var itemMACKeys: (send: [UInt8], receive: [UInt8])?
-    /// Request ids this side has MACed grow strictly, so an item-MAC nonce is never reused.
-    private var lastStreamedRequestID: UInt32 = 0
     private var finished = false
     private var registered = false
     private(set) var sessionID: SessionID?
@@ -163,7 +149,7 @@ final class PeerConnection: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { pumpStreams() }
+        if context.channel.isWritable { streamReady() }
     }
 
     // MARK: Handshake frames
@@ -298,10 +284,7 @@ final class PeerConnection: ChannelInboundHandler {
     /// registers the session, and stops its handshake timer, only when the first record
     /// authenticates; until then a replayed handshake cannot displace a live session.
     private func establish(keys: NoiseTransportKeys, peer: StoredPeer, initiator: DeviceID) throws {
-        let sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: Self.maximumRecordPlaintext)
-        let opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: Self.maximumRecordPlaintext)
-        state = .session(sealer, opener)
-        itemMACKeys = (ItemMAC.key(fromSessionKey: keys.sendKey), ItemMAC.key(fromSessionKey: keys.receiveKey))
+        state = .session(try RecordSession(keys: keys, maximumPlaintext: Self.maximumRecordPlaintext))
         self.peer = peer
         self.initiatorDevice = initiator
         var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
@@ -321,161 +304,44 @@ final class PeerConnection: ChannelInboundHandler {
 
     // MARK: Records
 
-    /// Takes newly received bytes in record mode. Complete records are opened straight from
-    /// the receive buffer; only a record split across two reads is copied, and only the
-    /// bytes it still lacks.
+    /// Takes newly received bytes in record mode. The first record that authenticates
+    /// registers a responder's session.
     private func ingest(_ incoming: inout ByteBuffer) {
-        if var pending = records {
-            records = nil
-            if pending.readableBytes < RecordLayer.headerByteCount {
-                var head = incoming.readSlice(length: min(RecordLayer.headerByteCount - pending.readableBytes, incoming.readableBytes))!
-                pending.writeBuffer(&head)
-                guard pending.readableBytes >= RecordLayer.headerByteCount else {
-                    records = pending
-                    return
-                }
-            }
-            guard let total = recordSize(at: pending) else { return }
-            var body = incoming.readSlice(length: min(total - pending.readableBytes, incoming.readableBytes))!
-            pending.writeBuffer(&body)
-            guard pending.readableBytes >= total else {
-                records = pending
-                return
-            }
-            openRecords(in: &pending)
-            guard case .session = state else { return }
-        }
-        openRecords(in: &incoming)
-        guard case .session = state else { return }
-        if incoming.readableBytes > 0 { records = incoming }
-    }
-
-    /// The size on the wire of the record starting at `buffer`'s reader index, after
-    /// checking its length field; nil (and the session closed) when the length is invalid.
-    private func recordSize(at buffer: ByteBuffer) -> Int? {
-        guard case .session(_, let opener) = state, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+        guard case .session(let records) = state else { return }
         do {
-            _ = try opener.plaintextLength(forLengthField: length)
+            try records.ingest(&incoming) { message in
+                if !registered { register() }
+                guard let sessionID else { return false }
+                daemon.received(message, on: sessionID)
+                guard case .session = state else { return false }
+                return true
+            }
+        } catch CryptoError.authenticationFailed {
+            fail("record failed authentication")
+        } catch let error as WireError {
+            fail("malformed session message: \(error)")
         } catch {
             fail("bad record: \(error)")
-            return nil
-        }
-        return RecordLayer.headerByteCount + Int(length)
-    }
-
-    /// Opens and dispatches every complete record in `buffer`, leaving a partial one.
-    private func openRecords(in buffer: inout ByteBuffer) {
-        while buffer.readableBytes >= RecordLayer.headerByteCount {
-            guard case .session(_, let opener) = state, let total = recordSize(at: buffer) else { return }
-            guard buffer.readableBytes >= total else { return }
-            let plaintextCount = total - RecordLayer.headerByteCount - RecordLayer.tagByteCount
-            let plaintext: [UInt8]
-            do {
-                plaintext = try buffer.withUnsafeReadableBytes { raw in
-                    try [UInt8](unsafeUninitializedCapacity: plaintextCount) { out, initialized in
-                        try opener.open(header: UnsafeRawBufferPointer(rebasing: raw[0..<RecordLayer.headerByteCount]),
-                                        body: UnsafeRawBufferPointer(rebasing: raw[RecordLayer.headerByteCount..<total]),
-                                        into: UnsafeMutableRawBufferPointer(out))
-                        initialized = plaintextCount
-                    }
-                }
-            } catch {
-                fail("record failed authentication: \(error)")
-                return
-            }
-            buffer.moveReaderIndex(forwardBy: total)
-            let message: SessionMessage
-            do {
-                message = try SessionMessage.decode(plaintext)
-            } catch {
-                fail("malformed session message: \(error)")
-                return
-            }
-            if !registered { register() }
-            guard let sessionID else { return }
-            daemon.received(message, on: sessionID)
         }
     }
 
     /// Seals and writes one message. Call on the event loop.
     func send(_ message: SessionMessage, flush: Bool = true) {
-        guard case .session(let sealer, _) = state, let context else { return }
-        let plaintext = message.encoded()
-        writeSealed(plaintext, sealer: sealer, context: context, flush: flush)
-    }
-
-    private func writeSealed(_ plaintext: [UInt8], sealer: RecordSealer, context: ChannelHandlerContext, flush: Bool) {
-        plaintext.withUnsafeBytes { p in writeSealed(parts: [p], sealer: sealer, context: context, flush: flush) }
-    }
-
-    /// Seals one record whose plaintext is the concatenation of `parts` straight into the
-    /// outgoing buffer, writes it, and ends the session once its record limit is near.
-    private func writeSealed(parts: [UnsafeRawBufferPointer], sealer: RecordSealer, context: ChannelHandlerContext, flush: Bool) {
-        let size = RecordSealer.sealedSize(plaintextCount: parts.reduce(0) { $0 + $1.count })
-        var out = context.channel.allocator.buffer(capacity: size)
+        guard case .session(let records) = state, let context else { return }
         do {
-            try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-                try sealer.seal(plaintextParts: parts, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
-                return size
-            }
+            if try !records.send(message, context: context, flush: flush) { fail("session reached its record limit; reconnecting for fresh keys") }
         } catch {
             fail("cannot seal a record: \(error)")
-            return
         }
-        if flush { context.writeAndFlush(wrapOutboundOut(out), promise: nil) } else { context.write(wrapOutboundOut(out), promise: nil) }
-        if sealer.needsRehandshake { fail("session reached its record limit; reconnecting for fresh keys") }
     }
 
-    /// Queues an item's bytes for streaming as DATA chunks and DATA_END, paced by the
-    /// channel's writability. Request ids must grow within a session: they are the item-MAC
-    /// nonces.
-    func stream(requestID: UInt32, item: ClipItem) {
-        guard requestID > lastStreamedRequestID else {
-            fail("peer reused fetch request id \(requestID)")
-            return
-        }
-        lastStreamedRequestID = requestID
-        streams.append(OutgoingStream(requestID: requestID, item: item))
-        pumpStreams()
-    }
-
-    /// Checks a fetched item's MAC (the engine's `ItemVerifier` for this session).
-    func verifyItem(requestID: UInt32, data: [UInt8], mac: [UInt8]) -> Bool {
-        guard let keys = itemMACKeys else { return false }
-        return ItemMAC.verify(key: keys.receive, requestID: requestID, data: data, received: mac)
-    }
-
-    private func pumpStreams() {
-        guard case .session(let sealer, _) = state, let context else { return }
-        var wrote = false
-        while !streams.isEmpty && context.channel.isWritable {
-            var job = streams[0]
-            let data = job.item.data
-            if job.offset < data.count {
-                let end = min(job.offset + Self.chunkSize, data.count)
-                writeDataRecord(requestID: job.requestID, offset: job.offset, bytes: data[job.offset..<end], sealer: sealer, context: context)
-                job.offset = end
-                streams[0] = job
-                wrote = true
-                continue
-            }
-            streams.removeFirst()
-            guard let keys = itemMACKeys, let mac = try? ItemMAC.tag(key: keys.send, requestID: job.requestID, data: data) else {
-                fail("cannot compute an item MAC")
-                return
-            }
-            send(.dataEnd(.init(requestID: job.requestID, totalLength: UInt64(data.count), mac: mac)), flush: false)
-            wrote = true
-        }
-        if wrote { context.flush() }
-    }
-
-    /// Writes one DATA record: its 13-byte header and the item's bytes are sealed without
-    /// joining them first.
-    private func writeDataRecord(requestID: UInt32, offset: Int, bytes: ArraySlice<UInt8>, sealer: RecordSealer, context: ChannelHandlerContext) {
-        let header = SessionMessage.dataHeader(requestID: requestID, offset: UInt64(offset))
-        header.withUnsafeBytes { h in
-            bytes.withUnsafeBytes { b in writeSealed(parts: [h, b], sealer: sealer, context: context, flush: false) }
+    /// The engine has item bytes for this session: send them while the socket takes more.
+    func streamReady() {
+        guard case .session(let records) = state, let context, let sessionID else { return }
+        do {
+            if try !records.pump(session: sessionID, host: daemon, context: context) { fail("session reached its record limit; reconnecting for fresh keys") }
+        } catch {
+            fail("cannot seal a record: \(error)")
         }
     }
 
@@ -520,8 +386,6 @@ final class PeerConnection: ChannelInboundHandler {
         state = .closed
         timeout?.cancel()
         timeout = nil
-        streams.removeAll()
-        records = nil
         let session = sessionID
         sessionID = nil
         context?.channel.close(promise: nil)

@@ -10,8 +10,9 @@ protocol SessionEndpoint: AnyObject {
     var sessionName: String { get }
     /// Delivers one message of the engine.
     func send(_ message: SessionMessage)
-    /// Streams an item the session fetched.
-    func stream(requestID: UInt32, item: ClipItem)
+    /// The engine has item bytes for the session: pull them (`Daemon.nextStreamMessage`)
+    /// while the transport takes more.
+    func streamReady()
     /// The engine found the session broken: end it (a peer) or start it over (an agent).
     func breakSession(reason: String)
 }

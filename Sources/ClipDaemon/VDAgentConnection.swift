@@ -22,6 +22,8 @@ final class VDAgentConnection: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// Set by the daemon while the guest's engine session is open.
     var sessionID: SessionID?
+    /// Set while pulling the engine's stream, so a pull that readies it again does not recurse.
+    private var pulling = false
 
     init(daemon: Daemon, channel: String) {
         self.daemon = daemon
@@ -77,8 +79,14 @@ final class VDAgentConnection: ChannelInboundHandler {
     /// A message the engine sent on the guest's session.
     func send(_ message: SessionMessage) { carryOut(bridge.engineSent(message)) }
 
-    /// The engine answered the bridge's fetch with the whole item.
-    func stream(requestID: UInt32, item: ClipItem) { carryOut(bridge.engineStreamed(requestID: requestID, item: item)) }
+    /// The engine has bytes the bridge fetched: the bridge takes them all at once (it holds
+    /// an item's bytes before it grabs the guest's clipboard).
+    func streamReady() {
+        guard let id = sessionID, !pulling else { return }
+        pulling = true
+        defer { pulling = false }
+        while sessionID == id, let message = daemon.nextStreamMessage(on: id) { carryOut(bridge.engineSent(message)) }
+    }
 
     /// The engine found the guest's session broken: the agent is asked to start over.
     func breakSession(reason: String) {

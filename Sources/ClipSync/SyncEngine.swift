@@ -132,7 +132,7 @@ public final class SyncEngine {
         let selection = item.selection
         if let held = current[selection], held.header.version > item.header.version { return [] }
         let tracked = TrackedItem(held: needsManifest(item) ? ItemChunking.chunked(header: item.header, data: item.data) : item, sources: [])
-        return makeCurrent(tracked) + relay(tracked, except: nil)
+        return makeCurrent(tracked, apply: false) + relay(tracked, except: nil)
     }
 
     /// A new local item in one call: header, chunking (on this thread) and commit.
@@ -223,10 +223,11 @@ public final class SyncEngine {
 
     // MARK: Current items
 
-    /// `item` becomes its selection's current item. The one it replaces becomes the
-    /// selection's delta base when its bytes are here; an older base goes. A replaced item
-    /// still waited for answers `superseded` to the peers that offered it.
-    func makeCurrent(_ item: TrackedItem) -> [SyncAction] {
+    /// `item` becomes its selection's current item (and, with `apply`, the backend's: a
+    /// local copy is already the desktop's). The one it replaces becomes the selection's
+    /// delta base when its bytes are here; an older base goes. A replaced item still waited
+    /// for answers `superseded` to the peers that offered it.
+    func makeCurrent(_ item: TrackedItem, apply: Bool = true) -> [SyncAction] {
         let selection = item.header.selection
         var actions: [SyncAction] = []
         items[item.id] = item
@@ -252,7 +253,7 @@ public final class SyncEngine {
         } else {
             current[selection] = item
         }
-        actions.append(.apply(item.header, held: item.held, from: item.sources.first))
+        if apply { actions.append(.apply(item.header, held: item.held, from: item.sources.first)) }
         return actions
     }
 

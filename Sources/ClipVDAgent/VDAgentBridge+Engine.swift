@@ -5,30 +5,47 @@ extension VDAgentBridge {
     // MARK: Messages from the engine
 
     /// A message the engine sent on the guest's session: hellos and acks need nothing; an
-    /// offer is grabbed in the guest once clipd holds its bytes (fetched first when it did
-    /// not travel inline), and acknowledged with what became of it.
+    /// offer is grabbed in the guest once clipd holds its bytes (fetched first, each
+    /// representation the guest takes, when it did not travel inline), and acknowledged
+    /// with what became of it.
     public func engineSent(_ message: SessionMessage) -> [Output] {
         switch message {
         case .offer(let offer):
             return engineOffered(offer)
+        case .data(let chunk):
+            // Taken out while it grows, so the bytes are appended in place, not copied.
+            guard let fetch = fetches[chunk.requestID], var part = fetch.received.removeValue(forKey: chunk.requestID) else { return [] }
+            if chunk.offset == UInt64(part.bytes.count) {
+                for piece in chunk.parts { part.bytes.append(contentsOf: piece) }
+            }
+            fetch.received[chunk.requestID] = part
+            return []
+        case .dataEnd(let end):
+            guard let fetch = fetches.removeValue(forKey: end.requestID) else { return [] }
+            fetch.outstanding.remove(end.requestID)
+            return fetch.outstanding.isEmpty ? fetched(fetch) : []
         case .fetchFailed(let failure):
-            guard let (header, _) = fetches.removeValue(forKey: failure.requestID) else { return [] }
-            return [ack(header.id, .failed)]
+            guard let fetch = fetches[failure.requestID] else { return [] }
+            for id in fetch.outstanding { fetches[id] = nil }
+            return [ack(fetch.header.id, .failed)]
         case .fetch(let fetch):
             // The guest's items always travel inline: there is nothing to fetch.
             return [.toEngine(.fetchFailed(.init(requestID: fetch.requestID, reason: .notHeld)))]
-        case .hello, .ack, .data, .dataEnd, .unknown:
+        case .hello, .ack, .cancel, .unknown:
             return []
         }
     }
 
-    /// The engine answered a fetch with the whole item.
-    public func engineStreamed(requestID: UInt32, item: ClipItem) -> [Output] {
-        guard let (header, types) = fetches.removeValue(forKey: requestID), header.id == item.id else { return [] }
-        if let newer = held[item.selection], newer.item.header.version > item.header.version {
-            return [ack(item.id, .superseded)]
+    /// Every representation the guest takes arrived.
+    private func fetched(_ fetch: PendingFetch) -> [Output] {
+        let header = fetch.header
+        if let newer = held[header.selection], newer.header.version > header.version {
+            return [ack(header.id, .superseded)]
         }
-        return grab(item, types: types) + [ack(item.id, .applied)]
+        var bytes: [String: ArraySlice<UInt8>] = [:]
+        for part in fetch.received.values { bytes[part.mimeType] = part.bytes[...] }
+        for type in fetch.types where bytes[type.mimeType] == nil { bytes[type.mimeType] = [] }  // empty ones were not asked for
+        return grab(header, types: fetch.types, bytes: bytes) + [ack(header.id, .applied)]
     }
 
     private func engineOffered(_ offer: SessionMessage.Offer) -> [Output] {
@@ -38,7 +55,7 @@ extension VDAgentBridge {
         guard sessionOpen, selections.contains(selection), selection == .clipboard || codec.selectionPrefix else {
             return [ack(header.id, .ignored)]
         }
-        if held[selection]?.item.id == header.id { return [ack(header.id, .alreadyHeld)] }
+        if held[selection]?.header.id == header.id { return [ack(header.id, .alreadyHeld)] }
         let types = VDAgentItemTypes.guestTypes(of: header.representations.map { ($0.mimeType, $0.size) })
         guard !types.isEmpty else {
             return releaseStale(selection) + [ack(header.id, .ignored),
@@ -49,21 +66,35 @@ extension VDAgentBridge {
             return releaseStale(selection) + [ack(header.id, .tooLarge),
                     .log(.info, "not giving the guest a \(largest)-byte \(selection) item: its agent takes at most \(guestMaximum) bytes")]
         }
-        guard let data = offer.inlineData else {
+        guard let data = offer.inlineData else { return fetch(header, types: types) }
+        let item = ClipItem(header: header, data: data)
+        var bytes: [String: ArraySlice<UInt8>] = [:]
+        for type in types { bytes[type.mimeType] = item.bytes(of: type.mimeType) }
+        return grab(header, types: types, bytes: bytes) + [ack(header.id, .applied)]
+    }
+
+    /// Asks the engine for each representation the guest takes, whole.
+    private func fetch(_ header: ItemHeader, types: [VDAgentItemTypes.GuestType]) -> [Output] {
+        let pending = PendingFetch(header: header, types: types)
+        var out: [Output] = []
+        for type in types where type.size > 0 {
+            guard let representation = header.representations.firstIndex(where: { $0.mimeType == type.mimeType }) else { continue }
             let requestID = nextRequestID
             nextRequestID = nextRequestID == .max ? 1 : nextRequestID + 1
-            fetches[requestID] = (header, types)
-            return [.toEngine(.fetch(.init(requestID: requestID, item: header.id)))]
+            pending.received[requestID] = (type.mimeType, [])
+            pending.outstanding.insert(requestID)
+            fetches[requestID] = pending
+            out.append(.toEngine(.fetch(.init(requestID: requestID, item: header.id, representation: UInt8(representation), offset: 0, length: type.size))))
         }
-        return grab(ClipItem(header: header, data: data), types: types) + [ack(header.id, .applied)]
+        return out.isEmpty ? fetched(pending) : out
     }
 
     /// clipd owns the guest's selection from now on, holding the item's bytes, so every
     /// request is answered at once; `types` are what the item offers the guest. A guest
     /// copy still being read lost: it was older.
-    func grab(_ item: ClipItem, types: [VDAgentItemTypes.GuestType]) -> [Output] {
-        let selection = item.selection
-        held[selection] = Held(item: item, types: types)
+    func grab(_ header: ItemHeader, types: [VDAgentItemTypes.GuestType], bytes: [String: ArraySlice<UInt8>]) -> [Output] {
+        let selection = header.selection
+        held[selection] = Held(header: header, types: types, bytes: bytes)
         abandonRead(selection)
         var serial: UInt32?
         if codec.grabSerial {

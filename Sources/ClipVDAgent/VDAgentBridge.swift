@@ -26,10 +26,25 @@ public final class VDAgentBridge {
 
     public enum LogLevel: Sendable, Equatable { case debug, info, warning }
 
-    /// A host item the guest holds as its clipboard (clipd grabbed the selection for it).
+    /// A host item the guest holds as its clipboard (clipd grabbed the selection for it),
+    /// with the bytes of each representation the guest takes, by MIME type.
     struct Held {
-        let item: ClipItem
+        let header: ItemHeader
         let types: [VDAgentItemTypes.GuestType]
+        let bytes: [String: ArraySlice<UInt8>]
+    }
+
+    /// A host item being fetched before the grab: one request per representation the guest
+    /// takes, and what each brought so far.
+    final class PendingFetch {
+        let header: ItemHeader
+        let types: [VDAgentItemTypes.GuestType]
+        var received: [UInt32: (mimeType: String, bytes: [UInt8])] = [:]
+        var outstanding: Set<UInt32> = []
+        init(header: ItemHeader, types: [VDAgentItemTypes.GuestType]) {
+            self.header = header
+            self.types = types
+        }
     }
 
     /// A guest copy being read: the types asked for, one request at a time.
@@ -58,9 +73,8 @@ public final class VDAgentBridge {
     var reads: [Selection: GuestRead] = [:]
     /// Requests sent and not yet answered, in order (the agent answers in order).
     var unanswered: [Selection: [(generation: Int, type: VDAgentDataType)]] = [:]
-    /// Fetches of engine items too large to travel inline, by request id, with the types
-    /// each will offer the guest.
-    var fetches: [UInt32: (ItemHeader, [VDAgentItemTypes.GuestType])] = [:]
+    /// Fetches of engine items too large to travel inline, by each of their request ids.
+    var fetches: [UInt32: PendingFetch] = [:]
     var nextRequestID: UInt32 = 1
     var toldNoClipboard = false
 
@@ -302,7 +316,7 @@ public final class VDAgentBridge {
     private func guestAsked(_ selection: Selection, type: UInt32) -> [Output] {
         let none = VDAgentMessage.clipboard(selection: selection.rawValue, type: VDAgentDataType.none.rawValue, data: [])
         guard let held = held[selection], let entry = held.types.first(where: { $0.type.rawValue == type }),
-              let bytes = held.item.bytes(of: entry.mimeType)
+              let bytes = held.bytes[entry.mimeType]
         else { return [.toGuest(codec.wire(none))] }
         let data = entry.type == .utf8Text ? VDAgentItemTypes.textForGuest(bytes, crlf: guestUsesCRLF) : Array(bytes)
         return [.toGuest(codec.wire(.clipboard(selection: selection.rawValue, type: type, data: data)))]

@@ -12,6 +12,50 @@ public struct LocalCopy: Sendable {
     }
 }
 
+/// The bytes of an item a backend owns. An item held whole gives them at once (`held`);
+/// otherwise they are read on demand, fetched from a peer while the paste waits, and
+/// arrive as they come.
+///
+/// Threading: usable from any thread.
+public protocol ItemContent: Sendable {
+    /// The item, when all of its bytes are here.
+    var held: ClipItem? { get }
+    /// A reader of one representation, for one transfer.
+    func makeReader(representation: Int) -> ItemReader
+}
+
+/// Reads one representation of an item from the start to its end, for one transfer (a
+/// paste). Threading: callable from any thread; `deliver` runs on an arbitrary thread.
+public protocol ItemReader: AnyObject, Sendable {
+    /// Asks for the bytes at `offset`. `deliver` is called exactly once: with bytes (at
+    /// least one), `.end` at the representation's end, or `.failed` with one line.
+    func read(from offset: UInt64, deliver: @escaping @Sendable (ReadOutcome) -> Void)
+    /// The transfer is over (finished, or its reader went away); no more reads follow.
+    func close()
+}
+
+/// The content of an item whose bytes are all here.
+public struct HeldContent: ItemContent {
+    public let item: ClipItem
+    public init(_ item: ClipItem) { self.item = item }
+    public var held: ClipItem? { item }
+    public func makeReader(representation: Int) -> ItemReader { HeldReader(item: item, representation: representation) }
+}
+
+/// Reads a held item: every answer comes at once, on the caller's thread.
+final class HeldReader: ItemReader {
+    let item: ClipItem
+    let representation: Int
+    init(item: ClipItem, representation: Int) {
+        self.item = item
+        self.representation = representation
+    }
+    func read(from offset: UInt64, deliver: @escaping @Sendable (ReadOutcome) -> Void) {
+        deliver(item.piece(representation: representation, at: offset).map { .bytes($0) } ?? .end)
+    }
+    func close() {}
+}
+
 /// A desktop clipboard the daemon keeps in sync: it reports local copies and takes
 /// ownership of items that arrive from peers. Nobody above a backend tells them apart.
 ///
@@ -27,9 +71,10 @@ public protocol ClipboardBackend: AnyObject {
     func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
                log: @escaping @Sendable (String) -> Void) throws
 
-    /// Makes `item` the desktop's current selection (it came from a peer or from `clipd
-    /// send`). The backend must not report its own ownership back as a local copy.
-    func own(_ item: ClipItem)
+    /// Makes the item with `header` the desktop's current selection (it came from a peer or
+    /// from `clipd send`), answering pastes from `content`. The backend must not report its
+    /// own ownership back as a local copy.
+    func own(_ header: ItemHeader, content: ItemContent)
 
     /// Stops watching and releases the desktop.
     func stop()
@@ -41,6 +86,11 @@ public final class MemoryBackend: ClipboardBackend {
     public var description: String { "memory" }
     public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,
                       log: @escaping @Sendable (String) -> Void) throws {}
-    public func own(_ item: ClipItem) {}
+    public func own(_ header: ItemHeader, content: ItemContent) {}
     public func stop() {}
+}
+
+extension ClipboardBackend {
+    /// Owns an item whose bytes are all here.
+    public func own(_ item: ClipItem) { own(item.header, content: HeldContent(item)) }
 }

@@ -15,8 +15,10 @@ protocol DesktopSession: AnyObject {
     /// Handles what poll reported for the descriptors `prepareToSleep` returned, in order.
     /// Called once after every `prepareToSleep`.
     func handle(ready: ArraySlice<pollfd>, now: Double)
-    /// Makes `item` the desktop's selection.
-    func own(_ item: ClipItem)
+    /// Makes the item the desktop's selection.
+    func own(_ header: ItemHeader, content: ItemContent)
+    /// An item reader answered the read the session asked for with `token`.
+    func readArrived(_ token: Int, _ outcome: ReadOutcome)
     /// When the next transfer may stall out, if any is under way.
     var nextDeadline: Double? { get }
     /// The desktop went away; the loop closes the session and reconnects.
@@ -24,9 +26,59 @@ protocol DesktopSession: AnyObject {
     func close()
 }
 
+/// Carries the answers of item readers, which come on the daemon's thread, to a desktop
+/// session's thread: each read is asked with a token, its answer is queued under a lock
+/// and the loop is woken to hand it over.
+///
+/// Threading: `deliverer`, `nextToken` and `take` may be called from any thread.
+final class ReadMailbox: @unchecked Sendable {
+    // Sound: every field is touched only under `lock`; `wake` is immutable.
+    private let lock = NSLock()
+    private var arrived: [(token: Int, outcome: ReadOutcome)] = []
+    private var counter = 0
+    private var closed = false
+    private let wake: @Sendable () -> Void
+
+    init(wake: @escaping @Sendable () -> Void) { self.wake = wake }
+
+    /// A token no earlier read had (tokens of a lost session never reach its successor).
+    func nextToken() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        counter += 1
+        return counter
+    }
+
+    /// The callback to give a reader for the read with `token`.
+    func deliverer(for token: Int) -> @Sendable (ReadOutcome) -> Void {
+        { [self] outcome in
+            lock.lock()
+            defer { lock.unlock() }
+            guard !closed else { return }  // the loop is gone, and so is its wake-up pipe
+            arrived.append((token, outcome))
+            wake()
+        }
+    }
+
+    /// No more answers are taken (the loop's pipe is about to close).
+    func close() {
+        lock.lock()
+        closed = true
+        lock.unlock()
+    }
+
+    func take() -> [(token: Int, outcome: ReadOutcome)] {
+        lock.lock()
+        defer { lock.unlock() }
+        let out = arrived
+        arrived.removeAll()
+        return out
+    }
+}
+
 /// A backend's thread: sleeps in poll() on the desktop's descriptors and a wake-up pipe,
-/// takes items to own from the daemon, and reconnects with back-off when the desktop goes
-/// away. No timer runs at rest.
+/// takes items to own from the daemon, hands over the answers of item readers, and
+/// reconnects with back-off when the desktop goes away. No timer runs at rest.
 ///
 /// Threading: `own` and `stop` may be called from any thread; they hand work over under
 /// `lock` and wake the thread. Sessions live on the thread alone (the first one is handed
@@ -34,23 +86,31 @@ protocol DesktopSession: AnyObject {
 final class DesktopLoop: @unchecked Sendable {
     /// What the desktop is called in log lines ("the X display").
     private let name: String
-    private let connect: () -> DesktopSession?
+    private let connect: (ReadMailbox) -> DesktopSession?
     private let lock = NSLock()
-    private var pending: [Selection: ClipItem] = [:]
+    private var pending: [Selection: (header: ItemHeader, content: ItemContent)] = [:]
     private var stopping = false
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// Answers of the item readers the sessions asked.
+    let mailbox: ReadMailbox
 
     /// `connect` opens a new session on the loop's thread, or returns nil when the desktop
     /// cannot be reached.
-    init(name: String, connect: @escaping () -> DesktopSession?) {
+    init(name: String, connect: @escaping (ReadMailbox) -> DesktopSession?) {
         self.name = name
         self.connect = connect
         guard let ends = makePipe(nonBlockingRead: true, nonBlockingWrite: true) else { fatalError("no descriptors left for a pipe") }
         (wakeRead, wakeWrite) = ends
+        let wakeEnd = ends.write
+        mailbox = ReadMailbox(wake: {
+            var one: UInt8 = 1
+            _ = write(wakeEnd, &one, 1)
+        })
     }
 
     deinit {
+        mailbox.close()
         close(wakeRead)
         close(wakeWrite)
     }
@@ -66,9 +126,9 @@ final class DesktopLoop: @unchecked Sendable {
         thread.start()
     }
 
-    func own(_ item: ClipItem) {
+    func own(_ header: ItemHeader, content: ItemContent) {
         lock.lock()
-        pending[item.selection] = item
+        pending[header.selection] = (header, content)
         lock.unlock()
         wake()
     }
@@ -85,7 +145,7 @@ final class DesktopLoop: @unchecked Sendable {
         _ = write(wakeWrite, &one, 1)
     }
 
-    private func takeWork() -> (items: [ClipItem], stop: Bool) {
+    private func takeWork() -> (items: [(header: ItemHeader, content: ItemContent)], stop: Bool) {
         lock.lock()
         defer { lock.unlock() }
         let items = Array(pending.values)
@@ -99,7 +159,7 @@ final class DesktopLoop: @unchecked Sendable {
         var reportedLoss = false
         while true {
             if session == nil {
-                session = connect()
+                session = connect(mailbox)
                 if session != nil {
                     if reportedLoss {
                         log("\(name) is back; syncing again")
@@ -128,6 +188,7 @@ final class DesktopLoop: @unchecked Sendable {
             var drained = [UInt8](repeating: 0, count: 64)
             while read(wakeRead, &drained, drained.count) > 0 {}
             session?.handle(ready: fds[1...], now: monotonicSeconds())
+            for answer in mailbox.take() { session?.readArrived(answer.token, answer.outcome) }
             let (items, stop) = takeWork()
             if stop {
                 session?.close()
@@ -138,7 +199,7 @@ final class DesktopLoop: @unchecked Sendable {
                 session = nil
                 continue  // `onReconnect` hands the items over once the desktop is back
             }
-            for item in items { session?.own(item) }
+            for item in items { session?.own(item.header, content: item.content) }
         }
     }
 }

@@ -31,7 +31,7 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
     /// Checks that a compositor is reachable and offers data-control, then disconnects.
     /// Throws the same one-line error `start` would.
     public static func probe(displayName: String?) throws {
-        try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(),
+        try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(), mailbox: ReadMailbox(wake: {}),
                                    onCopy: { _ in }, log: { _ in }).close()
     }
 
@@ -39,17 +39,17 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
                       log: @escaping @Sendable (String) -> Void) throws {
         // The first connection is made here so that a compositor without data-control is a
         // clear error at start; later losses are retried on the thread.
-        let first = try WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, onCopy: onCopy, log: log)
-        protocolName = first.protocolName
         let (displayName, selections, policy) = (displayName, selections, policy)
-        let loop = DesktopLoop(name: "the Wayland compositor") {
-            try? WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, onCopy: onCopy, log: log)
+        let loop = DesktopLoop(name: "the Wayland compositor") { mailbox in
+            try? WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
+        let first = try WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
+        protocolName = first.protocolName
         self.loop = loop
         loop.start(first: first, threadName: "clipd-wayland", onReconnect: onReconnect, log: log)
     }
 
-    public func own(_ item: ClipItem) { loop?.own(item) }
+    public func own(_ header: ItemHeader, content: ItemContent) { loop?.own(header, content: content) }
 
     public func stop() { loop?.stop() }
 }

@@ -33,14 +33,14 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
         }
         XCloseDisplay(probe)
         let (displayName, selections, policy) = (displayName, selections, policy)
-        let loop = DesktopLoop(name: "the X display") {
-            X11Session(displayName: displayName, selections: selections, policy: policy, onCopy: onCopy, log: log)
+        let loop = DesktopLoop(name: "the X display") { mailbox in
+            X11Session(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
         self.loop = loop
         loop.start(first: nil, threadName: "clipd-x11", onReconnect: onReconnect, log: log)
     }
 
-    public func own(_ item: ClipItem) { loop?.own(item) }
+    public func own(_ header: ItemHeader, content: ItemContent) { loop?.own(header, content: content) }
 
     public func stop() { loop?.stop() }
 }

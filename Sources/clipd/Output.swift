@@ -6,7 +6,7 @@ enum FileHandleOutput {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
-    static func standardOutput(_ bytes: [UInt8]) {
+    static func standardOutput<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         FileHandle.standardOutput.write(Data(bytes))
     }
 
@@ -19,8 +19,9 @@ enum ProcessInfoEnvironment {
     static var current: [String: String] { ProcessInfo.processInfo.environment }
 }
 
-/// Reads all of standard input into one array (sized from the file when stdin is one).
-func readStandardInput() -> [UInt8] {
+/// Reads all of standard input into one array (sized from the file when stdin is one);
+/// `progress` hears the bytes read so far.
+func readStandardInput(progress: (Int) -> Void = { _ in }) -> [UInt8] {
     var info = stat()
     var capacity = 1 << 16
     if fstat(0, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 { capacity = Int(info.st_size) + 1 }
@@ -32,6 +33,7 @@ func readStandardInput() -> [UInt8] {
         if n < 0 && errno == EINTR { continue }
         if n <= 0 { break }
         count += n
+        progress(count)
     }
     bytes.removeLast(bytes.count - count)
     return bytes

@@ -12,6 +12,9 @@ struct Recv: ParsableCommand {
               clipd recv -t image/png > a.png
               clipd recv --watch               # print every new item, one per line
               clipd recv --watch notify-send clipboard   # run a command per item, data on stdin
+
+            A large item from a peer is fetched as it is printed; with standard output
+            redirected and standard error a terminal, a progress bar shows on standard error.
             """)
 
     @OptionGroup var home: HomeOption
@@ -41,12 +44,22 @@ struct Recv: ParsableCommand {
             let client = try ControlClient(socketPath: home.paths.controlSocket)
             try client.send(request)
             if watch { try watchLoop(client) }
-            let (response, payload) = try client.receive()
-            guard response.ok else { throw fail(response.error ?? "recv failed") }
+            var progress: ProgressBar?
+            var received: UInt64 = 0
+            let response = try client.receive(head: { head in
+                if isatty(1) == 0 { progress = ProgressBar(label: "receiving", total: head.size, minimum: 4 << 20) }
+            }, piece: { piece in
+                FileHandleOutput.standardOutput(piece)
+                received += UInt64(piece.count)
+                progress?.update(received)
+            })
+            guard response.ok else {
+                progress?.clear()
+                throw fail(response.error ?? "recv failed")
+            }
+            progress?.finish(received)
             if let types = response.types {
                 for t in types { FileHandleOutput.standardOutputLine(t) }
-            } else {
-                FileHandleOutput.standardOutput(payload)
             }
         } catch let error as DaemonError {
             throw fail(error.description)
@@ -67,7 +80,8 @@ struct Recv: ParsableCommand {
             }
             guard response.ok else {
                 FileHandleOutput.standardError("clipd: \(response.error ?? "watch failed")\n")
-                Foundation.exit(1)
+                if response.done == true { Foundation.exit(1) }
+                continue  // one item could not be fetched; the watch goes on
             }
             if command.isEmpty {
                 FileHandleOutput.standardOutput(payload + [0x0a])

@@ -41,6 +41,12 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("max-size"), help: "Largest item to send or accept, e.g. 64MiB (default).")
     var maxSize: String?
 
+    @Option(name: .customLong("lazy-above"), help: "Items from peers larger than this are fetched only when pasted (default 256KiB; 0: always).")
+    var lazyAbove: String?
+
+    @Option(name: .customLong("chunk-cache"), help: "Memory for chunks kept beyond held items, for deltas and relaying (default 32MiB).")
+    var chunkCache: String?
+
     @Option(help: "Config file (TOML). Default: clipd.toml in the state directory, if present.")
     var config: String?
 
@@ -64,6 +70,8 @@ struct Run: ParsableCommand {
             if let selections { configuration.selections = try DaemonConfiguration.parseSelections(selections) }
             if !listen.isEmpty { configuration.listen = listen }
             if let maxSize { configuration.maximumItemSize = try SizeParser.parse(maxSize) }
+            if let lazyAbove { configuration.lazyThreshold = try SizeParser.parse(lazyAbove) }
+            if let chunkCache { configuration.chunkCacheBudget = try SizeParser.parse(chunkCache) }
             if let name { configuration.name = name }
             if !virtio.isEmpty {
                 configuration.virtio = virtio == ["none"] ? [] : try virtio.map { try VirtioChannel(parsing: $0) }

@@ -69,19 +69,6 @@ struct RecordLayerTests {
         for (i, record) in records.enumerated() { #expect(try opener.open(record: record) == [UInt8(i)]) }
     }
 
-    @Test func itemMACMatchesTheIndependentVector() throws {
-        let v = try VectorFile(named: "item-mac.txt").record("request-5")
-        let key = ItemMAC.key(fromSessionKey: v.hex("session_key"))
-        #expect(key == v.hex("item_key"))
-        #expect(try ItemMAC.tag(key: key, requestID: 5, data: v.hex("data")) == v.hex("tag"))
-        #expect(ItemMAC.verify(key: key, requestID: 5, data: v.hex("data"), received: v.hex("tag")))
-        var flipped = v.hex("data")
-        flipped[3] ^= 1
-        #expect(!ItemMAC.verify(key: key, requestID: 5, data: flipped, received: v.hex("tag")))
-        #expect(!ItemMAC.verify(key: key, requestID: 6, data: v.hex("data"), received: v.hex("tag")), "the request id is the nonce")
-        #expect(!ItemMAC.verify(key: key, requestID: 5, data: v.hex("data") + [0], received: v.hex("tag")))
-    }
-
     @Test func pinnedRecordVector() throws {
         let v = try VectorFile(named: "records.txt").record("record-0-and-1")
         let sealer = try RecordSealer(key: v.hex("key"), maximumPlaintext: 1 << 20)

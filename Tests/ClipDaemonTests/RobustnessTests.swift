@@ -1,5 +1,6 @@
 import ClipTestSupport
 import ClipCrypto
+import ClipSync
 import ClipWire
 import Foundation
 import Testing
@@ -112,12 +113,13 @@ struct RobustnessTests {
         // Request ids are the item-MAC nonces: the daemon never MACs twice under one.
         let peer = try connectedPeer()
         guard case .offer(let offer) = try peer.readMessage() else { Issue.record("expected catch-up offer"); return }
-        peer.sendMessage(.fetch(.init(requestID: 9, item: offer.header.id)))
+        let fetch = SessionMessage.Fetch(requestID: 9, item: offer.header.id, representation: 0, offset: 0, length: 8)
+        peer.sendMessage(.fetch(fetch))
         guard case .data = try peer.readMessage(), case .dataEnd(let end) = try peer.readMessage() else {
             Issue.record("expected the item's data and end"); return
         }
-        #expect(end.totalLength == 8)
-        peer.sendMessage(.fetch(.init(requestID: 9, item: offer.header.id)))
+        #expect(end.length == 8)
+        peer.sendMessage(.fetch(fetch))
         #expect(peer.closedByDaemon())
         expectDaemonIntact()
     }
@@ -163,33 +165,70 @@ struct RobustnessTests {
     }
 
     @Test func truncatedFetchIsDiscarded() throws {
+        let item = chunkedItem(size: 200_000)  // under the lazy threshold: fetched at once
         do {
             let peer = try connectedPeer()
             _ = try peer.readMessage()  // catch-up offer
-            peer.sendMessage(.offer(.init(header: header(size: 300_000), inlineData: nil)))
+            peer.sendMessage(.offer(.init(header: item.header, manifest: item.manifest!)))
             guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("daemon did not fetch"); return }
-            peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: [UInt8](repeating: 0x45, count: 100_000)[...])))
+            #expect(fetch.offset == 0 && fetch.length == 200_000)
+            peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: item.bytes(representation: 0).prefix(70_000))))
         }  // the peer hangs up here, a third of the way through the item
         #expect(h.eventually { h.clipd(["peers"], daemon).stdout.contains("disconnected") })
         expectDaemonIntact()
     }
 
-    @Test func wrongItemMACIsNeverApplied() throws {
+    @Test func aChunkThatDoesNotMatchItsHashIsNeverApplied() throws {
         let peer = try connectedPeer()
         _ = try peer.readMessage()
-        let data = [UInt8](repeating: 0x45, count: 100_000)
-        peer.sendMessage(.offer(.init(header: header(size: UInt64(data.count)), inlineData: nil)))
+        let item = chunkedItem(size: 200_000)
+        peer.sendMessage(.offer(.init(header: item.header, manifest: item.manifest!)))
         guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("daemon did not fetch"); return }
-        peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: data[...])))
-        peer.sendMessage(.dataEnd(.init(requestID: fetch.requestID, totalLength: UInt64(data.count), mac: [UInt8](repeating: 0, count: 16))))
+        var bytes = Array(item.bytes(representation: 0))
+        bytes[1234] ^= 0x20
+        peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: bytes[...])))
         #expect(peer.closedByDaemon())
+        #expect(h.logText(daemon).contains("does not match its hash"))
         expectDaemonIntact()
+    }
+
+    @Test func aTransferInFlightIsListedWithItsRateAndTheReadGetsEveryByte() throws {
+        let peer = try connectedPeer()
+        _ = try peer.readMessage()
+        let item = chunkedItem(size: 2 << 20)  // over the lazy threshold: fetched when read
+        peer.sendMessage(.offer(.init(header: item.header, manifest: item.manifest!)))
+        guard case .ack(let ack) = try peer.readMessage() else { Issue.record("no ack"); return }
+        #expect(ack.status == .applied, "a lazily offered item is paste-ready at once")
+        #expect(h.clipd(["status"], daemon).stdout.contains("(fetched when pasted)"))
+        let recv = try h.startCLI(["recv"], daemon)
+        guard case .fetch(let fetch) = try peer.readMessage() else { Issue.record("the read did not fetch"); return }
+        let bytes = item.bytes(representation: 0)
+        peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 0, bytes: bytes.prefix(1 << 20))))
+        #expect(h.eventually {
+            let status = h.clipd(["status"], daemon).stdout
+            return status.contains("receiving from raw: 1.0 MiB of 2.0 MiB at") && status.contains("/s")
+        })
+        peer.sendMessage(.data(.init(requestID: fetch.requestID, offset: 1 << 20, bytes: bytes.dropFirst(1 << 20))))
+        peer.sendMessage(.dataEnd(.init(requestID: fetch.requestID, length: UInt64(bytes.count))))
+        let result = h.finish(recv)
+        #expect(result.status == 0)
+        #expect(result.stdoutBytes == Array(bytes))
+        #expect(!h.clipd(["status"], daemon).stdout.contains("transfer:"), "nothing in flight once it is here")
+    }
+
+    private func chunkedItem(size: Int) -> ClipItem {
+        var state: UInt64 = UInt64(size)
+        let data = (0..<size).map { _ -> UInt8 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 40)
+        }
+        return ItemChunking.chunked(header: header(size: UInt64(size)), data: data)
     }
 
     private func header(size: UInt64) -> ItemHeader {
         ItemHeader(selection: .clipboard, id: ItemID(origin: DeviceID.derive(fromStaticKey: key.publicKey), counter: UInt64.random(in: 1...1_000_000)),
                    clock: HybridTimestamp(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000) + 60_000, logical: 0),
-                   representations: [RepresentationInfo(mimeType: "text/plain;charset=utf-8", size: size)])
+                   representations: [RepresentationInfo(mimeType: "application/octet-stream", size: size)])
     }
 }
 

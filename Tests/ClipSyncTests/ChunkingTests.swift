@@ -1,4 +1,6 @@
+import ClipCrypto
 import ClipSync
+import ClipTestSupport
 import ClipWire
 import Testing
 
@@ -7,6 +9,21 @@ struct ChunkingTests {
     let chunker = ContentChunker()
 
     func lengths(_ bytes: [UInt8]) -> [Int] { bytes.withUnsafeBytes { chunker.chunkLengths($0) } }
+
+    @Test func cutPointsMatchTheIndependentVector() throws {
+        let v = try VectorFile(named: "chunking.txt").record("chunker")
+        var input: [UInt8] = []
+        var counter: UInt32 = 0
+        let size = Int(v.text("input_size"))!
+        while input.count < size {
+            input += SHA256.hash(Array("clipd chunk vector".utf8) + withUnsafeBytes(of: counter.bigEndian) { Array($0) })
+            counter += 1
+        }
+        input = Array(input.prefix(size))
+        let expected = v.text("lengths").split(separator: ",").map { Int($0)! }
+        #expect(lengths(input) == expected)
+        #expect(hashes(input).map { $0.bytes.hexString } == v.text("hashes").split(separator: ",").map(String.init))
+    }
 
     @Test func chunksStayWithinTheirBoundsAndCoverTheInput() {
         let bytes = pattern(5 << 20)

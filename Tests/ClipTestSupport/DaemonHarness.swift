@@ -198,6 +198,43 @@ public final class DaemonHarness: @unchecked Sendable {
                       stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: [UInt8](outData))
     }
 
+    /// A CLI command left running (`startCLI`), its output going to files.
+    public struct RunningCommand {
+        public let process: Process
+        let stdoutPath: String
+        let stderrPath: String
+    }
+
+    /// Starts `clipd ARGS --home HOME` without waiting for it; `finish` collects it.
+    public func startCLI(_ arguments: [String], _ daemon: Daemon, stdin: String? = nil) throws -> RunningCommand {
+        var full = arguments
+        full.insert(contentsOf: ["--home", daemon.home], at: 1)
+        let base = root + "/cli-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = full
+        process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+        process.standardError = FileHandle(forWritingAtPath: base + ".err")
+        process.standardInput = stdin.map { FileHandle(forReadingAtPath: $0) ?? FileHandle.nullDevice } ?? FileHandle.nullDevice
+        try process.run()
+        background.append(process)
+        return RunningCommand(process: process, stdoutPath: base + ".out", stderrPath: base + ".err")
+    }
+
+    /// Waits for a command started with `startCLI` (at most `timeout` seconds, then ends it).
+    public func finish(_ command: RunningCommand, timeout: TimeInterval = 60) -> Result {
+        let deadline = Date().addingTimeInterval(timeout)
+        while command.process.isRunning && Date() < deadline { usleep(10_000) }
+        if command.process.isRunning { command.process.terminate() }
+        command.process.waitUntilExit()
+        let out = FileManager.default.contents(atPath: command.stdoutPath) ?? Data()
+        let err = FileManager.default.contents(atPath: command.stderrPath) ?? Data()
+        return Result(status: command.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                      stderr: String(decoding: err, as: UTF8.self), stdoutBytes: [UInt8](out))
+    }
+
     /// Starts a listening daemon "alpha" and a dialling daemon "beta" and pairs them: the
     /// set-up most integration tests share.
     public func startPairedDaemons(alphaArguments: [String] = [], betaArguments: [String] = []) throws -> (Daemon, Daemon) {

@@ -86,7 +86,8 @@ struct VDAgentBridgeTests {
     }
 
     static func offer(_ item: ClipItem, inline: Bool = true) -> SessionMessage {
-        .offer(.init(header: item.header, inlineData: inline ? item.data : nil))
+        guard !inline else { return .offer(.init(header: item.header, inlineData: item.data)) }
+        return .offer(.init(header: item.header, manifest: ItemChunking.chunked(header: item.header, data: item.data).manifest!))
     }
 
     @Test func attachAsksTheAgentToStartOverAndTheSessionOpensAtItsAnswer() {
@@ -214,17 +215,20 @@ struct VDAgentBridgeTests {
     @Test func largeItemsAreFetchedBeforeTheGrabAndTooLargeOnesNotGrabbed() {
         let h = Harness()
         h.attach()
-        let big = Self.item([("text/plain;charset=utf-8", [UInt8](repeating: 0x62, count: 100_000))])
+        let big = Self.item([("text/plain;charset=utf-8", [UInt8](repeating: 0x62, count: 100_000)), ("text/html", [0x3c])])
         h.engine(Self.offer(big, inline: false))
         var (guest, engine) = h.drain()
         #expect(guest.isEmpty)
-        guard case .fetch(let fetch)? = engine.first else { Issue.record("no fetch: \(engine)"); return }
-        #expect(fetch.item == big.id)
-        h.take(h.bridge.engineStreamed(requestID: fetch.requestID, item: big))
+        guard case .fetch(let fetch)? = engine.first, engine.count == 1 else { Issue.record("not one fetch: \(engine)"); return }
+        #expect(fetch.item == big.id && fetch.representation == 0 && fetch.offset == 0 && fetch.length == 100_000, "only the text: HTML has no agent type")
+        h.engine(.data(.init(requestID: fetch.requestID, offset: 0, bytes: big.bytes(representation: 0).prefix(60_000))))
+        h.engine(.data(.init(requestID: fetch.requestID, offset: 60_000, bytes: big.bytes(representation: 0).dropFirst(60_000))))
+        #expect(h.drain().0.isEmpty, "nothing is grabbed before the whole text is here")
+        h.engine(.dataEnd(.init(requestID: fetch.requestID, length: 100_000)))
         (guest, engine) = h.drain()
         #expect(guest == [.grab(selection: 0, serial: 0, types: [1])] && engine == [.ack(.init(item: big.id, status: .applied))])
         h.guestSends(.request(selection: 0, type: 1))
-        #expect(h.drain().0 == [.clipboard(selection: 0, type: 1, data: big.data)])
+        #expect(h.drain().0 == [.clipboard(selection: 0, type: 1, data: Array(big.bytes(representation: 0)))])
         // The agent says it takes 10 bytes at most.
         h.guestSends(.maxClipboard(10))
         let eleven = Self.item([("text/plain;charset=utf-8", [UInt8](repeating: 0x63, count: 11))], counter: 2)

@@ -1,3 +1,4 @@
+import ClipCrypto
 import ClipTestSupport
 import ClipWire
 import Testing
@@ -16,20 +17,25 @@ struct MessageVectorTests {
                 header: ItemHeader(selection: .clipboard, id: ItemID(origin: origin, counter: 7), clock: clock,
                                    representations: [RepresentationInfo(mimeType: "text/plain;charset=utf-8", size: UInt64(text.count))]),
                 inlineData: text)),
-            "offer-fetch": .offer(.init(
+            "offer-manifest": .offer(.init(
                 header: ItemHeader(selection: .primary, id: ItemID(origin: origin, counter: 8), clock: clock,
-                                   representations: [RepresentationInfo(mimeType: "text/html", size: 1 << 20),
-                                                     RepresentationInfo(mimeType: "text/plain;charset=utf-8", size: 1 << 19)]),
-                inlineData: nil)),
-            "fetch": .fetch(.init(requestID: 5, item: ItemID(origin: origin, counter: 8))),
-            "data": .data(.init(requestID: 5, offset: 262_144, bytes: [0, 1, 2][...])),
-            "data-end": .dataEnd(.init(requestID: 5, totalLength: 1_572_864, mac: Array(0..<16))),
-            "fetch-failed": .fetchFailed(.init(requestID: 5, reason: .notHeld)),
+                                   representations: [RepresentationInfo(mimeType: "text/html", size: 100_000),
+                                                     RepresentationInfo(mimeType: "text/plain;charset=utf-8", size: 70_000)]),
+                manifest: ItemManifest(representations: [[chunk(0, 60_000), chunk(1, 40_000)], [chunk(2, 70_000)]]))),
+            "fetch": .fetch(.init(requestID: 5, item: ItemID(origin: origin, counter: 8), representation: 1, offset: 65_536, length: 131_072)),
+            "data": .data(.init(requestID: 5, offset: 65_536, bytes: [0, 1, 2][...])),
+            "data-end": .dataEnd(.init(requestID: 5, length: 131_072)),
+            "fetch-failed": .fetchFailed(.init(requestID: 5, reason: .badRange)),
             "ack": .ack(.init(item: ItemID(origin: origin, counter: 7), status: .applied)),
+            "cancel": .cancel(.init(requestID: 5)),
         ]
     }
 
-    @Test(arguments: ["hello", "offer-inline", "offer-fetch", "fetch", "data", "data-end", "fetch-failed", "ack"])
+    func chunk(_ n: Int, _ size: UInt32) -> ChunkRef {
+        ChunkRef(hash: ChunkHash(bytes: SHA256.hash(Array("vector chunk \(n)".utf8))), size: size)
+    }
+
+    @Test(arguments: ["hello", "offer-inline", "offer-manifest", "fetch", "data", "data-end", "fetch-failed", "ack", "cancel"])
     func encodesAndDecodesExactly(name: String) throws {
         let message = try #require(expected[name])
         let bytes = vectors.record(name).hex("bytes")
@@ -39,6 +45,13 @@ struct MessageVectorTests {
 
     @Test func unknownTypeIsIgnoredNotAnError() throws {
         #expect(try SessionMessage.decode(vectors.record("unknown").hex("bytes")) == .unknown(type: 0x7f))
+    }
+
+    @Test func anOfferOfTheFirstProtocolVersionIsMalformed() throws {
+        var bytes = vectors.record("offer-inline").hex("bytes")
+        let kind = bytes.count - 13  // the byte before "hello, world"
+        bytes[kind] = 0  // version 1's "fetch it" flag: no such kind in version 2
+        #expect(throws: WireError.self) { try SessionMessage.decode(Array(bytes.prefix(kind + 1))) }
     }
 
     @Test func frameVector() throws {

@@ -1,0 +1,150 @@
+import ClipSync
+import ClipboardBackends
+import ClipWire
+import Foundation
+import NIOCore
+import NIOPosix
+
+// MARK: Local copies, and the bytes of items read on this machine
+
+extension Daemon: SessionHost {
+    /// The next DATA or DATA_END the engine has for `session`; what pulling it set off
+    /// (fetching a relay's next window) is carried out at once.
+    func nextStreamMessage(on session: SessionID) -> SessionMessage? {
+        let (message, actions) = engine.nextStreamMessage(on: session)
+        perform(actions)
+        return message
+    }
+
+    /// A new local item (a desktop copy, `clipd send`): its header is made now, so its clock
+    /// reading orders it among other copies; a large one is chunked and hashed off the
+    /// event loop, on two threads; then it becomes current and is offered to every peer.
+    /// `done` runs on the loop with the committed item just before it is offered (so what
+    /// waits for acknowledgements is in place), or with nil when a newer item became
+    /// current meanwhile (it lost, as an older copy does).
+    func intakeLocalCopy(selection: Selection, representations: [RepresentationInfo], data: [UInt8],
+                         done: @escaping (ClipItem?) -> Void) {
+        assertOnLoop()
+        let header = engine.localHeader(selection: selection, representations: representations)
+        guard header.totalSize > UInt64(SyncEngine.inlineThreshold) else {
+            commitLocalCopy(ClipItem(header: header, data: data), done: done)
+            return
+        }
+        let parallel = header.totalSize >= 4 << 20 ? Self.hashOnTwoThreads : ItemChunking.serial
+        let finish = NIOLoopBound(done, eventLoop: loop)  // runs where it was made: on the loop
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+            ItemChunking.chunked(header: header, data: data, parallel: parallel)
+        }.whenComplete { [self] result in
+            guard case .success(let item) = result else {
+                logger.warning("could not chunk a \(SizeParser.format(header.totalSize)) \(selection) item: the daemon is stopping")
+                finish.value(nil)
+                return
+            }
+            commitLocalCopy(item, done: finish.value)
+        }
+    }
+
+    private func commitLocalCopy(_ item: ClipItem, done: (ClipItem?) -> Void) {
+        guard !stopped else { return done(nil) }
+        let actions = engine.commitLocalCopy(item)
+        guard engine.currentHeader(item.selection)?.id == item.id else { return done(nil) }
+        done(item)
+        perform(actions)
+    }
+
+    /// Runs the batches on this thread and one more: the chunks of a large copy are hashed
+    /// on both cores while the event loop carries on.
+    static let hashOnTwoThreads: ItemChunking.ParallelFor = { count, body in
+        guard count > 1 else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let finished = DispatchSemaphore(value: 0)
+        let helper = Thread {
+            for i in stride(from: 1, to: count, by: 2) { body(i) }
+            finished.signal()
+        }
+        helper.start()
+        for i in stride(from: 0, to: count, by: 2) { body(i) }
+        finished.wait()
+    }
+
+    /// What a backend serves pastes of an item from: the item itself when its bytes are
+    /// here, else the engine, which fetches them while the paste waits.
+    func content(of header: ItemHeader, held: ClipItem?) -> ItemContent {
+        if let held { return HeldContent(held) }
+        return EngineItemContent(daemon: self, header: header)
+    }
+}
+
+/// Readers waiting for bytes still on their way, by item: each retries when the engine
+/// says more of the item is here (`.readable`). Confined to the daemon's loop.
+final class LocalReads {
+    private var waiting: [ItemID: [() -> Void]] = [:]
+
+    func wait(for id: ItemID, retry: @escaping () -> Void) { waiting[id, default: []].append(retry) }
+
+    func wake(_ id: ItemID) {
+        for retry in waiting.removeValue(forKey: id) ?? [] { retry() }
+    }
+}
+
+/// The bytes of an item that are not all here: reads go to the engine.
+struct EngineItemContent: ItemContent {
+    let daemon: Daemon
+    let header: ItemHeader
+    var held: ClipItem? { nil }
+    func makeReader(representation: Int) -> ItemReader { EngineItemReader(daemon: daemon, item: header.id, representation: representation) }
+}
+
+/// Reads one representation through the engine for one transfer: the first read starts the
+/// fetch (`beginRead`), `close` ends its claim (`endRead`). Answers come on the daemon's
+/// loop as soon as the bytes asked for are here.
+///
+/// Sound as `@unchecked Sendable`: `begun` and `closed` are only touched on the daemon's
+/// loop, where every entry point hops first.
+final class EngineItemReader: ItemReader, @unchecked Sendable {
+    private let daemon: Daemon
+    private let item: ItemID
+    private let representation: Int
+    private var begun = false
+    private var closed = false
+
+    init(daemon: Daemon, item: ItemID, representation: Int) {
+        self.daemon = daemon
+        self.item = item
+        self.representation = representation
+    }
+
+    func read(from offset: UInt64, deliver: @escaping @Sendable (ReadOutcome) -> Void) {
+        if daemon.loop.inEventLoop {
+            attempt(offset, deliver)
+        } else {
+            daemon.loop.execute { self.attempt(offset, deliver) }
+        }
+    }
+
+    private func attempt(_ offset: UInt64, _ deliver: @escaping @Sendable (ReadOutcome) -> Void) {
+        guard !closed else { return deliver(.failed("the transfer was closed")) }
+        if !begun {
+            begun = true
+            let (known, actions) = daemon.engine.beginRead(item)
+            daemon.perform(actions)
+            guard known else { return deliver(.failed("the item is no longer here")) }
+        }
+        let outcome = daemon.engine.read(item, representation: representation, offset: offset)
+        if outcome == .pending {
+            daemon.localReads.wait(for: item) { [self] in attempt(offset, deliver) }
+        } else {
+            deliver(outcome)
+        }
+    }
+
+    func close() {
+        daemon.loop.execute { [self] in
+            guard !closed else { return }
+            closed = true
+            if begun { daemon.perform(daemon.engine.endRead(item)) }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import ClipCrypto
+import ClipSync
+import ClipWire
+import NIOCore
+
+/// What an established session needs from its owner: somewhere to hand the messages it
+/// opens, and the engine's stream of item bytes to send when the socket takes more.
+///
+/// Called on the daemon's event loop only.
+protocol SessionHost: AnyObject {
+    /// A message arrived on `session`.
+    func received(_ message: SessionMessage, on session: SessionID)
+    /// The next DATA or DATA_END the engine has for `session`, if one is ready; carries out
+    /// whatever pulling it set off.
+    func nextStreamMessage(on session: SessionID) -> SessionMessage?
+}
+
+/// The record layer of one established session: opens incoming records straight from the
+/// receive buffer (a record split across reads is the only copy), seals outgoing messages
+/// straight into the send buffer (a DATA record's header and item bytes are never joined),
+/// and pulls item bytes from the engine while the socket is writable.
+///
+/// Runs on the daemon's event loop, owned by one `PeerConnection`.
+final class RecordSession {
+    let sealer: RecordSealer
+    let opener: RecordOpener
+    /// The start of a record that has not fully arrived.
+    private var pending: ByteBuffer?
+    /// Set while pulling, so a `.streamReady` raised by the pull itself does not recurse.
+    private var pumping = false
+
+    init(keys: NoiseTransportKeys, maximumPlaintext: Int) throws {
+        sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: maximumPlaintext)
+        opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: maximumPlaintext)
+    }
+
+    // MARK: Receiving
+
+    /// Takes newly received bytes and hands every complete, authenticated message to
+    /// `deliver` (which returns false when the session ended meanwhile). Throws on a bad
+    /// length, a record that fails authentication or a malformed message: the session ends.
+    func ingest(_ incoming: inout ByteBuffer, deliver: (SessionMessage) -> Bool) throws {
+        if var partial = pending {
+            pending = nil
+            if partial.readableBytes < RecordLayer.headerByteCount {
+                var head = incoming.readSlice(length: min(RecordLayer.headerByteCount - partial.readableBytes, incoming.readableBytes))!
+                partial.writeBuffer(&head)
+                guard partial.readableBytes >= RecordLayer.headerByteCount else {
+                    pending = partial
+                    return
+                }
+            }
+            let total = try recordSize(at: partial)
+            var body = incoming.readSlice(length: min(total - partial.readableBytes, incoming.readableBytes))!
+            partial.writeBuffer(&body)
+            guard partial.readableBytes >= total else {
+                pending = partial
+                return
+            }
+            guard try openRecords(in: &partial, deliver: deliver) else { return }
+        }
+        guard try openRecords(in: &incoming, deliver: deliver) else { return }
+        if incoming.readableBytes > 0 { pending = incoming }
+    }
+
+    /// The size on the wire of the record starting at `buffer`'s reader index, after
+    /// checking its length field.
+    private func recordSize(at buffer: ByteBuffer) throws -> Int {
+        let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self)!
+        _ = try opener.plaintextLength(forLengthField: length)
+        return RecordLayer.headerByteCount + Int(length)
+    }
+
+    /// Opens and delivers every complete record in `buffer`, leaving a partial one. False
+    /// when delivery stopped because the session ended.
+    private func openRecords(in buffer: inout ByteBuffer, deliver: (SessionMessage) -> Bool) throws -> Bool {
+        while buffer.readableBytes >= RecordLayer.headerByteCount {
+            let total = try recordSize(at: buffer)
+            guard buffer.readableBytes >= total else { return true }
+            let plaintextCount = total - RecordLayer.headerByteCount - RecordLayer.tagByteCount
+            let plaintext: [UInt8] = try buffer.withUnsafeReadableBytes { raw in
+                try [UInt8](unsafeUninitializedCapacity: plaintextCount) { out, initialized in
+                    try opener.open(header: UnsafeRawBufferPointer(rebasing: raw[0..<RecordLayer.headerByteCount]),
+                                    body: UnsafeRawBufferPointer(rebasing: raw[RecordLayer.headerByteCount..<total]),
+                                    into: UnsafeMutableRawBufferPointer(out))
+                    initialized = plaintextCount
+                }
+            }
+            buffer.moveReaderIndex(forwardBy: total)
+            guard deliver(try SessionMessage.decode(plaintext)) else { return false }
+        }
+        return true
+    }
+
+    // MARK: Sending
+
+    /// Seals and writes one message. A DATA message's pieces are sealed where they lie.
+    /// Returns false when the session has reached its record limit and must end.
+    func send(_ message: SessionMessage, context: ChannelHandlerContext, flush: Bool) throws -> Bool {
+        if case .data(let data) = message {
+            let header = SessionMessage.dataHeader(requestID: data.requestID, offset: data.offset)
+            return try header.withUnsafeBytes { h in try withParts(data.parts[...], [h]) { try write($0, context: context, flush: flush) } }
+        }
+        return try message.encoded().withUnsafeBytes { try write([$0], context: context, flush: flush) }
+    }
+
+    /// Pins every part's bytes and hands their pointers on at once.
+    private func withParts<R>(_ parts: ArraySlice<ArraySlice<UInt8>>, _ pinned: [UnsafeRawBufferPointer], _ body: ([UnsafeRawBufferPointer]) throws -> R) throws -> R {
+        guard let first = parts.first else { return try body(pinned) }
+        return try first.withUnsafeBytes { try withParts(parts.dropFirst(), pinned + [$0], body) }
+    }
+
+    private func write(_ parts: [UnsafeRawBufferPointer], context: ChannelHandlerContext, flush: Bool) throws -> Bool {
+        let size = RecordSealer.sealedSize(plaintextCount: parts.reduce(0) { $0 + $1.count })
+        var out = context.channel.allocator.buffer(capacity: size)
+        try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            try sealer.seal(plaintextParts: parts, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
+            return size
+        }
+        if flush { context.writeAndFlush(NIOAny(out), promise: nil) } else { context.write(NIOAny(out), promise: nil) }
+        return !sealer.needsRehandshake
+    }
+
+    /// Sends the engine's item bytes for `session` for as long as the socket is writable
+    /// and the engine has some. Returns false when the session must end.
+    func pump(session: SessionID, host: SessionHost, context: ChannelHandlerContext) throws -> Bool {
+        guard !pumping else { return true }
+        pumping = true
+        defer { pumping = false }
+        var wrote = false
+        defer { if wrote { context.flush() } }
+        while context.channel.isWritable, let message = host.nextStreamMessage(on: session) {
+            wrote = true
+            guard try send(message, context: context, flush: false) else { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,204 @@
+import CWaylandClient
+import CWaylandProtocols
+import ClipSync
+import ClipWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns the compositor's selections for items from peers: one data-control source per
+/// selection, offered under every type plus the text aliases, and the bytes written to
+/// each reader's pipe without blocking, as they arrive when they are still being fetched.
+///
+/// Confined to the backend's Wayland thread.
+final class WaylandSourceWriter {
+    /// How long a reader may stay silent in the middle of a transfer.
+    static let transferTimeout = 5.0
+    /// Bytes read ahead of a pipe for a value still being fetched.
+    static let readAhead = 4 << 20
+
+    private let control: DataControl
+    private let mailbox: ReadMailbox
+    private let log: (String) -> Void
+    private var sources: [OpaquePointer: OwnedSource] = [:]
+    private var owned: [Selection: OpaquePointer] = [:]
+    private var writes: [Int32: OutgoingWrite] = [:]
+
+    struct OwnedSource {
+        let header: ItemHeader
+        let content: ItemContent
+        /// Each type offered, with the representation it serves.
+        let served: [String: Int]
+    }
+
+    /// One value being written to a reader's pipe.
+    final class OutgoingWrite {
+        let selection: Selection
+        let held: ClipItem?
+        let reader: ItemReader?
+        let representation: Int
+        let total: UInt64
+        var written: UInt64 = 0
+        var buffered: [ArraySlice<UInt8>] = []
+        var bufferedBytes = 0
+        var readOffset: UInt64 = 0
+        var readToken: Int?
+        var deadline: Double
+
+        init(selection: Selection, content: ItemContent, representation: Int, total: UInt64, deadline: Double) {
+            self.selection = selection
+            held = content.held
+            reader = held == nil ? content.makeReader(representation: representation) : nil
+            self.representation = representation
+            self.total = total
+            self.deadline = deadline
+        }
+    }
+
+    init(control: DataControl, mailbox: ReadMailbox, log: @escaping (String) -> Void) {
+        self.control = control
+        self.mailbox = mailbox
+        self.log = log
+    }
+
+    // MARK: Owning
+
+    /// Sets a new source with the item's types as the selection.
+    func own(_ header: ItemHeader, content: ItemContent, manager: OpaquePointer, device: OpaquePointer, userData: UnsafeMutableRawPointer) {
+        var served: [String: Int] = [:]
+        for (index, r) in header.representations.enumerated() {
+            if ClipboardPolicy.isTextAlias(r.mimeType) {
+                for alias in ClipboardPolicy.textAliases where served[alias] == nil { served[alias] = index }
+            } else if served[r.mimeType] == nil {
+                served[r.mimeType] = index
+            }
+        }
+        guard let source = control.createSource(manager) else { return }
+        control.listenToSource(source, userData)
+        for type in served.keys.sorted() { control.offerType(source, type) }
+        if header.selection == .clipboard { control.setSelection(device, source) } else { control.setPrimarySelection(device, source) }
+        if let previous = owned[header.selection] {
+            sources[previous] = nil
+            control.destroySource(previous)
+        }
+        owned[header.selection] = source
+        sources[source] = OwnedSource(header: header, content: content, served: served)
+    }
+
+    /// Whether an offer with `types` on `selection` is our own source coming back: the
+    /// compositor cancels our source before it announces anybody else's, so a live source
+    /// whose types match is ours.
+    func isOurs(_ selection: Selection, types: [String]) -> Bool {
+        guard let mine = owned[selection], let source = sources[mine] else { return false }
+        return Set(types) == Set(source.served.keys)
+    }
+
+    func sendRequested(_ source: OpaquePointer?, mimeType: UnsafePointer<CChar>?, fd: Int32) {
+        guard let source, let mimeType, let owner = sources[source], let representation = owner.served[String(cString: mimeType)] else {
+            Glibc.close(fd)  // a type we never offered, or a source already replaced
+            return
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let total = owner.header.representations[representation].size
+        let write = OutgoingWrite(selection: owner.header.selection, content: owner.content, representation: representation,
+                                  total: total, deadline: monotonicSeconds() + Self.transferTimeout)
+        if write.held == nil || total > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
+        writes[fd] = write
+        readAhead(write)
+        writeMore(fd)  // small held items finish here, without another trip through poll
+    }
+
+    func sourceCancelled(_ source: OpaquePointer?) {
+        guard let source else { return }
+        if let selection = sources[source]?.header.selection, owned[selection] == source { owned[selection] = nil }
+        sources[source] = nil
+        control.destroySource(source)  // transfers under way keep their content and finish
+    }
+
+    // MARK: Writing
+
+    /// A reader answered.
+    func readArrived(_ token: Int, _ outcome: ReadOutcome) {
+        guard let (fd, write) = writes.first(where: { $0.value.readToken == token }) else { return }
+        write.readToken = nil
+        write.deadline = monotonicSeconds() + Self.transferTimeout
+        switch outcome {
+        case .bytes(let bytes):
+            write.buffered.append(bytes)
+            write.bufferedBytes += bytes.count
+            write.readOffset += UInt64(bytes.count)
+            readAhead(write)
+            writeMore(fd)
+        case .end:
+            finish(fd)
+        case .pending:
+            readAhead(write)  // readers answer with bytes, the end or a failure; ask again
+        case .failed(let reason):
+            log("a paste of the \(write.selection) item stopped: \(reason)")
+            finish(fd)
+        }
+    }
+
+    private func readAhead(_ write: OutgoingWrite) {
+        guard let reader = write.reader, write.readToken == nil, write.bufferedBytes < Self.readAhead else { return }
+        let token = mailbox.nextToken()
+        write.readToken = token
+        reader.read(from: write.readOffset, deliver: mailbox.deliverer(for: token))
+    }
+
+    /// The bytes to write next, if any are here.
+    private func nextBytes(_ write: OutgoingWrite) -> ArraySlice<UInt8>? {
+        if let held = write.held { return held.piece(representation: write.representation, at: write.written) }
+        return write.buffered.first
+    }
+
+    func writeMore(_ fd: Int32) {
+        guard let transfer = writes[fd] else { return }
+        while let bytes = nextBytes(transfer) {
+            let count = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress!, min(raw.count, 1 << 20)) }
+            if count > 0 {
+                transfer.written += UInt64(count)
+                transfer.deadline = monotonicSeconds() + Self.transferTimeout
+                if transfer.held == nil {
+                    transfer.bufferedBytes -= count
+                    if count == bytes.count { transfer.buffered.removeFirst() } else { transfer.buffered[0] = bytes.dropFirst(count) }
+                    readAhead(transfer)
+                }
+                continue
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            finish(fd)  // the reader went away (EPIPE: SIGPIPE is ignored by the daemon)
+            return
+        }
+        if transfer.held != nil || transfer.written == transfer.total { finish(fd) }
+    }
+
+    private func finish(_ fd: Int32) {
+        guard let transfer = writes.removeValue(forKey: fd) else { return }
+        transfer.reader?.close()
+        Glibc.close(fd)
+    }
+
+    // MARK: The loop's calls
+
+    /// Pipes to wait on: only those with bytes ready to write.
+    var descriptors: [pollfd] {
+        writes.compactMap { fd, write in nextBytes(write) == nil ? nil : pollfd(fd: fd, events: Int16(POLLOUT), revents: 0) }
+    }
+
+    var nextDeadline: Double? { writes.values.map(\.deadline).min() }
+
+    func expire(now: Double) {
+        for (fd, transfer) in writes where transfer.deadline <= now { finish(fd) }
+    }
+
+    func close() {
+        for fd in Array(writes.keys) { finish(fd) }
+        for source in sources.keys { control.destroySource(source) }
+        sources.removeAll()
+        owned.removeAll()
+    }
+}

@@ -1,0 +1,317 @@
+import CX11
+import CX11Support
+import ClipSync
+import ClipWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns X selections for items that came from peers and answers their requestors:
+/// TARGETS, TIMESTAMP, MULTIPLE, every type and the text aliases. Large values go by INCR;
+/// so do values whose bytes are still being fetched, chunk by chunk as they arrive.
+///
+/// Confined to the backend's X thread.
+final class X11SelectionOwner {
+    /// How long a requestor may stay silent in the middle of a transfer.
+    static let transferTimeout = 5.0
+    /// Chunk size of outgoing INCR transfers.
+    static let incrChunk = 1 << 20
+    /// Bytes read ahead of a requestor for a value still being fetched.
+    static let readAhead = 4 << 20
+
+    private let display: OpaquePointer
+    private let atoms: X11Atoms
+    /// The window that owns selections for peers' items.
+    let window: Window
+    private let timestampProperty: Atom
+    private let selections: Set<Selection>
+    private let mailbox: ReadMailbox
+    private let log: (String) -> Void
+    /// Values at least this large are sent with INCR (the server's maximum request, less
+    /// room for the request header).
+    let incrThreshold: Int
+
+    private var owned: [Selection: OwnedItem] = [:]
+    private var outgoing: [OutgoingTransfer] = []
+
+    struct OwnedItem {
+        let header: ItemHeader
+        let content: ItemContent
+        let time: Time
+        /// Each target served, with the type it is written as and the representation.
+        let served: [Atom: (type: Atom, representation: Int)]
+    }
+
+    /// One value being written to a requestor by INCR.
+    final class OutgoingTransfer {
+        let requestor: Window
+        let property: Atom
+        let type: Atom
+        let item: ItemHeader
+        let representation: Int
+        let total: UInt64
+        /// The held item to read from, or a reader of bytes still arriving.
+        let held: ClipItem?
+        let reader: ItemReader?
+        var written: UInt64 = 0
+        /// Bytes the reader gave that are not written yet, and where the next read starts.
+        var buffered: [ArraySlice<UInt8>] = []
+        var bufferedBytes = 0
+        var readOffset: UInt64 = 0
+        var readToken: Int?
+        /// The requestor deleted the property: it waits for the next chunk.
+        var requestorReady = false
+        var deadline: Double
+
+        init(requestor: Window, property: Atom, type: Atom, item: ItemHeader, representation: Int, held: ClipItem?, reader: ItemReader?, deadline: Double) {
+            self.requestor = requestor
+            self.property = property
+            self.type = type
+            self.item = item
+            self.representation = representation
+            total = item.representations[representation].size
+            self.held = held
+            self.reader = reader
+            self.deadline = deadline
+        }
+    }
+
+    init(display: OpaquePointer, atoms: X11Atoms, selections: Set<Selection>, mailbox: ReadMailbox, log: @escaping (String) -> Void) {
+        self.display = display
+        self.atoms = atoms
+        self.selections = selections
+        self.mailbox = mailbox
+        self.log = log
+        window = XCreateSimpleWindow(display, XDefaultRootWindow(display), -10, -10, 1, 1, 0, 0, 0)
+        XSelectInput(display, window, PropertyChangeMask)
+        timestampProperty = XInternAtom(display, "CLIPD_TIMESTAMP", 0)
+        let maxUnits = XExtendedMaxRequestSize(display) > 0 ? XExtendedMaxRequestSize(display) : XMaxRequestSize(display)
+        incrThreshold = max(64 * 1024, Int(maxUnits) * 4 - 4096)
+    }
+
+    /// Ends every transfer (the session closes).
+    func close() {
+        for transfer in outgoing { transfer.reader?.close() }
+        outgoing.removeAll()
+    }
+
+    // MARK: Owning
+
+    /// Takes the selection for an item. Returns false when the server refused.
+    func own(_ header: ItemHeader, content: ItemContent) -> Bool {
+        guard selections.contains(header.selection) else { return false }
+        var served: [Atom: (type: Atom, representation: Int)] = [:]
+        for (index, r) in header.representations.enumerated() {
+            if ClipboardPolicy.isTextAlias(r.mimeType) {
+                for target in atoms.textTargets where served[target] == nil {
+                    served[target] = (target == atoms.text ? atoms.utf8String : target, index)
+                }
+            } else {
+                let atom = XInternAtom(display, r.mimeType, 0)
+                served[atom] = (atom, index)
+            }
+        }
+        let time = clipd_x11_server_time(display, window, timestampProperty)
+        let selectionAtom = atoms.atom(for: header.selection)
+        XSetSelectionOwner(display, selectionAtom, window, time)
+        guard XGetSelectionOwner(display, selectionAtom) == window else {
+            log("could not take the \(header.selection) selection")
+            return false
+        }
+        owned[header.selection] = OwnedItem(header: header, content: content, time: time, served: served)
+        return true
+    }
+
+    /// Another client took the selection.
+    func lost(_ selection: Selection) { owned[selection] = nil }
+
+    // MARK: Requests
+
+    func selectionRequest(_ request: XSelectionRequestEvent) {
+        var reply = XEvent()
+        reply.xselection.type = SelectionNotify
+        reply.xselection.display = request.display
+        reply.xselection.requestor = request.requestor
+        reply.xselection.selection = request.selection
+        reply.xselection.target = request.target
+        reply.xselection.time = request.time
+        // Obsolete requestors give no property: ICCCM says use the target's name.
+        let property = request.property == clipd_x11_none_atom() ? request.target : request.property
+        var answered = false
+        if let selection = atoms.selection(request.selection), let item = owned[selection],
+           request.time == clipd_x11_current_time() || request.time >= item.time {
+            answered = convert(target: request.target, property: property, requestor: request.requestor, item: item)
+        }
+        reply.xselection.property = answered ? property : clipd_x11_none_atom()
+        XSendEvent(display, request.requestor, 0, NoEventMask, &reply)
+    }
+
+    /// Writes one target's value to the requestor's property, or starts its INCR transfer.
+    /// False when the target is not served.
+    private func convert(target: Atom, property: Atom, requestor: Window, item: OwnedItem) -> Bool {
+        if target == atoms.targets {
+            // Format-32 properties are C longs (Atom is unsigned long).
+            var list = [atoms.targets, atoms.timestamp, atoms.multiple] + item.served.keys.sorted()
+            let count = Int32(list.count)
+            list.withUnsafeMutableBytes { raw in
+                _ = XChangeProperty(display, requestor, property, atoms.atom, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
+            }
+            return true
+        }
+        if target == atoms.timestamp {
+            var value = CLong(bitPattern: UInt(item.time))
+            withUnsafeMutableBytes(of: &value) { raw in
+                _ = XChangeProperty(display, requestor, property, atoms.integer, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
+            }
+            return true
+        }
+        if target == atoms.multiple {
+            return convertMultiple(property: property, requestor: requestor, item: item)
+        }
+        guard let (type, representation) = item.served[target] else { return false }
+        let size = Int(item.header.representations[representation].size)
+        if let held = item.content.held, size < incrThreshold {
+            let bytes = held.bytes(representation: representation)
+            bytes.withUnsafeBufferPointer { p in
+                _ = XChangeProperty(display, requestor, property, type, 8, PropModeReplace, p.baseAddress, Int32(p.count))
+            }
+            return true
+        }
+        // Too large for one request, or not here yet: announce INCR, then send chunks as the
+        // requestor deletes the property (and as the bytes arrive).
+        XSelectInput(display, requestor, PropertyChangeMask)
+        var announced = CLong(size)
+        withUnsafeMutableBytes(of: &announced) { raw in
+            _ = XChangeProperty(display, requestor, property, atoms.incr, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
+        }
+        for old in outgoing where old.requestor == requestor && old.property == property { old.reader?.close() }
+        outgoing.removeAll { $0.requestor == requestor && $0.property == property }
+        let held = item.content.held
+        let transfer = OutgoingTransfer(requestor: requestor, property: property, type: type, item: item.header, representation: representation,
+                                        held: held, reader: held == nil ? item.content.makeReader(representation: representation) : nil,
+                                        deadline: monotonicSeconds() + Self.transferTimeout)
+        outgoing.append(transfer)
+        readAhead(transfer)
+        return true
+    }
+
+    private func convertMultiple(property: Atom, requestor: Window, item: OwnedItem) -> Bool {
+        var type: Atom = 0
+        var format: Int32 = 0
+        var count: UInt = 0
+        var remaining: UInt = 0
+        var data: UnsafeMutablePointer<UInt8>?
+        guard XGetWindowProperty(display, requestor, property, 0, Int.max / 4, 0, atoms.atomPair, &type, &format, &count, &remaining, &data) == Success,
+              let data, format == 32
+        else { return false }
+        defer { XFree(data) }
+        var pairs = Array(UnsafeBufferPointer(start: UnsafeRawPointer(data).assumingMemoryBound(to: CLong.self), count: Int(count)))
+        var index = 0
+        while index + 1 < pairs.count {
+            let target = Atom(UInt(bitPattern: pairs[index])), targetProperty = Atom(UInt(bitPattern: pairs[index + 1]))
+            if target == atoms.multiple || !convert(target: target, property: targetProperty, requestor: requestor, item: item) {
+                pairs[index + 1] = 0  // ICCCM: None marks a pair that failed
+            }
+            index += 2
+        }
+        let pairCount = Int32(pairs.count)
+        pairs.withUnsafeMutableBytes { raw in
+            _ = XChangeProperty(display, requestor, property, atoms.atomPair, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), pairCount)
+        }
+        return true
+    }
+
+    // MARK: INCR transfers
+
+    /// A requestor deleted a property: if it is one of our transfers, it wants the next chunk.
+    /// Returns false when the event belongs to no transfer.
+    func propertyDeleted(window: Window, property: Atom, now: Double) -> Bool {
+        guard let transfer = outgoing.first(where: { $0.requestor == window && $0.property == property }) else { return false }
+        transfer.deadline = now + Self.transferTimeout
+        transfer.requestorReady = true
+        writeNext(transfer)
+        return true
+    }
+
+    /// A reader answered.
+    func readArrived(_ token: Int, _ outcome: ReadOutcome) {
+        guard let transfer = outgoing.first(where: { $0.readToken == token }) else { return }
+        transfer.readToken = nil
+        transfer.deadline = monotonicSeconds() + Self.transferTimeout
+        switch outcome {
+        case .bytes(let bytes):
+            transfer.buffered.append(bytes)
+            transfer.bufferedBytes += bytes.count
+            transfer.readOffset += UInt64(bytes.count)
+            writeNext(transfer)
+            readAhead(transfer)
+        case .end:
+            writeNext(transfer)
+        case .pending:
+            readAhead(transfer)  // readers answer with bytes, the end or a failure; ask again
+        case .failed(let reason):
+            // The requestor has part of the value and no way to hear why the rest is
+            // missing: it is left to time out rather than handed a silently truncated value.
+            log("a paste of the \(transfer.item.selection) item stopped: \(reason)")
+            end(transfer)
+        }
+    }
+
+    /// Asks the reader for more while the transfer is short of bytes ahead of the requestor.
+    private func readAhead(_ transfer: OutgoingTransfer) {
+        guard let reader = transfer.reader, transfer.readToken == nil, transfer.readOffset < transfer.total,
+              transfer.bufferedBytes < Self.readAhead else { return }
+        let token = mailbox.nextToken()
+        transfer.readToken = token
+        reader.read(from: transfer.readOffset, deliver: mailbox.deliverer(for: token))
+    }
+
+    /// Writes the next chunk if the requestor waits for one and bytes are here; the
+    /// zero-length chunk after the last ends the transfer.
+    private func writeNext(_ transfer: OutgoingTransfer) {
+        guard transfer.requestorReady else { return }
+        if transfer.written == transfer.total {
+            _ = XChangeProperty(display, transfer.requestor, transfer.property, transfer.type, 8, PropModeReplace, nil, 0)
+            end(transfer)
+            return
+        }
+        var chunk: [UInt8]
+        if let held = transfer.held {
+            guard let piece = held.piece(representation: transfer.representation, at: transfer.written) else { return }
+            chunk = Array(piece.prefix(Self.incrChunk))
+        } else {
+            guard transfer.bufferedBytes > 0 else { return }
+            chunk = []
+            chunk.reserveCapacity(min(Self.incrChunk, transfer.bufferedBytes))
+            while chunk.count < Self.incrChunk, !transfer.buffered.isEmpty {
+                let first = transfer.buffered[0]
+                let take = min(first.count, Self.incrChunk - chunk.count)
+                chunk.append(contentsOf: first.prefix(take))
+                if take == first.count { transfer.buffered.removeFirst() } else { transfer.buffered[0] = first.dropFirst(take) }
+            }
+            transfer.bufferedBytes -= chunk.count
+            readAhead(transfer)
+        }
+        chunk.withUnsafeBufferPointer { p in
+            _ = XChangeProperty(display, transfer.requestor, transfer.property, transfer.type, 8, PropModeReplace, p.baseAddress, Int32(p.count))
+        }
+        transfer.written += UInt64(chunk.count)
+        transfer.requestorReady = false
+    }
+
+    private func end(_ transfer: OutgoingTransfer) {
+        transfer.reader?.close()
+        outgoing.removeAll { $0 === transfer }
+        if !outgoing.contains(where: { $0.requestor == transfer.requestor }) { XSelectInput(display, transfer.requestor, NoEventMask) }
+    }
+
+    // MARK: Timeouts
+
+    var nextDeadline: Double? { outgoing.map(\.deadline).min() }
+
+    /// Drops transfers whose requestor went silent.
+    func expire(now: Double) {
+        for transfer in outgoing where transfer.deadline <= now { end(transfer) }
+    }
+}
