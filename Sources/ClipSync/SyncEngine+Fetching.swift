@@ -57,13 +57,14 @@ extension SyncEngine {
         let held = ClipItem(header: item.header, manifest: manifest, pieces: assembly.pieces.map { $0.map { $0! } })
         item.held = held
         item.assembly = nil
-        if current[item.header.selection] === item || deltaBase[item.header.selection] === item { index.pin(held) } else { index.remember(all: held) }
+        let selection = item.header.selection
+        if current[selection] === item || deltaBase[selection] === item || pending[selection] === item { index.pin(held) } else { index.remember(all: held) }
         var actions: [SyncAction] = [.readable(item.id)]
         for session in item.acksOnArrival where sessions[session] != nil {
             actions.append(.send(session, .ack(.init(item: item.id, status: .applied))))
         }
         item.acksOnArrival = []
-        return actions
+        return actions + promotePending(item)
     }
 
     func failAssembly(_ item: TrackedItem, reason: String) -> [SyncAction] {
@@ -76,6 +77,10 @@ extension SyncEngine {
         item.acksOnArrival = []
         for request in upstream.values where request.item == item.id && request.forAssembly {
             actions += loseInterest(in: request.id, assembly: true, job: nil)
+        }
+        if pending[item.header.selection] === item {
+            pending[item.header.selection] = nil  // the held item stays current
+            dropIfUnused(item.id)
         }
         return actions
     }
@@ -184,6 +189,7 @@ extension SyncEngine {
         }
         request.received += count
         bytesFetched += count
+        if request.forAssembly { item.assembly?.fetched += count }
         var actions: [SyncAction] = []
         var failure: String?
         for part in chunk.parts where failure == nil {
@@ -234,7 +240,6 @@ extension SyncEngine {
         var actions: [SyncAction] = []
         if var assembly = item.assembly, assembly.failure == nil, let places = assembly.missing.removeValue(forKey: hash) {
             for place in places { assembly.pieces[place.representation][place.index] = bytes }
-            assembly.fetched += UInt64(bytes.count)
             item.assembly = assembly
             actions += assembly.isComplete ? finishAssembly(item) : [.readable(item.id)]
         } else if item.held == nil {

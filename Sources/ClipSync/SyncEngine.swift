@@ -39,6 +39,9 @@ public final class SyncEngine {
     var clock: HybridClock
     let wallMilliseconds: @Sendable () -> UInt64
     var current: [Selection: TrackedItem] = [:]
+    /// An item small enough to fetch at once, not current until all its bytes are here
+    /// (and then only if nothing newer came meanwhile): a failed fetch leaves the held item.
+    var pending: [Selection: TrackedItem] = [:]
     /// The item each selection held before the current one: the base its successor's
     /// chunks are looked up in.
     var deltaBase: [Selection: TrackedItem] = [:]
@@ -132,7 +135,7 @@ public final class SyncEngine {
         let selection = item.selection
         if let held = current[selection], held.header.version > item.header.version { return [] }
         let tracked = TrackedItem(held: needsManifest(item) ? ItemChunking.chunked(header: item.header, data: item.data) : item, sources: [])
-        return makeCurrent(tracked, apply: false) + relay(tracked, except: nil)
+        return displacePending(selection) + makeCurrent(tracked, apply: false) + relay(tracked, except: nil)
     }
 
     /// A new local item in one call: header, chunking (on this thread) and commit.
@@ -188,37 +191,59 @@ public final class SyncEngine {
 
     private func receivedOffer(_ offer: SessionMessage.Offer, on session: SessionID) -> [SyncAction] {
         let header = offer.header
+        let selection = header.selection
         clock.observe(header.clock)
         let ack = { (status: SessionMessage.Ack.Status) -> SyncAction in .send(session, .ack(.init(item: header.id, status: status))) }
-        guard selections.contains(header.selection) else { return [ack(.ignored)] }
-        if let held = current[header.selection] {
-            if held.id == header.id {
-                if !held.sources.contains(session) { held.sources.append(session) }
-                if held.held == nil && held.acksOnArrival.isEmpty == false {
-                    held.acksOnArrival.append(session)  // answered once the bytes are here
-                    return []
-                }
-                return [ack(.alreadyHeld)]
+        guard selections.contains(selection) else { return [ack(.ignored)] }
+        for known in [current[selection], pending[selection]].compactMap({ $0 }) {
+            if known.id == header.id {
+                if !known.sources.contains(session) { known.sources.append(session) }
+                guard known === pending[selection] else { return [ack(.alreadyHeld)] }
+                known.acksOnArrival.append(session)  // answered once the bytes are here
+                return []
             }
-            if held.header.version > header.version { return [ack(.superseded)] }
+            if known.header.version > header.version { return [ack(.superseded)] }
         }
         guard header.totalSize <= maximumItemSize else { return [ack(.tooLarge)] }
+        var actions = displacePending(selection)
         if let data = offer.inlineData {
             let item = ClipItem(header: header, data: data)
             let tracked = TrackedItem(held: needsManifest(item) ? ItemChunking.chunked(header: header, data: data) : item, sources: [session])
-            return [ack(.applied)] + makeCurrent(tracked) + relay(tracked, except: session)
+            return actions + [ack(.applied)] + makeCurrent(tracked) + relay(tracked, except: session)
         }
-        guard let manifest = offer.manifest else { return [] }
+        guard let manifest = offer.manifest else { return actions }
         let tracked = TrackedItem(header: header, manifest: manifest, sources: [session])
-        var actions = makeCurrent(tracked)
+        completeFromIndex(tracked)
         if tracked.held != nil || header.totalSize > lazyThreshold {
-            actions.insert(ack(.applied), at: 0)
-        } else {
-            // Small enough to fetch at once: acknowledged when its bytes are here.
-            tracked.acksOnArrival = [session]
-            actions += startAssembly(tracked)
+            // Paste-ready now: its bytes are here, or are fetched when something reads them.
+            return actions + [ack(.applied)] + makeCurrent(tracked) + relay(tracked, except: session)
         }
-        return actions + relay(tracked, except: session)
+        // Small enough to fetch at once: current, relayed and acknowledged when its bytes are here.
+        pending[selection] = tracked
+        items[tracked.id] = tracked
+        tracked.acksOnArrival = [session]
+        actions += startAssembly(tracked)
+        return actions
+    }
+
+    /// A newer item won over the one being fetched for `selection`: its fetch stops and the
+    /// peers that offered it hear it was superseded.
+    func displacePending(_ selection: Selection) -> [SyncAction] {
+        guard let old = pending.removeValue(forKey: selection) else { return [] }
+        var actions: [SyncAction] = old.acksOnArrival.filter { sessions[$0] != nil }.map {
+            .send($0, .ack(.init(item: old.id, status: .superseded)))
+        }
+        old.acksOnArrival = []
+        actions += abandonAssembly(old)
+        dropIfUnused(old.id)
+        return actions
+    }
+
+    /// A pending item's bytes are all here: it becomes current and goes to the other peers.
+    func promotePending(_ item: TrackedItem) -> [SyncAction] {
+        guard pending[item.header.selection] === item else { return [] }
+        pending[item.header.selection] = nil
+        return makeCurrent(item) + relay(item, except: item.sources.first)
     }
 
     // MARK: Current items
@@ -234,10 +259,6 @@ public final class SyncEngine {
         if item.held == nil { completeFromIndex(item) }
         if let held = item.held { index.pin(held) }
         if let old = current[selection], old !== item {
-            for session in old.acksOnArrival where sessions[session] != nil {
-                actions.append(.send(session, .ack(.init(item: old.id, status: .superseded))))
-            }
-            old.acksOnArrival = []
             if old.held != nil {
                 if let base = deltaBase[selection], base !== old {
                     deltaBase[selection] = nil
@@ -261,7 +282,7 @@ public final class SyncEngine {
     func dropIfUnused(_ id: ItemID) {
         guard let item = items[id] else { return }
         let selection = item.header.selection
-        guard current[selection] !== item, deltaBase[selection] !== item, item.readers == 0,
+        guard current[selection] !== item, deltaBase[selection] !== item, pending[selection] !== item, item.readers == 0,
               !jobs.values.contains(where: { $0.contains { $0.item == id } }),
               !upstream.values.contains(where: { $0.item == id })
         else { return }

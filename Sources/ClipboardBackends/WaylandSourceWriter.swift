@@ -132,7 +132,7 @@ final class WaylandSourceWriter {
             readAhead(write)
             writeMore(fd)
         case .end:
-            finish(fd)
+            writeMore(fd)  // what is buffered still goes out
         case .pending:
             readAhead(write)  // readers answer with bytes, the end or a failure; ask again
         case .failed(let reason):
@@ -142,7 +142,7 @@ final class WaylandSourceWriter {
     }
 
     private func readAhead(_ write: OutgoingWrite) {
-        guard let reader = write.reader, write.readToken == nil, write.bufferedBytes < Self.readAhead else { return }
+        guard let reader = write.reader, write.readToken == nil, write.readOffset < write.total, write.bufferedBytes < Self.readAhead else { return }
         let token = mailbox.nextToken()
         write.readToken = token
         reader.read(from: write.readOffset, deliver: mailbox.deliverer(for: token))

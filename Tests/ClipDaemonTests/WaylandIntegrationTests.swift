@@ -72,12 +72,12 @@ struct WaylandIntegrationTests {
         let big = (0..<(20 << 20)).map { UInt8(truncatingIfNeeded: 65 + ($0 % 26)) }
         let copy = try sway.startCopy([], data: big)
         #expect(h.eventually(timeout: 60) { h.clipd(["recv"], peer).stdoutBytes.count == big.count })
-        #expect(h.clipd(["recv"], peer).stdoutBytes == big)
+        #expect(byteDifference(h.clipd(["recv"], peer).stdoutBytes, big) == nil)
         copy.terminate()
         var other = big
         other[0] = 0x7a
         #expect(h.clipd(["send", "--wait"], peer, stdin: other).status == 0)
-        #expect(sway.paste(harness: h).stdoutBytes == other)
+        #expect(byteDifference(sway.paste(harness: h).stdoutBytes, other) == nil)
     }
 
     @Test func primaryIsSyncedWhenAsked() throws {
@@ -129,7 +129,7 @@ struct WaylandIntegrationTests {
         let reader = h.run("/bin/sh", ["-c", "WAYLAND_DISPLAY='\(sway.socket)' wl-paste | head -c 1000 >/dev/null"])
         #expect(reader.status == 0)
         #expect(h.clipd(["status"], desk).status == 0, "the daemon survives a reader going away")
-        #expect(sway.paste(harness: h).stdoutBytes == big, "and still serves the next one")
+        #expect(byteDifference(sway.paste(harness: h).stdoutBytes, big) == nil, "and still serves the next one")
     }
 
     @Test func losingTheCompositorIsReportedOnceAndSyncGoesOn() throws {
