@@ -238,10 +238,11 @@ extension SyncEngine {
     private func chunkArrived(_ item: TrackedItem, representation rep: Int, index k: Int, hash: ChunkHash, bytes: ArraySlice<UInt8>) -> [SyncAction] {
         if requested[item.id]?[hash] != nil { requested[item.id]?[hash] = nil }
         var actions: [SyncAction] = []
-        if var assembly = item.assembly, assembly.failure == nil, let places = assembly.missing.removeValue(forKey: hash) {
-            for place in places { assembly.pieces[place.representation][place.index] = bytes }
-            item.assembly = assembly
-            actions += assembly.isComplete ? finishAssembly(item) : [.readable(item.id)]
+        // The assembly is changed where it lies: copying it out would copy its tables for
+        // every chunk.
+        if item.assembly?.failure == nil, let places = item.assembly?.missing.removeValue(forKey: hash) {
+            for place in places { item.assembly!.pieces[place.representation][place.index] = bytes }
+            actions += item.assembly!.isComplete ? finishAssembly(item) : [.readable(item.id)]
         } else if item.held == nil {
             index.remember(hash, bytes)
         }
