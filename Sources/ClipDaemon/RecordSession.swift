@@ -26,8 +26,10 @@ final class RecordSession {
     let opener: RecordOpener
     /// The start of a record that has not fully arrived.
     private var pending: ByteBuffer?
-    /// Set while pulling, so a `.streamReady` raised by the pull itself does not recurse.
+    /// Set while pulling, so a `.streamReady` raised by the pull itself does not recurse;
+    /// `pumpAgain` records that one came meanwhile.
     private var pumping = false
+    private var pumpAgain = false
 
     init(keys: NoiseTransportKeys, maximumPlaintext: Int) throws {
         sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: maximumPlaintext)
@@ -122,17 +124,25 @@ final class RecordSession {
     }
 
     /// Sends the engine's item bytes for `session` for as long as the socket is writable
-    /// and the engine has some. Returns false when the session must end.
+    /// and the engine has some. Returns false when the session must end. A call made while
+    /// a pull is under way (the flush at its end can make the socket writable again, and
+    /// NIO says so at once) makes that pull go round once more, so no wake-up is lost.
     func pump(session: SessionID, host: SessionHost, context: ChannelHandlerContext) throws -> Bool {
-        guard !pumping else { return true }
+        guard !pumping else {
+            pumpAgain = true
+            return true
+        }
         pumping = true
         defer { pumping = false }
-        var wrote = false
-        defer { if wrote { context.flush() } }
-        while context.channel.isWritable, let message = host.nextStreamMessage(on: session) {
-            wrote = true
-            guard try send(message, context: context, flush: false) else { return false }
-        }
+        repeat {
+            pumpAgain = false
+            var wrote = false
+            while context.channel.isWritable, let message = host.nextStreamMessage(on: session) {
+                wrote = true
+                guard try send(message, context: context, flush: false) else { return false }
+            }
+            if wrote { context.flush() }
+        } while pumpAgain
         return true
     }
 }

@@ -457,35 +457,5 @@ struct SyncEngineTests {
     }
 }
 
-/// Bytes that do not repeat within a chunk (a pseudo-random sequence).
-func pattern(_ count: Int, seed: UInt64 = 0x9e3779b97f4a7c15) -> [UInt8] {
-    var state = seed
-    var out = [UInt8](repeating: 0, count: count)
-    out.withUnsafeMutableBytes { raw in
-        var offset = 0
-        while offset < count {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            var word = (state >> 17) ^ state
-            withUnsafeBytes(of: &word) { w in
-                let n = min(8, count - offset)
-                raw.baseAddress!.advanced(by: offset).copyMemory(from: w.baseAddress!, byteCount: n)
-            }
-            offset += 8
-        }
-    }
-    return out
-}
-
-/// Text of `count` bytes made of words, like a large log or document.
-func lorem(_ count: Int) -> [UInt8] {
-    let words = ["clipboard", "sync", "item", "chunk", "peer", "relay", "host", "guest", "laptop", "paste", "copy", "delta", "window", "record"]
-    var state: UInt64 = 42
-    var out: [UInt8] = []
-    out.reserveCapacity(count + 16)
-    while out.count < count {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        out += Array(words[Int(state >> 33) % words.count].utf8)
-        out.append(state & 0xf0 == 0 ? 0x0a : 0x20)
-    }
-    return Array(out.prefix(count))
-}
+func pattern(_ count: Int) -> [UInt8] { TestData.pattern(count) }
+func lorem(_ count: Int) -> [UInt8] { TestData.text(count) }

@@ -201,8 +201,8 @@ public final class DaemonHarness: @unchecked Sendable {
     /// A CLI command left running (`startCLI`), its output going to files.
     public struct RunningCommand {
         public let process: Process
-        let stdoutPath: String
-        let stderrPath: String
+        public let stdoutPath: String
+        public let stderrPath: String
     }
 
     /// Starts `clipd ARGS --home HOME` without waiting for it; `finish` collects it.

@@ -153,6 +153,58 @@ public final class X11Probe {
         XSendEvent(display, request.requestor, 0, NoEventMask, &reply)
     }
 
+    /// Pastes CLIPBOARD as `target` the way toolkits do, following INCR: `progress` hears the
+    /// byte count after every chunk. Nil when the owner refuses or goes silent for
+    /// `timeout` seconds.
+    public func paste(target: String, timeout: Double, progress: (Int) -> Void = { _ in }) -> [UInt8]? {
+        let property = XInternAtom(display, "CLIPD_PROBE_PASTE", 0)
+        let incr = XInternAtom(display, "INCR", 0)
+        let wanted = XInternAtom(display, target, 0)
+        XConvertSelection(display, clipboard, wanted, property, window, clipd_x11_current_time())
+        XFlush(display)
+        var deadline = Date().addingTimeInterval(timeout)
+        var incremental = false
+        var collected: [UInt8] = []
+        while Date() < deadline {
+            var event = XEvent()
+            guard XPending(display) > 0 else {
+                var fd = pollfd(fd: XConnectionNumber(display), events: Int16(POLLIN), revents: 0)
+                _ = poll(&fd, 1, 20)
+                continue
+            }
+            XNextEvent(display, &event)
+            if !incremental, event.type == SelectionNotify, event.xselection.target == wanted {
+                guard event.xselection.property != clipd_x11_none_atom() else { return nil }
+                guard let (type, bytes) = readTyped(property) else { return nil }
+                guard type == incr else { return bytes }
+                incremental = true  // deleting the property (done by the read) asks for the first chunk
+                deadline = Date().addingTimeInterval(timeout)
+            } else if incremental, event.type == PropertyNotify, event.xproperty.atom == property, event.xproperty.state == PropertyNewValue {
+                guard let (_, bytes) = readTyped(property) else { continue }
+                if bytes.isEmpty { return collected }
+                collected += bytes
+                progress(collected.count)
+                deadline = Date().addingTimeInterval(timeout)
+            }
+        }
+        return nil
+    }
+
+    private func readTyped(_ property: Atom) -> (type: Atom, bytes: [UInt8])? {
+        var type: Atom = 0
+        var format: Int32 = 0
+        var count: UInt = 0
+        var remaining: UInt = 0
+        var data: UnsafeMutablePointer<UInt8>?
+        guard XGetWindowProperty(display, window, property, 0, Int.max / 4, 1, clipd_x11_none_atom(), &type, &format, &count, &remaining, &data) == Success,
+              type != clipd_x11_none_atom()
+        else { return nil }
+        defer { if let data { XFree(data) } }
+        let unit = format == 32 ? MemoryLayout<CLong>.size : Int(format) / 8
+        XFlush(display)
+        return (type, data.map { Array(UnsafeBufferPointer(start: $0, count: Int(count) * unit)) } ?? [])
+    }
+
     /// Pumps `owner` and `watcher` until the watcher sees a new owner; false on timeout.
     public static func waitForOwnerChange(owner: X11Probe?, watcher: X11Probe, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
