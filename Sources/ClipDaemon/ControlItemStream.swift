@@ -1,5 +1,7 @@
 import ClipSync
+import ClipboardBackends
 import ClipWire
+import NIOCore
 
 /// Sends one representation of an item to a control client (`clipd recv`, a `--watch`
 /// event) as a streamed payload: pieces as fast as the client reads them and as the bytes
@@ -10,27 +12,26 @@ final class ControlItemStream {
     /// Largest piece written at once.
     static let pieceSize = 1 << 20
 
-    private unowned let daemon: Daemon
+    private let loop: EventLoop
     private let client: ControlConnection
-    private let header: ItemHeader
-    private let representation: Int
-    private let held: ClipItem?
-    private let total: UInt64
+    private let mimeType: String
+    private let sizeHint: UInt64
+    private let reader: ItemReader
     /// The trailer's `done`: true for `recv` (its last response), false for a watch event.
     private let last: Bool
     private let finished: () -> Void
     private var offset: UInt64 = 0
-    private var reading = false
     private var ended = false
 
-    init(daemon: Daemon, client: ControlConnection, header: ItemHeader, representation: Int, held: ClipItem?, last: Bool,
+    /// Streams representation `representation` of `header` (as the desktop sees it) read
+    /// through `content`.
+    init(loop: EventLoop, client: ControlConnection, header: ItemHeader, representation: Int, content: ItemContent, last: Bool,
          finished: @escaping () -> Void = {}) {
-        self.daemon = daemon
+        self.loop = loop
         self.client = client
-        self.header = header
-        self.representation = representation
-        self.held = held
-        total = header.representations[representation].size
+        mimeType = header.representations[representation].mimeType
+        sizeHint = header.representations[representation].size
+        reader = content.makeReader(representation: representation)
         self.last = last
         self.finished = finished
     }
@@ -38,51 +39,62 @@ final class ControlItemStream {
     /// Sends the head (`ok`, the MIME type and size), then the bytes.
     func start() {
         var head = ControlResponse(ok: true)
-        head.mimeType = header.representations[representation].mimeType
+        head.mimeType = mimeType
         head.streamed = true
-        head.size = total
+        head.size = sizeHint
         client.reply(head)
-        if held == nil {
-            let (known, actions) = daemon.engine.beginRead(header.id)
-            daemon.perform(actions)
-            guard known else { return end(failure: "the item is no longer here") }
-            reading = true
-        }
         pump()
     }
 
+    /// Answers that come at once (held bytes) are taken in this loop; the others resume it.
     private func pump() {
         while !ended {
             guard !client.isClosed else { return end(failure: nil) }
-            guard offset < total else { return end(failure: nil) }
             guard client.isWritable else {
                 client.flush()
                 client.whenWritable { [self] in pump() }
                 return
             }
-            let outcome: ReadOutcome = held.map { $0.piece(representation: representation, at: offset).map { .bytes($0) } ?? .end }
-                ?? daemon.engine.read(header.id, representation: representation, offset: offset)
-            switch outcome {
-            case .bytes(let bytes):
-                let piece = bytes.prefix(Self.pieceSize)
-                client.writePiece(piece)
-                offset += UInt64(piece.count)
-            case .pending:
-                client.flush()
-                daemon.localReads.wait(for: header.id) { [self] in pump() }
-                return
-            case .end:
-                return end(failure: offset == total ? nil : "the item ended early")
-            case .failed(let reason):
-                return end(failure: reason)
+            let answer = ImmediateAnswer()
+            let this = NIOLoopBound(self, eventLoop: loop)
+            reader.read(from: offset) { outcome in
+                if answer.waiting {
+                    answer.outcome = outcome
+                } else if this.value.take(outcome) {
+                    this.value.pump()
+                }
             }
+            answer.waiting = false
+            guard let outcome = answer.outcome else {
+                client.flush()  // the rest comes when the reader answers
+                return
+            }
+            guard take(outcome) else { return }
         }
+    }
+
+    /// Handles one answer; false once the stream has ended.
+    private func take(_ outcome: ReadOutcome) -> Bool {
+        switch outcome {
+        case .bytes(let bytes):
+            let piece = bytes.prefix(Self.pieceSize)
+            client.writePiece(piece)
+            offset += UInt64(piece.count)
+            return true
+        case .pending:
+            return true
+        case .end:
+            end(failure: nil)
+        case .failed(let reason):
+            end(failure: reason)
+        }
+        return false
     }
 
     private func end(failure: String?) {
         guard !ended else { return }
         ended = true
-        if reading { daemon.perform(daemon.engine.endRead(header.id)) }
+        reader.close()
         client.writePiece([])
         var trailer = failure.map { ControlResponse.failure($0) } ?? ControlResponse(ok: true)
         if last {
@@ -93,4 +105,12 @@ final class ControlItemStream {
         }
         finished()
     }
+}
+
+/// Whether a reader answered while `read` was still running (held bytes do): then the
+/// answer is kept here instead of resuming the stream from inside itself. Used on the loop
+/// only, which is what makes the unchecked conformance sound.
+private final class ImmediateAnswer: @unchecked Sendable {
+    var waiting = true
+    var outcome: ReadOutcome?
 }

@@ -178,7 +178,8 @@ extension Daemon {
 
     private func handleRecv(_ request: ControlRequest, client: ControlConnection) throws {
         let selection = try selection(request)
-        guard let header = engine.currentHeader(selection) else { throw DaemonError("the \(selection) is empty") }
+        guard let current = engine.currentHeader(selection) else { throw DaemonError("the \(selection) is empty") }
+        let (header, content) = desktopView(of: current, held: engine.currentItem(selection))
         if request.listTypes == true {
             var response = ControlResponse(ok: true)
             response.types = header.representations.map(\.mimeType)
@@ -186,8 +187,7 @@ extension Daemon {
             return
         }
         let representation = try chooseRepresentation(header, mimeType: request.mimeType)
-        ControlItemStream(daemon: self, client: client, header: header, representation: representation,
-                          held: engine.currentItem(selection), last: true).start()
+        ControlItemStream(loop: loop, client: client, header: header, representation: representation, content: content, last: true).start()
     }
 
     private func handleWatch(_ request: ControlRequest, client: ControlConnection) throws {
@@ -206,11 +206,12 @@ extension Daemon {
     }
 
     private func streamNextEvent(_ watcher: Watcher) {
-        guard !watcher.streaming, let (header, held) = watcher.queued else { return }
+        guard !watcher.streaming, let (item, held) = watcher.queued else { return }
         watcher.queued = nil
+        let (header, content) = desktopView(of: item, held: held)
         guard let representation = try? chooseRepresentation(header, mimeType: watcher.mimeType) else { return }
         watcher.streaming = true
-        ControlItemStream(daemon: self, client: watcher.connection, header: header, representation: representation, held: held, last: false) { [self] in
+        ControlItemStream(loop: loop, client: watcher.connection, header: header, representation: representation, content: content, last: false) { [self] in
             watcher.streaming = false
             streamNextEvent(watcher)
         }.start()

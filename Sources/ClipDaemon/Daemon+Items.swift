@@ -69,11 +69,14 @@ extension Daemon: SessionHost {
         finished.wait()
     }
 
-    /// What a backend serves pastes of an item from: the item itself when its bytes are
-    /// here, else the engine, which fetches them while the paste waits.
-    func content(of header: ItemHeader, held: ClipItem?) -> ItemContent {
-        if let held { return HeldContent(held) }
-        return EngineItemContent(daemon: self, header: header)
+    /// The item as this machine's desktop and readers see it, and what pastes of it are
+    /// served from: the item itself when its bytes are here, else the engine, which fetches
+    /// them while the paste waits. An item that carries files shows lists naming copies of
+    /// them here instead of the bundle (`FileDelivery`).
+    func desktopView(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent) {
+        if FileDelivery.carriesFiles(header) && header.id.origin != identity.deviceID { return files.view(of: header, held: held) }
+        if let held { return (header, HeldContent(held)) }
+        return (header, EngineItemContent(daemon: self, header: header))
     }
 }
 

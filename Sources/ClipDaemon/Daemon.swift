@@ -53,6 +53,8 @@ public final class Daemon: @unchecked Sendable {
     let guestLink = VirtioGuestLink()
     /// Reads of items whose bytes are still on their way.
     let localReads = LocalReads()
+    /// Copies of files that came with items from peers.
+    private(set) lazy var files = FileDelivery(daemon: self)
     private(set) var stopped = false
 
     /// Creates the daemon's state. Nothing is opened until `start()`.
@@ -108,6 +110,7 @@ public final class Daemon: @unchecked Sendable {
     /// one-line `DaemonError` when a socket cannot be bound.
     public func start() async throws {
         try PrivateFiles.ensureDirectory(paths.runtimeDirectory)
+        try await loop.submit { [self] in files.clear() }.get()
         try await bindControlSocket()
         do {
             let loop = self.loop
@@ -117,7 +120,8 @@ public final class Daemon: @unchecked Sendable {
                     loop.execute {
                         for selection in Selection.allCases {
                             guard let header = self.engine.currentHeader(selection) else { continue }
-                            self.backend.own(header, content: self.content(of: header, held: self.engine.currentItem(selection)))
+                            let view = self.desktopView(of: header, held: self.engine.currentItem(selection))
+                            self.backend.own(view.header, content: view.content)
                         }
                     }
                 },
@@ -291,7 +295,8 @@ public final class Daemon: @unchecked Sendable {
                 let source = from.map { peerName(of: $0) } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(header.id)", "from": "\(source)", "bytes": "\(header.totalSize)", "held": "\(held != nil)"])
                 notifyWatchers(header, held: held)
-                backend.own(header, content: content(of: header, held: held))
+                let view = desktopView(of: header, held: held)
+                backend.own(view.header, content: view.content)
                 // A large item replaced another: give the freed memory back at once.
                 if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
             case .readable(let id):
@@ -356,8 +361,31 @@ public final class Daemon: @unchecked Sendable {
             logger.warning("not syncing a \(SizeParser.format(total)) \(copy.selection) item: over --max-size \(SizeParser.format(configuration.maximumItemSize))")
             return
         }
-        let data = copy.representations.count == 1 ? copy.representations[0].bytes : copy.representations.flatMap(\.bytes)
-        intakeLocalCopy(selection: copy.selection, representations: copy.representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) },
+        guard configuration.syncFiles, let list = copy.representations.first(where: { $0.mimeType == FileDelivery.uriList }),
+              !copy.representations.contains(where: { $0.mimeType == FileBundle.mimeType })
+        else { return intakeDesktopCopy(copy.selection, copy.representations) }
+        // Files named by the list go with it: read off the loop, then taken in.
+        let limit = configuration.maximumItemSize - total
+        let taken = NIOLoopBound({ [self] (bundle: FileBundle?) in
+            let representations = copy.representations + (bundle.map { [(FileBundle.mimeType, $0.encoded())] } ?? [])
+            intakeDesktopCopy(copy.selection, representations)
+        }, eventLoop: loop)
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () -> Result<FileBundle?, DaemonError> in
+            do { return .success(try FileBundler.bundle(uriList: list.bytes, limit: limit)) } catch { return .failure(DaemonError("\(error)")) }
+        }.whenComplete { [self] result in
+            switch result {
+            case .success(.success(let bundle)): taken.value(bundle)
+            case .success(.failure(let error)):
+                logger.warning("syncing the \(copy.selection) list of files without the files: \(error)")
+                taken.value(nil)
+            case .failure: break  // stopping
+            }
+        }
+    }
+
+    private func intakeDesktopCopy(_ selection: Selection, _ representations: [(mimeType: String, bytes: [UInt8])]) {
+        let data = representations.count == 1 ? representations[0].bytes : representations.flatMap(\.bytes)
+        intakeLocalCopy(selection: selection, representations: representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) },
                         data: data) { [self] item in
             guard let item else { return }
             notifyWatchers(item.header, held: item)

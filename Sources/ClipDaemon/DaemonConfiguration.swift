@@ -18,6 +18,7 @@ import TOMLKit
 ///     vdagent = ["unix:/run/vm/vdagent.sock"]    # guests' SPICE agent ports (com.redhat.spice.0)
 ///     lazy_above = "256KiB"              # larger items from peers are fetched when pasted
 ///     chunk_cache = "32MiB"              # chunks kept for deltas and relaying, beyond held items
+///     sync_files = true                  # files copied in a file manager travel with their URIs
 public struct DaemonConfiguration: Sendable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
@@ -44,6 +45,8 @@ public struct DaemonConfiguration: Sendable {
     public var lazyThreshold: UInt64 = Self.defaultLazyThreshold
     /// Bytes of chunks kept beyond those of held items: for deltas and relaying.
     public var chunkCacheBudget: UInt64 = Self.defaultChunkCacheBudget
+    /// Files a copied `text/uri-list` names go with it, and arrive as files on peers.
+    public var syncFiles = true
 
     public init() {}
 
@@ -65,7 +68,7 @@ public struct DaemonConfiguration: Sendable {
             throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
         }
         let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent",
-                                  "lazy_above", "chunk_cache"]
+                                  "lazy_above", "chunk_cache", "sync_files"]
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -87,6 +90,10 @@ public struct DaemonConfiguration: Sendable {
         if let value = table["sync_secrets"] {
             guard let b = value.bool else { throw DaemonError("invalid config \(path): sync_secrets must be true or false") }
             config.syncSecrets = b
+        }
+        if let value = table["sync_files"] {
+            guard let b = value.bool else { throw DaemonError("invalid config \(path): sync_files must be true or false") }
+            config.syncFiles = b
         }
         if let value = table["extra_mime_types"] {
             guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): extra_mime_types must be a list of MIME types") }

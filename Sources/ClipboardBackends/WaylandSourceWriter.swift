@@ -38,22 +38,26 @@ final class WaylandSourceWriter {
         let held: ClipItem?
         let reader: ItemReader?
         let representation: Int
-        let total: UInt64
         var written: UInt64 = 0
         var buffered: [ArraySlice<UInt8>] = []
         var bufferedBytes = 0
         var readOffset: UInt64 = 0
         var readToken: Int?
+        /// The reader said there is no more (a reader's value may differ in size from the
+        /// header's, as a rewritten list of files does).
+        var readerEnded = false
         var deadline: Double
 
-        init(selection: Selection, content: ItemContent, representation: Int, total: UInt64, deadline: Double) {
+        init(selection: Selection, content: ItemContent, representation: Int, deadline: Double) {
             self.selection = selection
             held = content.held
             reader = held == nil ? content.makeReader(representation: representation) : nil
             self.representation = representation
-            self.total = total
             self.deadline = deadline
         }
+
+        /// Every byte was written.
+        var isDone: Bool { held != nil ? held!.piece(representation: representation, at: written) == nil : readerEnded && bufferedBytes == 0 }
     }
 
     init(control: DataControl, mailbox: ReadMailbox, log: @escaping (String) -> Void) {
@@ -101,10 +105,9 @@ final class WaylandSourceWriter {
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let total = owner.header.representations[representation].size
         let write = OutgoingWrite(selection: owner.header.selection, content: owner.content, representation: representation,
-                                  total: total, deadline: monotonicSeconds() + Self.transferTimeout)
-        if write.held == nil || total > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
+                                  deadline: monotonicSeconds() + Self.transferTimeout)
+        if write.held == nil || owner.header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
         writes[fd] = write
         readAhead(write)
         writeMore(fd)  // small held items finish here, without another trip through poll
@@ -132,6 +135,7 @@ final class WaylandSourceWriter {
             readAhead(write)
             writeMore(fd)
         case .end:
+            write.readerEnded = true
             writeMore(fd)  // what is buffered still goes out
         case .pending:
             readAhead(write)  // readers answer with bytes, the end or a failure; ask again
@@ -142,7 +146,7 @@ final class WaylandSourceWriter {
     }
 
     private func readAhead(_ write: OutgoingWrite) {
-        guard let reader = write.reader, write.readToken == nil, write.readOffset < write.total, write.bufferedBytes < Self.readAhead else { return }
+        guard let reader = write.reader, write.readToken == nil, !write.readerEnded, write.bufferedBytes < Self.readAhead else { return }
         let token = mailbox.nextToken()
         write.readToken = token
         reader.read(from: write.readOffset, deliver: mailbox.deliverer(for: token))
@@ -173,7 +177,7 @@ final class WaylandSourceWriter {
             finish(fd)  // the reader went away (EPIPE: SIGPIPE is ignored by the daemon)
             return
         }
-        if transfer.held != nil || transfer.written == transfer.total { finish(fd) }
+        if transfer.isDone { finish(fd) }
     }
 
     private func finish(_ fd: Int32) {

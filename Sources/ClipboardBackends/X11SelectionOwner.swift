@@ -50,7 +50,6 @@ final class X11SelectionOwner {
         let type: Atom
         let item: ItemHeader
         let representation: Int
-        let total: UInt64
         /// The held item to read from, or a reader of bytes still arriving.
         let held: ClipItem?
         let reader: ItemReader?
@@ -60,6 +59,9 @@ final class X11SelectionOwner {
         var bufferedBytes = 0
         var readOffset: UInt64 = 0
         var readToken: Int?
+        /// The reader said there is no more (its value may differ in size from the header's,
+        /// as a rewritten list of files does).
+        var readerEnded = false
         /// The requestor deleted the property: it waits for the next chunk.
         var requestorReady = false
         var deadline: Double
@@ -70,7 +72,6 @@ final class X11SelectionOwner {
             self.type = type
             self.item = item
             self.representation = representation
-            total = item.representations[representation].size
             self.held = held
             self.reader = reader
             self.deadline = deadline
@@ -247,6 +248,7 @@ final class X11SelectionOwner {
             writeNext(transfer)
             readAhead(transfer)
         case .end:
+            transfer.readerEnded = true
             writeNext(transfer)
         case .pending:
             readAhead(transfer)  // readers answer with bytes, the end or a failure; ask again
@@ -260,7 +262,7 @@ final class X11SelectionOwner {
 
     /// Asks the reader for more while the transfer is short of bytes ahead of the requestor.
     private func readAhead(_ transfer: OutgoingTransfer) {
-        guard let reader = transfer.reader, transfer.readToken == nil, transfer.readOffset < transfer.total,
+        guard let reader = transfer.reader, transfer.readToken == nil, !transfer.readerEnded,
               transfer.bufferedBytes < Self.readAhead else { return }
         let token = mailbox.nextToken()
         transfer.readToken = token
@@ -271,7 +273,9 @@ final class X11SelectionOwner {
     /// zero-length chunk after the last ends the transfer.
     private func writeNext(_ transfer: OutgoingTransfer) {
         guard transfer.requestorReady else { return }
-        if transfer.written == transfer.total {
+        let finished = transfer.held.map { $0.piece(representation: transfer.representation, at: transfer.written) == nil }
+            ?? (transfer.readerEnded && transfer.bufferedBytes == 0)
+        if finished {
             _ = XChangeProperty(display, transfer.requestor, transfer.property, transfer.type, 8, PropModeReplace, nil, 0)
             end(transfer)
             return

@@ -124,6 +124,42 @@ struct LargeItemIntegrationTests {
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
+    // MARK: Files
+
+    @Test(.enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
+    func filesCopiedInAFileManagerArriveAsFilesWhenPasted() throws {
+        let x = try XvfbServer(harness: h)
+        let desk = try h.startOnDisplay("desk", display: x.display)
+        let peer = try h.start("peer", listen: false)
+        try h.pair(peer, with: desk)
+        // What a file manager puts on the clipboard: the URIs of a file and a folder.
+        let source = h.root + "/copied things"
+        try FileManager.default.createDirectory(atPath: source + "/folder/inner", withIntermediateDirectories: true)
+        let report = TestData.text(300_000), note = Array("a note ✓\n".utf8), deep = TestData.pattern(5000)
+        _ = FileManager.default.createFile(atPath: source + "/report.txt", contents: Data(report))
+        _ = FileManager.default.createFile(atPath: source + "/folder/note.txt", contents: Data(note))
+        _ = FileManager.default.createFile(atPath: source + "/folder/inner/deep.bin", contents: Data(deep))
+        let list = "\(URIList.fileURI(source + "/report.txt"))\r\n\(URIList.fileURI(source + "/folder"))\r\nhttps://example.org/kept\r\n"
+        let copier = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "text/uri-list"], data: Array(list.utf8))
+        defer { copier.terminate() }
+        #expect(h.eventually { h.clipd(["recv", "-l"], peer).stdout.contains("x-special/gnome-copied-files") })
+        #expect(!h.clipd(["recv", "-l"], peer).stdout.contains(FileBundle.mimeType), "the bundle is not shown to applications")
+        let files = peer.home + "/files"
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: files)) ?? []).isEmpty, "nothing is fetched before a paste")
+        let pasted = h.clipd(["recv", "-t", "text/uri-list"], peer)
+        #expect(pasted.status == 0, "\(pasted.stderr)")
+        let uris = URIList.uris(pasted.stdoutBytes)
+        #expect(uris.count == 3 && uris[2] == "https://example.org/kept")
+        let copies = uris.prefix(2).compactMap(URIList.localPath)
+        #expect(copies.count == 2 && copies.allSatisfy { $0.hasPrefix(files + "/") }, "\(uris)")
+        guard copies.count == 2 else { return }
+        #expect(FileManager.default.contents(atPath: copies[0]).map { [UInt8]($0) } == report)
+        #expect(FileManager.default.contents(atPath: copies[1] + "/note.txt").map { [UInt8]($0) } == note)
+        #expect(FileManager.default.contents(atPath: copies[1] + "/inner/deep.bin").map { [UInt8]($0) } == deep)
+        let gnome = h.clipd(["recv", "-t", "x-special/gnome-copied-files"], peer).stdout
+        #expect(gnome == "copy\n" + uris.joined(separator: "\n"), "a file manager pastes copies, never moves")
+    }
+
     // MARK: Relays and deltas
 
     @Test func aPasteThroughARelayIsFetchedFromTheOriginAndTheRelayKeepsNoCopy() throws {
