@@ -260,7 +260,8 @@ extension Daemon {
             let direction = t.direction == .receiving ? "receiving from" : "sending to"
             return "transfer: \(t.selection) item \(t.item), \(direction) \(peerName(of: t.session)): \(SizeParser.format(t.done)) of \(SizeParser.format(t.total)) at \(rate)/s"
         }
-        lines.append("item data: \(SizeParser.format(engine.bytesFetched)) received, \(SizeParser.format(engine.bytesServed)) sent; chunk cache \(SizeParser.format(UInt64(engine.cachedChunkBytes)))")
+        let (received, sent) = (engine.bytesFetched, engine.bytesServed)
+        lines.append("item data: received \(SizeParser.format(received)) (\(received) bytes), sent \(SizeParser.format(sent)) (\(sent) bytes); chunk cache \(SizeParser.format(UInt64(engine.cachedChunkBytes)))")
         return lines
     }
 

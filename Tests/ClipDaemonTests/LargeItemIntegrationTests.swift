@@ -176,7 +176,7 @@ struct LargeItemIntegrationTests {
         #expect(byteDifference(h.clipd(["recv"], laptop).stdoutBytes, bytes) == nil)
         let status = h.clipd(["status"], relay).stdout
         #expect(status.contains("(fetched when pasted)"), "the relay passed the item on without keeping it")
-        #expect(status.contains("item data: 6.0 MiB received, 6.0 MiB sent"), "\(status)")
+        #expect(status.contains("item data: received 6.0 MiB (6291456 bytes), sent 6.0 MiB (6291456 bytes)"), "\(status)")
     }
 
     @Test func copyingAnEditedLargeTextAgainSendsOnlyWhatChanged() throws {
@@ -196,15 +196,7 @@ struct LargeItemIntegrationTests {
 
     /// The item bytes a daemon received from peers, from `clipd status`, in MiB.
     func receivedMiB(_ daemon: DaemonHarness.Daemon) throws -> Double {
-        let line = try #require(h.clipd(["status"], daemon).stdout.split(separator: "\n").first { $0.hasPrefix("item data: ") })
-        let words = line.dropFirst("item data: ".count).split(separator: " ")
-        let value = try #require(Double(words[0]))
-        switch words[1] {
-        case "bytes": return value / 1_048_576
-        case "KiB": return value / 1024
-        case "MiB": return value
-        default: return value * 1024
-        }
+        Double(try DaemonHarness.receivedBytes(h.clipd(["status"], daemon).stdout)) / 1_048_576
     }
 
     // MARK: Progress

@@ -305,6 +305,15 @@ public final class DaemonHarness: @unchecked Sendable {
         return condition()
     }
 
+    /// The item bytes a daemon received from peers, from the output of `clipd status`.
+    public static func receivedBytes(_ status: String) throws -> UInt64 {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("item data: received ") }),
+              let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")"),
+              let value = UInt64(line[line.index(after: open)..<close].split(separator: " ")[0])
+        else { throw HarnessError("no item data line in: \(status)") }
+        return value
+    }
+
     /// The text `clipd recv` prints, or nil when it fails.
     public func received(_ daemon: Daemon, primary: Bool = false) -> String? {
         let result = clipd(primary ? ["recv", "-p"] : ["recv"], daemon)
