@@ -62,7 +62,15 @@ final class RecordSession {
             guard try openRecords(in: &partial, deliver: deliver) else { return }
         }
         guard try openRecords(in: &incoming, deliver: deliver) else { return }
-        if incoming.readableBytes > 0 { pending = incoming }
+        guard incoming.readableBytes > 0 else { return }
+        // The start of the next record goes into a buffer of its own, sized for the whole
+        // record: keeping a view of `incoming` would copy all of its storage once the rest
+        // is appended (copy on write), a read's worth of bytes for every record that spans
+        // two reads.
+        let whole = incoming.readableBytes >= RecordLayer.headerByteCount ? try recordSize(at: incoming) : RecordLayer.headerByteCount
+        var partial = ByteBufferAllocator().buffer(capacity: max(whole, incoming.readableBytes))
+        partial.writeBuffer(&incoming)
+        pending = partial
     }
 
     /// The size on the wire of the record starting at `buffer`'s reader index, after
