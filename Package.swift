@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),
         .testTarget(
             name: "ClipDaemonTests",
-            dependencies: ["ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
+            dependencies: ["ClipCrypto", "ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
         ),
         .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),

@@ -1,3 +1,4 @@
+import ClipCrypto
 import ClipTestSupport
 import Foundation
 import Testing
@@ -49,6 +50,24 @@ struct VirtioChannelTests {
         #expect(h.clipd(["send", "--wait", "LAN to the guest"], lan).status == 0)
         #expect(h.eventually { guestReceived(guest) == "LAN to the guest" })
         #expect(try guest.shell("clipd peers --home /root/c").output.split(separator: "\n").count == 1)
+
+        // A large item copied in the guest is only announced; a paste on the LAN peer fetches
+        // it through the host, which keeps no copy.
+        let made = try guest.shell("head -c 1500000 /dev/urandom > /tmp/big && clipd send --home /root/c --wait < /tmp/big && sha256sum /tmp/big", timeout: 60)
+        #expect(made.status == 0, "\(made.output)")
+        let digest = made.output.split(separator: " ").first.map(String.init) ?? ""
+        #expect(h.eventually { h.clipd(["status"], lan).stdout.contains("1.4 MiB application/octet-stream") })
+        #expect(h.clipd(["status"], host).stdout.contains("(fetched when pasted)"))
+        let pasted = h.clipd(["recv"], lan)
+        #expect(pasted.status == 0 && pasted.stdoutBytes.count == 1_500_000, "\(pasted.stderr)")
+        #expect(SHA256.hash(pasted.stdoutBytes).hexString == digest)
+        #expect(h.clipd(["status"], host).stdout.contains("(fetched when pasted)"), "the host passed it on without keeping it")
+
+        // And the other way: a large item from the LAN, pasted in the guest.
+        let fromLAN = TestData.pattern(2_000_000, seed: 77)
+        #expect(h.clipd(["send", "--wait"], lan, stdin: fromLAN).status == 0)
+        let inGuest = try guest.shell("clipd recv --home /root/c > /tmp/got; echo status $?; sha256sum /tmp/got; cat /tmp/clipd.log | tail -5", timeout: 120)
+        #expect(inGuest.output.contains("status 0") && inGuest.output.contains(SHA256.hash(fromLAN).hexString), "\(inGuest.output)")
     }
 }
 

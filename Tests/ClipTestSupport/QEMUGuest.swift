@@ -124,8 +124,8 @@ public final class QEMUGuest {
 
     /// Starts `clipd run` in the guest (home /root/c, name "guest", log /tmp/clipd.log) and
     /// waits until it answers `clipd status`; the error carries its log when it does not.
-    public func startClipd(timeout: Double = 60) throws {
-        try shell("clipd run --home /root/c --name guest >/tmp/clipd.log 2>&1 &")
+    public func startClipd(arguments: [String] = [], timeout: Double = 60) throws {
+        try shell((["clipd", "run", "--home", "/root/c", "--name", "guest"] + arguments).joined(separator: " ") + " >/tmp/clipd.log 2>&1 &")
         let up = try shell("""
             i=0; until clipd status --home /root/c >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 200 ] && break; sleep 0.1; done
             clipd status --home /root/c || { echo "clipd in the guest did not answer; its log:"; cat /tmp/clipd.log; }
