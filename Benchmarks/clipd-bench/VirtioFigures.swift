@@ -64,7 +64,8 @@ func measureVirtio(_ harness: DaemonHarness) throws {
 
     // 16 MiB host -> guest, until the guest's daemon acknowledges (fetched, every chunk
     // checked, applied). New bytes each round (no deltas), and no watcher printing them.
-    guest.type("kill $(cat /tmp/watch.pid)")  # a watcher printing 16 MiB to the serial console starves the guest
+    // A watcher printing 16 MiB to the serial console would starve the guest.
+    guest.type("kill $(cat /tmp/watch.pid)")
     usleep(500_000)
     var bigTimes: [Double] = []
     for round in 0..<3 {
