@@ -36,28 +36,24 @@ final class WaylandSourceWriter {
     final class OutgoingWrite {
         let selection: Selection
         let held: ClipItem?
-        let reader: ItemReader?
+        let incoming: ReadAhead?
         let representation: Int
         var written: UInt64 = 0
-        var buffered: [ArraySlice<UInt8>] = []
-        var bufferedBytes = 0
-        var readOffset: UInt64 = 0
-        var readToken: Int?
-        /// The reader said there is no more (a reader's value may differ in size from the
-        /// header's, as a rewritten list of files does).
-        var readerEnded = false
         var deadline: Double
 
-        init(selection: Selection, content: ItemContent, representation: Int, deadline: Double) {
+        init(selection: Selection, content: ItemContent, representation: Int, mailbox: ReadMailbox, deadline: Double) {
             self.selection = selection
             held = content.held
-            reader = held == nil ? content.makeReader(representation: representation) : nil
+            incoming = held == nil ? ReadAhead(reader: content.makeReader(representation: representation), mailbox: mailbox, limit: WaylandSourceWriter.readAhead) : nil
             self.representation = representation
             self.deadline = deadline
         }
 
+        /// The bytes to write next, if any are here.
+        var nextBytes: ArraySlice<UInt8>? { held.map { $0.piece(representation: representation, at: written) } ?? incoming?.next }
+
         /// Every byte was written.
-        var isDone: Bool { held != nil ? held!.piece(representation: representation, at: written) == nil : readerEnded && bufferedBytes == 0 }
+        var isDone: Bool { held != nil ? nextBytes == nil : incoming!.isDrained }
     }
 
     init(control: DataControl, mailbox: ReadMailbox, log: @escaping (String) -> Void) {
@@ -106,10 +102,10 @@ final class WaylandSourceWriter {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let write = OutgoingWrite(selection: owner.header.selection, content: owner.content, representation: representation,
-                                  deadline: monotonicSeconds() + Self.transferTimeout)
+                                  mailbox: mailbox, deadline: monotonicSeconds() + Self.transferTimeout)
         if write.held == nil || owner.header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
         writes[fd] = write
-        readAhead(write)
+        write.incoming?.requestMore()
         writeMore(fd)  // small held items finish here, without another trip through poll
     }
 
@@ -124,52 +120,23 @@ final class WaylandSourceWriter {
 
     /// A reader answered.
     func readArrived(_ token: Int, _ outcome: ReadOutcome) {
-        guard let (fd, write) = writes.first(where: { $0.value.readToken == token }) else { return }
-        write.readToken = nil
+        guard let (fd, write) = writes.first(where: { $0.value.incoming?.token == token }), let incoming = write.incoming else { return }
         write.deadline = monotonicSeconds() + Self.transferTimeout
-        switch outcome {
-        case .bytes(let bytes):
-            write.buffered.append(bytes)
-            write.bufferedBytes += bytes.count
-            write.readOffset += UInt64(bytes.count)
-            readAhead(write)
-            writeMore(fd)
-        case .end:
-            write.readerEnded = true
-            writeMore(fd)  // what is buffered still goes out
-        case .pending:
-            readAhead(write)  // readers answer with bytes, the end or a failure; ask again
-        case .failed(let reason):
+        if let reason = incoming.arrived(outcome) {
             log("a paste of the \(write.selection) item stopped: \(reason)")
-            finish(fd)
+            return finish(fd)
         }
-    }
-
-    private func readAhead(_ write: OutgoingWrite) {
-        guard let reader = write.reader, write.readToken == nil, !write.readerEnded, write.bufferedBytes < Self.readAhead else { return }
-        let token = mailbox.nextToken()
-        write.readToken = token
-        reader.read(from: write.readOffset, deliver: mailbox.deliverer(for: token))
-    }
-
-    /// The bytes to write next, if any are here.
-    private func nextBytes(_ write: OutgoingWrite) -> ArraySlice<UInt8>? {
-        if let held = write.held { return held.piece(representation: write.representation, at: write.written) }
-        return write.buffered.first
+        writeMore(fd)  // what is buffered goes out; at the end the pipe closes
     }
 
     func writeMore(_ fd: Int32) {
         guard let transfer = writes[fd] else { return }
-        while let bytes = nextBytes(transfer) {
+        while let bytes = transfer.nextBytes {
             let count = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress!, min(raw.count, 1 << 20)) }
             if count > 0 {
                 transfer.written += UInt64(count)
                 transfer.deadline = monotonicSeconds() + Self.transferTimeout
-                if transfer.held == nil {
-                    transfer.bufferedBytes -= count
-                    if count == bytes.count { transfer.buffered.removeFirst() } else { transfer.buffered[0] = bytes.dropFirst(count) }
-                    readAhead(transfer)
-                }
+                transfer.incoming?.consume(count)
                 continue
             }
             if count < 0 && errno == EINTR { continue }
@@ -182,7 +149,7 @@ final class WaylandSourceWriter {
 
     private func finish(_ fd: Int32) {
         guard let transfer = writes.removeValue(forKey: fd) else { return }
-        transfer.reader?.close()
+        transfer.incoming?.close()
         Glibc.close(fd)
     }
 
@@ -190,7 +157,7 @@ final class WaylandSourceWriter {
 
     /// Pipes to wait on: only those with bytes ready to write.
     var descriptors: [pollfd] {
-        writes.compactMap { fd, write in nextBytes(write) == nil ? nil : pollfd(fd: fd, events: Int16(POLLOUT), revents: 0) }
+        writes.compactMap { fd, write in write.nextBytes == nil ? nil : pollfd(fd: fd, events: Int16(POLLOUT), revents: 0) }
     }
 
     var nextDeadline: Double? { writes.values.map(\.deadline).min() }

@@ -50,30 +50,22 @@ final class X11SelectionOwner {
         let type: Atom
         let item: ItemHeader
         let representation: Int
-        /// The held item to read from, or a reader of bytes still arriving.
+        /// The held item to read from, or the bytes still arriving.
         let held: ClipItem?
-        let reader: ItemReader?
+        let incoming: ReadAhead?
         var written: UInt64 = 0
-        /// Bytes the reader gave that are not written yet, and where the next read starts.
-        var buffered: [ArraySlice<UInt8>] = []
-        var bufferedBytes = 0
-        var readOffset: UInt64 = 0
-        var readToken: Int?
-        /// The reader said there is no more (its value may differ in size from the header's,
-        /// as a rewritten list of files does).
-        var readerEnded = false
         /// The requestor deleted the property: it waits for the next chunk.
         var requestorReady = false
         var deadline: Double
 
-        init(requestor: Window, property: Atom, type: Atom, item: ItemHeader, representation: Int, held: ClipItem?, reader: ItemReader?, deadline: Double) {
+        init(requestor: Window, property: Atom, type: Atom, item: ItemHeader, representation: Int, held: ClipItem?, incoming: ReadAhead?, deadline: Double) {
             self.requestor = requestor
             self.property = property
             self.type = type
             self.item = item
             self.representation = representation
             self.held = held
-            self.reader = reader
+            self.incoming = incoming
             self.deadline = deadline
         }
     }
@@ -93,7 +85,7 @@ final class X11SelectionOwner {
 
     /// Ends every transfer (the session closes).
     func close() {
-        for transfer in outgoing { transfer.reader?.close() }
+        for transfer in outgoing { transfer.incoming?.close() }
         outgoing.removeAll()
     }
 
@@ -186,14 +178,14 @@ final class X11SelectionOwner {
         withUnsafeMutableBytes(of: &announced) { raw in
             _ = XChangeProperty(display, requestor, property, atoms.incr, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
         }
-        for old in outgoing where old.requestor == requestor && old.property == property { old.reader?.close() }
+        for old in outgoing where old.requestor == requestor && old.property == property { old.incoming?.close() }
         outgoing.removeAll { $0.requestor == requestor && $0.property == property }
         let held = item.content.held
         let transfer = OutgoingTransfer(requestor: requestor, property: property, type: type, item: item.header, representation: representation,
-                                        held: held, reader: held == nil ? item.content.makeReader(representation: representation) : nil,
+                                        held: held, incoming: held == nil ? ReadAhead(reader: item.content.makeReader(representation: representation), mailbox: mailbox, limit: Self.readAhead) : nil,
                                         deadline: monotonicSeconds() + Self.transferTimeout)
         outgoing.append(transfer)
-        readAhead(transfer)
+        transfer.incoming?.requestMore()
         return true
     }
 
@@ -237,36 +229,15 @@ final class X11SelectionOwner {
 
     /// A reader answered.
     func readArrived(_ token: Int, _ outcome: ReadOutcome) {
-        guard let transfer = outgoing.first(where: { $0.readToken == token }) else { return }
-        transfer.readToken = nil
+        guard let transfer = outgoing.first(where: { $0.incoming?.token == token }), let incoming = transfer.incoming else { return }
         transfer.deadline = monotonicSeconds() + Self.transferTimeout
-        switch outcome {
-        case .bytes(let bytes):
-            transfer.buffered.append(bytes)
-            transfer.bufferedBytes += bytes.count
-            transfer.readOffset += UInt64(bytes.count)
-            writeNext(transfer)
-            readAhead(transfer)
-        case .end:
-            transfer.readerEnded = true
-            writeNext(transfer)
-        case .pending:
-            readAhead(transfer)  // readers answer with bytes, the end or a failure; ask again
-        case .failed(let reason):
+        if let reason = incoming.arrived(outcome) {
             // The requestor has part of the value and no way to hear why the rest is
             // missing: it is left to time out rather than handed a silently truncated value.
             log("a paste of the \(transfer.item.selection) item stopped: \(reason)")
-            end(transfer)
+            return end(transfer)
         }
-    }
-
-    /// Asks the reader for more while the transfer is short of bytes ahead of the requestor.
-    private func readAhead(_ transfer: OutgoingTransfer) {
-        guard let reader = transfer.reader, transfer.readToken == nil, !transfer.readerEnded,
-              transfer.bufferedBytes < Self.readAhead else { return }
-        let token = mailbox.nextToken()
-        transfer.readToken = token
-        reader.read(from: transfer.readOffset, deliver: mailbox.deliverer(for: token))
+        writeNext(transfer)
     }
 
     /// Writes the next chunk if the requestor waits for one and bytes are here; the
@@ -274,28 +245,19 @@ final class X11SelectionOwner {
     private func writeNext(_ transfer: OutgoingTransfer) {
         guard transfer.requestorReady else { return }
         let finished = transfer.held.map { $0.piece(representation: transfer.representation, at: transfer.written) == nil }
-            ?? (transfer.readerEnded && transfer.bufferedBytes == 0)
+            ?? transfer.incoming!.isDrained
         if finished {
             _ = XChangeProperty(display, transfer.requestor, transfer.property, transfer.type, 8, PropModeReplace, nil, 0)
             end(transfer)
             return
         }
-        var chunk: [UInt8]
+        let chunk: [UInt8]
         if let held = transfer.held {
             guard let piece = held.piece(representation: transfer.representation, at: transfer.written) else { return }
             chunk = Array(piece.prefix(Self.incrChunk))
         } else {
-            guard transfer.bufferedBytes > 0 else { return }
-            chunk = []
-            chunk.reserveCapacity(min(Self.incrChunk, transfer.bufferedBytes))
-            while chunk.count < Self.incrChunk, !transfer.buffered.isEmpty {
-                let first = transfer.buffered[0]
-                let take = min(first.count, Self.incrChunk - chunk.count)
-                chunk.append(contentsOf: first.prefix(take))
-                if take == first.count { transfer.buffered.removeFirst() } else { transfer.buffered[0] = first.dropFirst(take) }
-            }
-            transfer.bufferedBytes -= chunk.count
-            readAhead(transfer)
+            guard let incoming = transfer.incoming, incoming.bufferedBytes > 0 else { return }
+            chunk = incoming.take(upTo: Self.incrChunk)
         }
         chunk.withUnsafeBufferPointer { p in
             _ = XChangeProperty(display, transfer.requestor, transfer.property, transfer.type, 8, PropModeReplace, p.baseAddress, Int32(p.count))
@@ -305,7 +267,7 @@ final class X11SelectionOwner {
     }
 
     private func end(_ transfer: OutgoingTransfer) {
-        transfer.reader?.close()
+        transfer.incoming?.close()
         outgoing.removeAll { $0 === transfer }
         if !outgoing.contains(where: { $0.requestor == transfer.requestor }) { XSelectInput(display, transfer.requestor, NoEventMask) }
     }

@@ -76,19 +76,7 @@ public final class X11Probe {
         return nil
     }
 
-    private func read(_ property: Atom) -> [UInt8]? {
-        var type: Atom = 0
-        var format: Int32 = 0
-        var count: UInt = 0
-        var remaining: UInt = 0
-        var data: UnsafeMutablePointer<UInt8>?
-        guard XGetWindowProperty(display, window, property, 0, Int.max / 4, 1, clipd_x11_none_atom(), &type, &format, &count, &remaining, &data) == Success,
-              type != clipd_x11_none_atom()
-        else { return nil }
-        defer { if let data { XFree(data) } }
-        let unit = format == 32 ? MemoryLayout<CLong>.size : Int(format) / 8
-        return data.map { Array(UnsafeBufferPointer(start: $0, count: Int(count) * unit)) } ?? []
-    }
+    private func read(_ property: Atom) -> [UInt8]? { readTyped(property)?.bytes }
 
     /// Answers requests for `seconds` (keeps the item readable while a daemon reads it).
     public func serve(for seconds: Double) {
