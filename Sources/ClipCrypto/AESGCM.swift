@@ -58,7 +58,7 @@ public final class AESGCM256 {
         let n = nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)
         guard EVP_EncryptInit_ex2(context, nil, nil, n, nil) == 1 else { throw CryptoError.fromOpenSSL("EVP_EncryptInit_ex2") }
         var produced: Int32 = 0
-        // Additional data may be larger than an Int32 (a whole item for `ItemMAC`).
+        // Additional data may be larger than an Int32.
         var aadOffset = 0
         while aadOffset < aad.count {
             let piece = min(aad.count - aadOffset, 1 << 30)

@@ -1,3 +1,4 @@
+import ClipDaemon
 import Foundation
 
 /// A one-line progress bar on standard error, redrawn in place, for transfers a person
@@ -40,28 +41,17 @@ final class ProgressBar {
     private func draw(_ done: UInt64) {
         drawn = true
         let seconds = max(Date().timeIntervalSince(start), 0.001)
-        let rate = "\(Self.format(UInt64(Double(done) / seconds)))/s"
+        let rate = "\(SizeParser.format(UInt64(Double(done) / seconds)))/s"
         var line = "\(label) "
         if let total, total > 0 {
             let fraction = min(1, Double(done) / Double(total))
             let width = 30
             let filled = Int(fraction * Double(width))
             line += "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
-            line += String(format: "%3d%% ", Int(fraction * 100)) + "\(Self.format(done)) of \(Self.format(total)), \(rate)"
+            line += String(format: "%3d%% ", Int(fraction * 100)) + "\(SizeParser.format(done)) of \(SizeParser.format(total)), \(rate)"
         } else {
-            line += "\(Self.format(done)), \(rate)"
+            line += "\(SizeParser.format(done)), \(rate)"
         }
         FileHandle.standardError.write(Data("\r\u{1b}[K\(line)".utf8))
-    }
-
-    static func format(_ bytes: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
     }
 }
