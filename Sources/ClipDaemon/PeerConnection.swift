@@ -59,6 +59,9 @@ final class PeerConnection: ChannelInboundHandler {
     private var timeout: Scheduled<Void>?
     private var finished = false
     private var registered = false
+    /// The host owes the guest a hello (it asked): written once per read, and only while
+    /// the channel takes writes, so a guest that asks and never reads cannot queue answers.
+    private var helloOwed = false
     private(set) var sessionID: SessionID?
     private(set) var peer: StoredPeer?
     /// The device that dialled: both ends compute the same value (for duplicate sessions).
@@ -140,6 +143,7 @@ final class PeerConnection: ChannelInboundHandler {
         } catch {
             fail("handshake failed: \(error)")
         }
+        sayOwedHello()
     }
 
     func channelInactive(context: ChannelHandlerContext) { close(reason: nil) }
@@ -149,7 +153,16 @@ final class PeerConnection: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { streamReady() }
+        guard context.channel.isWritable else { return }
+        sayOwedHello()
+        streamReady()
+    }
+
+    private func sayOwedHello() {
+        guard helloOwed, case .channelHost(let attachID) = role, case .awaitingFirstFrame = state,
+              let context, context.channel.isWritable else { return }
+        helloOwed = false
+        writeFrame(HandshakeFrame(kind: .channelHello, body: attachID))
     }
 
     // MARK: Handshake frames
@@ -212,8 +225,8 @@ final class PeerConnection: ChannelInboundHandler {
     /// (a repeated one is the same attach, already under way).
     private func channelFrame(_ frame: HandshakeFrame) {
         switch (role, frame.kind) {
-        case (.channelHost(let attachID), .channelHelloRequest):
-            if case .awaitingFirstFrame = state { writeFrame(HandshakeFrame(kind: .channelHello, body: attachID)) }
+        case (.channelHost, .channelHelloRequest):
+            if case .awaitingFirstFrame = state { helloOwed = true }
         case (.channelGuest(let link), .channelHello):
             if case .awaitingHello = state {} else if frame.body == attachID { return }
             if case .pairingInitiator = state {

@@ -60,80 +60,110 @@ public struct HandshakeFrame: Equatable, Sendable {
 
 /// Splits a byte stream into handshake frames.
 ///
-/// Strict mode (TCP) throws on the first byte that is not a well-formed frame. Resync mode
-/// (virtio-serial) discards bytes until the magic followed by a valid header, so stale
-/// bytes left in a pipe never wedge the reader. Not thread-safe: one owner.
+/// Strict mode (TCP) throws on the first byte that is not a well-formed frame, and on the VM
+/// channel's own frames, which have no business on TCP. Resync mode (virtio-serial) discards
+/// bytes until the magic followed by a valid header, so stale bytes left in a pipe never
+/// wedge the reader.
+///
+/// Work is linear in the bytes appended: frames are taken from a read offset and the buffer
+/// is compacted only once the consumed part outgrows what is left (`movedBytes` counts what
+/// compaction copied). Not thread-safe: one owner.
 public struct HandshakeFrameDecoder {
     private var buffer: [UInt8] = []
+    /// Where the unconsumed bytes start in `buffer`.
+    private var start = 0
     private let resynchronising: Bool
     /// Bytes discarded while scanning for a frame (resync mode only).
     public private(set) var discardedBytes = 0
+    /// Bytes copied while compacting the buffer: at most the bytes appended.
+    public private(set) var movedBytes = 0
 
     public init(resynchronising: Bool) { self.resynchronising = resynchronising }
 
+    /// Bytes received and not yet consumed.
+    public var bufferedByteCount: Int { buffer.count - start }
+
     /// Adds received bytes.
-    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 { buffer.append(contentsOf: bytes) }
+    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        compactIfWorthIt()
+        buffer.append(contentsOf: bytes)
+    }
 
     /// Bytes received but not yet consumed as frames (for handing over to the record layer).
     public mutating func takeRemainingBytes() -> [UInt8] {
-        defer { buffer = [] }
-        return buffer
+        defer {
+            buffer = []
+            start = 0
+        }
+        return Array(buffer[start...])
     }
 
     /// The next complete frame, nil when more bytes are needed.
     public mutating func next() throws -> HandshakeFrame? {
         while true {
-            guard buffer.count >= HandshakeFrame.headerByteCount else {
+            guard bufferedByteCount >= HandshakeFrame.headerByteCount else {
                 if resynchronising { dropUntilPossibleMagic() }
-                else if !buffer.isEmpty, !HandshakeFrame.magic.starts(with: buffer.prefix(4)) {
+                else if bufferedByteCount > 0, !HandshakeFrame.magic.starts(with: buffer[start...].prefix(4)) {
                     throw WireError.malformed("handshake frame: bad magic")
                 }
                 return nil
             }
             do {
-                let header = try Self.parseHeader(buffer)
+                let header = try parseHeader()
                 let total = HandshakeFrame.headerByteCount + header.length
-                guard buffer.count >= total else { return nil }
-                let body = Array(buffer[HandshakeFrame.headerByteCount..<total])
-                buffer.removeFirst(total)
+                guard bufferedByteCount >= total else { return nil }
+                let body = Array(buffer[(start + HandshakeFrame.headerByteCount)..<(start + total)])
+                start += total
                 return HandshakeFrame(kind: header.kind, body: body)
             } catch {
                 guard resynchronising else { throw error }
                 // Skip to the next possible magic in one step: stale streams can be long.
-                let next = nextMagicIndex(after: 0) ?? max(1, buffer.count - 3)
-                buffer.removeFirst(next)
-                discardedBytes += next
+                let skip = (nextMagicIndex(after: start) ?? max(start + 1, buffer.count - 3)) - start
+                start += skip
+                discardedBytes += skip
             }
         }
     }
 
-    private static func parseHeader(_ b: [UInt8]) throws -> (kind: HandshakeFrame.Kind, length: Int) {
-        guard Array(b[0..<4]) == HandshakeFrame.magic else { throw WireError.malformed("handshake frame: bad magic") }
-        guard b[4] == HandshakeFrame.version else { throw WireError.unsupportedVersion(b[4]) }
-        guard let kind = HandshakeFrame.Kind(rawValue: b[5]) else { throw WireError.malformed("handshake frame: unknown type \(b[5])") }
-        let length = Int(b[6]) << 8 | Int(b[7])
+    private func parseHeader() throws -> (kind: HandshakeFrame.Kind, length: Int) {
+        let b = buffer[start..<(start + HandshakeFrame.headerByteCount)]
+        guard b.prefix(4).elementsEqual(HandshakeFrame.magic) else { throw WireError.malformed("handshake frame: bad magic") }
+        let version = b[start + 4], type = b[start + 5]
+        guard version == HandshakeFrame.version else { throw WireError.unsupportedVersion(version) }
+        guard let kind = HandshakeFrame.Kind(rawValue: type) else { throw WireError.malformed("handshake frame: unknown type \(type)") }
+        if !resynchronising, kind == .channelHello || kind == .channelHelloRequest {
+            throw WireError.malformed("handshake frame: a VM channel frame (\(kind)) on a network connection")
+        }
+        let length = Int(b[start + 6]) << 8 | Int(b[start + 7])
         guard length <= HandshakeFrame.maximumBodyLength else { throw WireError.tooLarge("handshake frame body") }
         return (kind, length)
+    }
+
+    /// Drops the consumed prefix once it is larger than what remains (and worth a copy), so
+    /// each byte is copied a bounded number of times.
+    private mutating func compactIfWorthIt() {
+        guard start > 0 else { return }
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start >= 4096, start >= buffer.count - start {
+            movedBytes += buffer.count - start
+            buffer.removeSubrange(0..<start)
+            start = 0
+        }
     }
 
     private mutating func dropUntilPossibleMagic() {
         // Keep the longest suffix that could still grow into the magic.
         var keep = 0
-        for n in stride(from: min(buffer.count, 3), through: 1, by: -1) where HandshakeFrame.magic.starts(with: buffer.suffix(n)) {
+        for n in stride(from: min(bufferedByteCount, 3), through: 1, by: -1) where HandshakeFrame.magic.starts(with: buffer.suffix(n)) {
             keep = n
             break
         }
-        if let start = firstMagicIndex() { keep = buffer.count - start }
-        discardedBytes += buffer.count - keep
-        buffer.removeFirst(buffer.count - keep)
-    }
-
-    private func firstMagicIndex() -> Int? {
-        guard buffer.count >= 4 else { return nil }
-        for i in 0...(buffer.count - 4) where buffer[i] == 0x43 && Array(buffer[i..<i + 4]) == HandshakeFrame.magic {
-            return i
-        }
-        return nil
+        if let first = nextMagicIndex(after: start - 1), first + 4 <= buffer.count { keep = buffer.count - first }
+        let drop = bufferedByteCount - keep
+        discardedBytes += drop
+        start += drop
     }
 
     /// The first index after `index` where the magic starts, or could start within the
@@ -141,7 +171,7 @@ public struct HandshakeFrameDecoder {
     private func nextMagicIndex(after index: Int) -> Int? {
         var i = index + 1
         while i < buffer.count {
-            if buffer[i] == 0x43 && HandshakeFrame.magic.starts(with: buffer[i..<min(i + 4, buffer.count)]) { return i }
+            if buffer[i] == HandshakeFrame.magic[0] && HandshakeFrame.magic.starts(with: buffer[i..<min(i + 4, buffer.count)]) { return i }
             i += 1
         }
         return nil
