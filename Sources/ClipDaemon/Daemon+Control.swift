@@ -133,6 +133,8 @@ extension Daemon {
         case .tooLarge: wait.problems.append("\(name) refused the item: over its maximum size")
         case .failed: wait.problems.append("\(name) could not fetch the item")
         case .ignored: wait.problems.append("\(name) does not sync this selection")
+        case .refused: wait.problems.append("\(name) refused the item: its settings for this device do not take it")
+        case .clockAhead: wait.problems.append("\(name) refused the item: this machine's clock is more than 5 minutes ahead of \(name)'s")
         }
         finishWaitIfDone(item, wait)
     }

@@ -192,8 +192,8 @@ public final class SyncEngine {
     private func receivedOffer(_ offer: SessionMessage.Offer, on session: SessionID) -> [SyncAction] {
         let header = offer.header
         let selection = header.selection
-        clock.observe(header.clock)
         let ack = { (status: SessionMessage.Ack.Status) -> SyncAction in .send(session, .ack(.init(item: header.id, status: status))) }
+        guard clock.observe(header.clock) else { return [ack(.clockAhead)] }
         guard selections.contains(selection) else { return [ack(.ignored)] }
         for known in [current[selection], pending[selection]].compactMap({ $0 }) {
             if known.id == header.id {

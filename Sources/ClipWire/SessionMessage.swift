@@ -140,6 +140,11 @@ public enum SessionMessage: Equatable, Sendable {
             case failed = 4
             /// The peer does not sync this selection.
             case ignored = 5
+            /// The peer's policy for this sender refuses it: the direction, the selection or
+            /// the MIME types are not allowed, or the offer claimed the receiver's own origin.
+            case refused = 6
+            /// The item's clock is further ahead of the peer's wall clock than it accepts.
+            case clockAhead = 7
         }
         public var item: ItemID
         public var status: Status
