@@ -387,7 +387,7 @@ struct SyncEngineTests {
         _ = engine.localCopy(selection: .clipboard, representations: [("text/plain", Array("held".utf8))])
         let bytes = pattern(100_000)
         let item = ItemChunking.chunked(header: ItemHeader(selection: .clipboard, id: ItemID(origin: peer, counter: 1),
-                                                         clock: HybridTimestamp(milliseconds: 1_800_000_000_000, logical: 0),
+                                                         clock: HybridTimestamp(milliseconds: 1_700_000_100_000, logical: 0),
                                                          representations: [RepresentationInfo(mimeType: "text/plain", size: 100_000)]), data: bytes)
         let actions = engine.received(.offer(.init(header: item.header, manifest: item.manifest!)), on: session)
         let fetch = try #require(actions.compactMap { action -> SessionMessage.Fetch? in
