@@ -83,7 +83,7 @@ extension Daemon {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let (pairing, client) = bound.value
-                    try channel.pipeline.syncOperations.addHandler(
+                    try channel.pipeline.syncOperations.addConnection(
                         PeerConnection(daemon: self, role: .pairingInitiator(pairing, target: target.description, reply: client), remote: target.description))
                 }
             }

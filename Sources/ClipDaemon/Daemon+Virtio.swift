@@ -144,7 +144,7 @@ extension Daemon {
                 .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(hostHandler(kind, channel: "unix-listen:\(path)"))
+                        try channel.pipeline.syncOperations.addConnection(hostHandler(kind, channel: "unix-listen:\(path)"))
                     }
                 }
                 .bind(unixDomainSocketPath: path).get()
@@ -182,7 +182,7 @@ extension Daemon {
                 .channelOption(.recvAllocator, value: Self.receiveAllocator)
                 .channelInitializer { [self, kind = link.kind, spec = link.channel.description] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(hostHandler(kind, channel: spec))
+                        try channel.pipeline.syncOperations.addConnection(hostHandler(kind, channel: spec))
                     }
                 }
                 .connect(unixDomainSocketPath: path)
@@ -210,7 +210,7 @@ extension Daemon {
                         let handler: ChannelHandler = kind == .clipd
                             ? PeerConnection(daemon: self, role: .channelGuest(guestLink), remote: remote)
                             : VDAgentConnection(daemon: self, channel: spec)
-                        try channel.pipeline.syncOperations.addHandler(handler)
+                        try channel.pipeline.syncOperations.addConnection(handler)
                     }
                 }
                 .takingOwnershipOfDescriptor(inputOutput: fd)

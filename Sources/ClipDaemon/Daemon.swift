@@ -142,7 +142,7 @@ public final class Daemon: @unchecked Sendable {
                         channel.eventLoop.makeCompletedFuture {
                             Self.configureKeepalive(channel)
                             let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
-                            try channel.pipeline.syncOperations.addHandler(PeerConnection(daemon: self, role: .responder, remote: remote))
+                            try channel.pipeline.syncOperations.addConnection(PeerConnection(daemon: self, role: .responder, remote: remote))
                         }
                     }
                     .bind(host: hostPort.host, port: hostPort.port).get()
@@ -197,7 +197,7 @@ public final class Daemon: @unchecked Sendable {
                 .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ControlConnection(daemon: self))
+                        try channel.pipeline.syncOperations.addConnection(ControlConnection(daemon: self))
                     }
                 }
                 .bind(unixDomainSocketPath: path).get()

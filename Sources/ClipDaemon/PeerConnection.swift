@@ -62,6 +62,10 @@ final class PeerConnection: ChannelInboundHandler {
     /// The host owes the guest a hello (it asked): written once per read, and only while
     /// the channel takes writes, so a guest that asks and never reads cannot queue answers.
     private var helloOwed = false
+    /// Offers made while the peer was not reading (the channel took no writes): only the
+    /// newest per selection is kept, and sent once the channel drains. A peer that stops
+    /// reading costs at most one offer per selection, however many copies are made.
+    private var deferredOffers: [Selection: SessionMessage] = [:]
     private(set) var sessionID: SessionID?
     private(set) var peer: StoredPeer?
     /// The device that dialled: both ends compute the same value (for duplicate sessions).
@@ -155,6 +159,7 @@ final class PeerConnection: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         guard context.channel.isWritable else { return }
         sayOwedHello()
+        sendDeferredOffers()
         streamReady()
     }
 
@@ -338,8 +343,26 @@ final class PeerConnection: ChannelInboundHandler {
         }
     }
 
-    /// Seals and writes one message. Call on the event loop.
+    /// Seals and writes one message; an offer waits (replacing an older waiting one of its
+    /// selection) while the channel takes no writes. Call on the event loop.
     func send(_ message: SessionMessage, flush: Bool = true) {
+        guard case .session = state, let context else { return }
+        if case .offer(let offer) = message, !context.channel.isWritable || !deferredOffers.isEmpty {
+            deferredOffers[offer.header.selection] = message
+            if context.channel.isWritable { sendDeferredOffers() }
+            return
+        }
+        write(message, flush: flush)
+    }
+
+    private func sendDeferredOffers() {
+        for selection in Selection.allCases {
+            guard let context, context.channel.isWritable else { return }
+            if let offer = deferredOffers.removeValue(forKey: selection) { write(offer, flush: true) }
+        }
+    }
+
+    private func write(_ message: SessionMessage, flush: Bool) {
         guard case .session(let records) = state, let context else { return }
         do {
             if try !records.send(message, context: context, flush: flush) { fail("session reached its record limit; reconnecting for fresh keys") }

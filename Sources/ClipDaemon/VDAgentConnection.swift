@@ -24,6 +24,9 @@ final class VDAgentConnection: ChannelInboundHandler {
     var sessionID: SessionID?
     /// Set while pulling the engine's stream, so a pull that readies it again does not recurse.
     private var pulling = false
+    /// Bytes from the guest not yet handled: taken a message at a time while the channel
+    /// takes writes (with a `BackPressureHandler` in front, nothing more is read meanwhile).
+    private var input: ByteBuffer?
 
     init(daemon: Daemon, channel: String) {
         self.daemon = daemon
@@ -52,11 +55,35 @@ final class VDAgentConnection: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        carryOut(buffer.withUnsafeReadableBytes { bridge.received($0) })
+        var buffer = unwrapInboundIn(data)
+        if input == nil || input!.readableBytes == 0 {
+            input = buffer
+        } else {
+            input!.writeBuffer(&buffer)
+        }
+        takeInput()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { takeInput() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Handles what the guest sent, one message at a time while the channel takes writes:
+    /// each request's answer is written before the next request is looked at.
+    private func takeInput() {
+        while let context, context.channel.isWritable, var pending = input, pending.readableBytes > 0 {
+            input = nil  // held by `pending` alone while the bridge reads it
+            let (outputs, used) = pending.withUnsafeReadableBytes { bridge.received($0, maximumMessages: 1) }
+            pending.moveReaderIndex(forwardBy: used)
+            if pending.readableBytes > 0 { input = pending }
+            carryOut(outputs)
+            if used == 0 && outputs.isEmpty { break }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        input = nil
         carryOut(bridge.detached())
         daemon.agentChannelClosed(self)
         self.context = nil

@@ -112,8 +112,17 @@ public final class VDAgentBridge {
     /// Bytes from the guest. After bad input the rest of them is dropped: it was sent
     /// before the agent could see the reset, and its answer (an announcement) starts over.
     public func received(_ bytes: UnsafeRawBufferPointer) -> [Output] {
+        received(bytes, maximumMessages: .max).outputs
+    }
+
+    /// Bytes from the guest, taken until `maximumMessages` messages are handled; returns the
+    /// outputs and how many bytes were used (feed the rest again). The connection takes one
+    /// message at a time while its channel takes writes, so a guest that asks without
+    /// reading the answers is not read either.
+    public func received(_ bytes: UnsafeRawBufferPointer, maximumMessages: Int) -> (outputs: [Output], consumed: Int) {
         var out: [Output] = []
-        for event in decoder.feed(bytes) {
+        let (events, consumed) = decoder.feed(bytes, maximumEvents: maximumMessages)
+        for event in events {
             var failure: String?
             switch event {
             case .message(let type, let body):
@@ -129,10 +138,10 @@ public final class VDAgentBridge {
             }
             if let failure {
                 out += resetAgent(reason: failure)
-                break
+                return (out, bytes.count)
             }
         }
-        return out
+        return (out, consumed)
     }
 
     /// Asks the agent to start over: every per-agent state is dropped and the engine

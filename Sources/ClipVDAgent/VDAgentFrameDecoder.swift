@@ -61,73 +61,103 @@ public struct VDAgentFrameDecoder {
 
     /// Takes the next bytes from the guest; returns what they completed, in order.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [Event] {
-        var events: [Event] = []
-        // Bytes after a resynchronisation point are decoded in turn, never recursively:
-        // one read may hold any number of breaks and announcements.
-        var rest = decode(bytes[...], into: &events)
-        while let carried = rest {
-            rest = carried.withUnsafeBytes { decode($0[...], into: &events) }
-        }
-        return events
+        feed(bytes, maximumEvents: .max).events
     }
 
-    /// Decodes `bytes`; returns what follows a resynchronisation point found in them.
-    private mutating func decode(_ bytes: Slice<UnsafeRawBufferPointer>, into events: inout [Event]) -> [UInt8]? {
-        var input = bytes
-        while !input.isEmpty {
+    /// Takes bytes from the guest until `maximumEvents` events are complete; returns them
+    /// and how many of `bytes` were consumed (the rest is to be fed again later). A reader
+    /// that answers each message can so stop between messages while its output is full.
+    ///
+    /// Work is linear in the bytes fed, however many framing breaks and announcements they
+    /// hold: decoding moves an offset through the input and never copies what follows.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, maximumEvents: Int) -> (events: [Event], consumed: Int) {
+        var events: [Event] = []
+        guard resynchronising, !window.isEmpty else {
+            let used = decodeAll(bytes, maximumEvents: maximumEvents, into: &events)
+            return (events, used)
+        }
+        // The few bytes kept from the last feed could start the announcement: they are
+        // scanned joined with the new ones (one copy of this feed).
+        let carried = window
+        window = []
+        let joined = carried + Array(bytes)
+        let used = joined.withUnsafeBytes { decodeAll($0, maximumEvents: maximumEvents, into: &events) }
+        return (events, max(0, used - carried.count))
+    }
+
+    /// Decodes from the start of `bytes` until they end or `maximumEvents` events are
+    /// complete; returns how many bytes were used.
+    private mutating func decodeAll(_ bytes: UnsafeRawBufferPointer, maximumEvents: Int, into events: inout [Event]) -> Int {
+        var position = 0
+        while position < bytes.count, events.count < maximumEvents {
             if resynchronising {
-                window += input
-                guard let start = Self.announcementStart(in: window) else {
-                    window.removeFirst(max(0, window.count - (Self.announcementPrefix - 1)))
-                    return nil
+                guard let start = Self.announcementStart(in: bytes, from: position) else {
+                    // Keep only what could still grow into an announcement's start.
+                    window = Array(bytes[max(position, bytes.count - (Self.announcementPrefix - 1))...])
+                    return bytes.count
                 }
                 resynchronising = false
-                defer { window = [] }
-                return Array(window[start...])
+                position = start
             }
+            position = decode(bytes, from: position, maximumEvents: maximumEvents, into: &events)
+        }
+        return position
+    }
+
+    /// Decodes chunks from `position` until the bytes end, the framing breaks or enough
+    /// events are complete; returns where it stopped.
+    private mutating func decode(_ bytes: UnsafeRawBufferPointer, from position: Int, maximumEvents: Int, into events: inout [Event]) -> Int {
+        var position = position
+        while position < bytes.count, !resynchronising, events.count < maximumEvents {
             if chunkRemaining == 0 {
-                let take = min(VDAgent.chunkHeaderSize - chunkHeader.count, input.count)
-                chunkHeader += input.prefix(take)
-                input = input.dropFirst(take)
-                guard chunkHeader.count == VDAgent.chunkHeaderSize else { return nil }
+                let take = min(VDAgent.chunkHeaderSize - chunkHeader.count, bytes.count - position)
+                chunkHeader += bytes[position..<(position + take)]
+                position += take
+                guard chunkHeader.count == VDAgent.chunkHeaderSize else { return position }
                 let port = chunkHeader.u32LE(at: 0), size = Int(chunkHeader.u32LE(at: 4))
                 chunkHeader = []
                 guard port == VDAgent.clientPort || port == VDAgent.serverPort else {
                     events.append(broken("chunk for port \(port) (only 1 and 2 exist)"))
-                    continue
+                    return position
                 }
                 guard size > 0 else {
                     events.append(broken("empty chunk"))
-                    continue
+                    return position
                 }
                 chunkPort = port
                 chunkRemaining = size
                 continue
             }
-            let take = min(chunkRemaining, input.count)
-            let piece = input.prefix(take)
-            input = input.dropFirst(take)
-            chunkRemaining -= take
-            consume(piece, port: chunkPort, into: &events)  // when it breaks the framing, the rest is scanned
+            let available = min(chunkRemaining, bytes.count - position)
+            let used = consume(bytes[position..<(position + available)], port: chunkPort, maximumEvents: maximumEvents, into: &events)
+            if resynchronising {
+                // The framing broke inside this chunk: the rest of it is dropped, what
+                // follows it is scanned.
+                return position + available
+            }
+            position += used
+            chunkRemaining -= used
         }
-        return nil
+        return position
     }
 
-    /// Adds chunk payload bytes to the port's message in progress.
-    private mutating func consume(_ bytes: Slice<UnsafeRawBufferPointer>, port: UInt32, into events: inout [Event]) {
+    /// Adds chunk payload bytes to the port's message in progress, stopping once
+    /// `maximumEvents` events are complete; returns how many bytes it used.
+    private mutating func consume(_ bytes: Slice<UnsafeRawBufferPointer>, port: UInt32, maximumEvents: Int, into events: inout [Event]) -> Int {
         var piece = bytes
         var assembly = assemblies[port] ?? Assembly()
         defer { if !resynchronising { assemblies[port] = assembly } }
-        while true {
+        while events.count < maximumEvents {
             if assembly.header.count < VDAgent.messageHeaderSize {
+                guard !piece.isEmpty else { break }
                 let take = min(VDAgent.messageHeaderSize - assembly.header.count, piece.count)
                 assembly.header += piece.prefix(take)
                 piece = piece.dropFirst(take)
-                guard assembly.header.count == VDAgent.messageHeaderSize else { return }
+                guard assembly.header.count == VDAgent.messageHeaderSize else { break }
                 let version = assembly.header.u32LE(at: 0)
                 guard version == VDAgent.protocolVersion else {
                     events.append(broken("message with protocol \(version) (only 1 exists)"))
-                    return
+                    break
                 }
                 assembly.type = VDAgentMessageType(rawValue: assembly.header.u32LE(at: 4))
                 assembly.size = Int(assembly.header.u32LE(at: 16))
@@ -142,12 +172,12 @@ public struct VDAgentFrameDecoder {
             }
             assembly.received += take
             piece = piece.dropFirst(take)
-            guard assembly.received == assembly.size else { return }
+            guard assembly.received == assembly.size else { break }
             events.append(assembly.skipping ? .oversized(assembly.type, size: assembly.size, head: assembly.head)
                                             : .message(assembly.type, body: assembly.body))
             assembly = Assembly()
-            if piece.isEmpty { return }
         }
+        return bytes.count - piece.count
     }
 
     private mutating func broken(_ reason: String) -> Event {
@@ -158,11 +188,11 @@ public struct VDAgentFrameDecoder {
     /// Chunk header, message header and the announcement's request word.
     private static let announcementPrefix = VDAgent.chunkHeaderSize + VDAgent.messageHeaderSize + 4
 
-    /// Where a chunk starts that holds exactly one ANNOUNCE_CAPABILITIES message (request
-    /// word plus one to eight capability words), or nil.
-    static func announcementStart(in bytes: [UInt8]) -> Int? {
-        guard bytes.count >= announcementPrefix else { return nil }
-        for start in 0...(bytes.count - announcementPrefix) {
+    /// Where, at or after `from`, a chunk starts that holds exactly one
+    /// ANNOUNCE_CAPABILITIES message (request word plus one to eight capability words), or nil.
+    static func announcementStart(in bytes: UnsafeRawBufferPointer, from: Int = 0) -> Int? {
+        guard bytes.count - from >= announcementPrefix else { return nil }
+        for start in from...(bytes.count - announcementPrefix) {
             let port = bytes.u32LE(at: start)
             guard port == VDAgent.clientPort || port == VDAgent.serverPort else { continue }
             let chunkSize = Int(bytes.u32LE(at: start + 4))
@@ -175,6 +205,13 @@ public struct VDAgentFrameDecoder {
             return start
         }
         return nil
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The little-endian u32 at `offset`.
+    func u32LE(at offset: Int) -> UInt32 {
+        UInt32(self[offset]) | UInt32(self[offset + 1]) << 8 | UInt32(self[offset + 2]) << 16 | UInt32(self[offset + 3]) << 24
     }
 }
 

@@ -1,4 +1,5 @@
 import ClipCrypto
+import ClipDaemon
 import ClipTestSupport
 import ClipWire
 import Foundation
@@ -57,5 +58,31 @@ struct HostileInputTests {
         #expect(hellos >= 1, "the host never said hello")
         #expect(hellos < requests / 10, "\(hellos) hellos answered \(requests) requests")
         #expect(h.clipd(["status"], host).status == 0)
+    }
+
+    /// Finding 3: copies made while a peer does not read used to queue one offer each
+    /// (64 KiB apiece inline) without end. While the channel takes no writes only the newest
+    /// offer per selection waits, and it is the one that arrives last.
+    @Test func copiesMadeWhileAPeerDoesNotReadQueueOnlyTheNewestOffer() throws {
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare("copier")
+        raw.trust(in: daemon)
+        try h.start(daemon)
+        let peer = try raw.connect(to: daemon, receiveBuffer: 4096)
+        let copies = 400
+        for n in 0..<copies {
+            // Through the control socket directly: a process per copy would take minutes.
+            let client = try ControlClient(socketPath: daemon.controlSocket)
+            var request = ControlRequest(op: .send)
+            request.mimeType = "application/octet-stream"
+            try client.send(request, payload: [UInt8](repeating: UInt8(n % 251), count: 60_000) + Array("copy \(n)".utf8))
+            #expect(try client.receive().0.ok)
+        }
+        var offers: [SessionMessage.Offer] = []
+        while let message = try? peer.readMessage() {
+            if case .offer(let offer) = message { offers.append(offer) }
+        }
+        #expect(offers.count < copies / 2, "\(offers.count) of \(copies) offers were queued")
+        #expect(offers.last?.inlineData?.suffix(8) == Array("copy \(copies - 1)".utf8).suffix(8), "the newest copy arrived last")
     }
 }

@@ -220,6 +220,34 @@ extension VDAgentIntegrationTests {
         #expect(Date().timeIntervalSince(asked) < 1)
     }
 
+    /// Review finding 3: a guest asking for a 2 MiB item a hundred times without reading used
+    /// to get every answer built and queued at once (hundreds of MB on the host). Requests are
+    /// now taken one at a time while the channel takes writes: the host's memory stays flat,
+    /// and every request is still answered once the guest reads.
+    @Test func aGuestThatAsksAndDoesNotReadCannotGrowTheHostsMemory() throws {
+        let (host, agent, _) = try hostAndRawAgent("greedy")
+        let big = [UInt8]((0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        #expect(h.clipd(["send", "--wait", "-t", "image/png"], host, stdin: big).status == 0)
+        guard case .grab(0, _, let types)? = agent.await(timeout: 10, { if case .grab = $0 { true } else { false } }), let type = types.first else {
+            Issue.record("the item was not grabbed")
+            return
+        }
+        let before = try #require(host.memoryKiB("VmRSS"))
+        let requests = 100
+        agent.send((0..<requests).flatMap { _ in agent.codec.wire(.request(selection: 0, type: type)) })
+        usleep(3_000_000)
+        let during = try #require(host.memoryKiB("VmHWM"))
+        #expect(during - before < 100 << 10, "the host grew by \((during - before) >> 10) MiB")
+        var answered = 0
+        while let message = agent.next(timeout: 10) {
+            guard case .clipboard(0, type, let data) = message else { continue }
+            #expect(data.count == big.count)
+            answered += 1
+            if answered == requests { break }
+        }
+        #expect(answered == requests)
+    }
+
     @Test func itemsAboveTheGuestsMaximumAreNotGrabbedAndSendWaitSaysSo() throws {
         let (host, agent, _) = try hostAndRawAgent("small-guest")
         agent.send(.maxClipboard(100))

@@ -325,3 +325,20 @@ public struct HarnessError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension DaemonHarness.Daemon {
+    /// A field of the daemon's /proc status in KiB (`VmRSS`, `VmHWM`), or nil when it is not running.
+    public func memoryKiB(_ field: String = "VmHWM") -> Int? {
+        guard let pid = process?.processIdentifier,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+        else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    /// Descriptors the daemon has open, or nil when it is not running.
+    public var openDescriptors: Int? {
+        guard let pid = process?.processIdentifier else { return nil }
+        return (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count
+    }
+}

@@ -15,8 +15,11 @@ public final class RawPeer {
     private var sealer: RecordSealer?
     private var opener: RecordOpener?
 
-    public init(port: Int) throws {
+    /// Connects to a daemon on the loopback; `receiveBuffer` shrinks the socket's receive
+    /// buffer first (a peer whose window fills at once when it stops reading).
+    public init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")

@@ -28,10 +28,10 @@ public struct TrustedRawPeer {
     }
 
     /// Connects to the (started) daemon and completes the handshake and hellos.
-    public func connect(to daemon: DaemonHarness.Daemon) throws -> RawPeer {
+    public func connect(to daemon: DaemonHarness.Daemon, receiveBuffer: Int32? = nil) throws -> RawPeer {
         let identity = try String(contentsOfFile: daemon.home + "/identity.toml", encoding: .utf8)
         let daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(identity.split(separator: "\"")[1]))!).publicKey
-        let peer = try RawPeer(port: daemon.port!)
+        let peer = try RawPeer(port: daemon.port!, receiveBuffer: receiveBuffer)
         try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
         return peer
     }

@@ -135,6 +135,38 @@ struct VDAgentCodecTests {
         #expect(events.last == .message(.announceCapabilities, body: Array(announce.dropFirst(28))))
     }
 
+    /// Review finding 7: each break used to copy everything after it before decoding on, so
+    /// a read of breaks and announcements cost its length squared (this 8 MB one, some 800 GB
+    /// of copying). Decoding now moves an offset: well inside the limit.
+    @Test(.timeLimit(.minutes(1))) func breaksAndAnnouncementsCostTimeLinearInTheirLength() {
+        var decoder = VDAgentFrameDecoder(maximumMessageSize: 1 << 20)
+        let announce = Self.full.wire(.capabilities(request: false, VDAgentCapabilities([.clipboardByDemand])))
+        let cycle: [UInt8] = [9, 0, 0, 0, 1, 0, 0, 0] + announce
+        let read = Array([[UInt8]](repeating: cycle, count: 8_000_000 / cycle.count).joined())
+        let events = read.withUnsafeBytes { decoder.feed($0) }
+        #expect(events.count == 2 * (8_000_000 / cycle.count))
+    }
+
+    /// A reader that answers each message can take one at a time and feed the rest later.
+    @Test func feedingStopsAfterTheEventsAskedFor() {
+        var decoder = VDAgentFrameDecoder(maximumMessageSize: 1 << 20)
+        let stream = (0..<5).flatMap { Self.full.wire(.request(selection: 0, type: UInt32($0 + 1))) }
+        var events: [VDAgentFrameDecoder.Event] = []
+        var offset = 0
+        while offset < stream.count {
+            let (some, used) = stream[offset...].withUnsafeBytes { decoder.feed($0, maximumEvents: 1) }
+            #expect(some.count == 1)
+            events += some
+            offset += used
+        }
+        #expect(offset == stream.count)
+        let types = events.map { event -> VDAgentMessageType? in
+            if case .message(let type, _) = event { return type }
+            return nil
+        }
+        #expect(types == Array(repeating: VDAgentMessageType.clipboardRequest, count: 5))
+    }
+
     @Test func badBodiesAreNamedInOneLine() throws {
         #expect(throws: VDAgentDecodeError.self) { try Self.full.decode(.clipboardGrab, body: [0, 0, 0, 0, 1, 0, 0, 0, 9]) }
         #expect(throws: VDAgentDecodeError.self) { try Self.full.decode(.clipboardRequest, body: [0, 0, 0]) }
