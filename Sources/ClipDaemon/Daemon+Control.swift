@@ -104,7 +104,7 @@ extension Daemon {
             notifyWatchers(item.header, held: item)
             backend.own(item.header, content: HeldContent(item))  // like wl-copy: the item is also this desktop's clipboard
             var pending: [SessionID: String] = [:]
-            for id in engine.readySessions { pending[id] = peerName(of: id) }
+            for id in engine.recipients(of: item.header) { pending[id] = peerName(of: id) }
             guard wait && !pending.isEmpty else {
                 var response = ControlResponse(ok: true)
                 if wait { response.notes = ["no peers connected: nothing to wait for"] }

@@ -73,6 +73,29 @@ extension Daemon: SessionHost {
     /// served from: the item itself when its bytes are here, else the engine, which fetches
     /// them while the paste waits. An item that carries files shows lists naming copies of
     /// them here instead of the bundle (`FileDelivery`).
+    /// The rules for what reaches this desktop (the configuration's extra MIME types).
+    var desktopPolicy: ClipboardPolicy { ClipboardPolicy(syncSecrets: configuration.syncSecrets, extraMIMETypes: Set(configuration.extraMIMETypes)) }
+
+    /// What the desktop is given to own of an item: its view, less the types clipd does not
+    /// write to a desktop when they come from a peer (`ClipboardPolicy.writesToDesktop`);
+    /// nil when none is left.
+    func desktopOwnership(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent)? {
+        let view = desktopView(of: header, held: held)
+        guard header.id.origin != identity.deviceID else { return view }
+        let keep = view.header.representations.indices.filter {
+            let type = view.header.representations[$0].mimeType
+            // A list naming copies of an item's files is made here, from its URIs.
+            return desktopPolicy.writesToDesktop(mimeType: type) || (type == FileDelivery.gnomeCopiedFiles && FileDelivery.carriesFiles(header))
+        }
+        if keep.count == view.header.representations.count { return view }
+        let dropped = view.header.representations.indices.filter { !keep.contains($0) }.map { view.header.representations[$0].mimeType }
+        logger.info("not offering types of a peer's item on this desktop (allow them with extra_mime_types)",
+                    metadata: ["item": "\(header.id)", "types": "\(dropped.joined(separator: ", "))"])
+        guard !keep.isEmpty else { return nil }
+        let shown = ItemHeader(selection: header.selection, id: header.id, clock: header.clock, representations: keep.map { view.header.representations[$0] })
+        return (shown, FilteredContent(base: view.content, indices: keep))
+    }
+
     func desktopView(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent) {
         if FileDelivery.carriesFiles(header) && header.id.origin != identity.deviceID { return files.view(of: header, held: held) }
         if let held { return (header, HeldContent(held)) }

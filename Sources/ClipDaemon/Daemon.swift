@@ -120,7 +120,7 @@ public final class Daemon: @unchecked Sendable {
                     loop.execute {
                         for selection in Selection.allCases {
                             guard let header = self.engine.currentHeader(selection) else { continue }
-                            let view = self.desktopView(of: header, held: self.engine.currentItem(selection))
+                            guard let view = self.desktopOwnership(of: header, held: self.engine.currentItem(selection)) else { continue }
                             self.backend.own(view.header, content: view.content)
                         }
                     }
@@ -266,7 +266,7 @@ public final class Daemon: @unchecked Sendable {
         existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
-        perform(engine.sessionOpened(id, peer: peer.deviceID))
+        perform(engine.sessionOpened(id, peer: peer.deviceID, policy: peer.policy))
         return id
     }
 
@@ -295,8 +295,7 @@ public final class Daemon: @unchecked Sendable {
                 let source = from.map { peerName(of: $0) } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(header.id)", "from": "\(source)", "bytes": "\(header.totalSize)", "held": "\(held != nil)"])
                 notifyWatchers(header, held: held)
-                let view = desktopView(of: header, held: held)
-                backend.own(view.header, content: view.content)
+                if let view = desktopOwnership(of: header, held: held) { backend.own(view.header, content: view.content) }
                 // A large item replaced another: give the freed memory back at once.
                 if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
             case .readable(let id):

@@ -38,7 +38,8 @@ final class FileDelivery {
     func view(of header: ItemHeader, held: ClipItem?) -> (ItemHeader, ItemContent) {
         var representations: [RepresentationInfo] = []
         var sources: [FileItemContent.Source] = []
-        for (index, r) in header.representations.enumerated() where r.mimeType != FileBundle.mimeType {
+        // The peer's own file-manager list is never passed on: the one shown is made here.
+        for (index, r) in header.representations.enumerated() where r.mimeType != FileBundle.mimeType && r.mimeType != Self.gnomeCopiedFiles {
             if r.mimeType == Self.uriList {
                 representations.append(r)
                 sources.append(.rewritten(gnome: false))

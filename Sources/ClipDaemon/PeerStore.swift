@@ -1,4 +1,5 @@
 import ClipCrypto
+import ClipSync
 import ClipWire
 import TOMLKit
 
@@ -8,14 +9,16 @@ public struct StoredPeer: Sendable, Equatable {
     public var psk: [UInt8]
     /// HOST:PORT addresses to dial; empty for a peer that dials us.
     public var addresses: [String]
+    /// What goes between this daemon and the peer (`direction`, `selections`, `mime_types`).
+    public var policy = PeerPolicy.open
 
     public var deviceID: DeviceID { identity.deviceID }
     public var name: String { identity.name }
 }
 
 /// The trust store: paired peers in `peers.toml` (mode 0600, written atomically). Holds
-/// per peer exactly its id, name, pinned static key, PSK and addresses; never codes,
-/// scalars or session keys. Not thread-safe: the daemon owns it on its event loop.
+/// per peer exactly its id, name, pinned static key, PSK, addresses and policy; never
+/// codes, scalars or session keys. Not thread-safe: the daemon owns it on its event loop.
 public final class PeerStore {
     private let path: String
     public private(set) var peers: [StoredPeer]
@@ -41,9 +44,37 @@ public final class PeerStore {
             else { throw DaemonError("\(path): peer \(index + 1) lacks a valid public_key or psk") }
             let name = t["name"]?.string ?? "peer"
             let addresses = (t["addresses"]?.array ?? TOMLArray()).compactMap { $0.string }
-            loaded.append(StoredPeer(identity: DeviceIdentity(staticPublicKey: key, name: name), psk: psk, addresses: addresses))
+            let policy = try Self.policy(in: t, peer: "\(path): peer \(index + 1) (\(name))")
+            loaded.append(StoredPeer(identity: DeviceIdentity(staticPublicKey: key, name: name), psk: psk, addresses: addresses, policy: policy))
         }
         peers = loaded
+    }
+
+    /// A peer's policy keys; absent ones keep the default (everything, both ways).
+    static func policy(in t: TOMLTable, peer: String) throws -> PeerPolicy {
+        var policy = PeerPolicy.open
+        if let value = t["direction"] {
+            guard let text = value.string, let direction = PeerPolicy.Direction(rawValue: text) else {
+                throw DaemonError("\(peer): direction must be one of \(PeerPolicy.Direction.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            policy.direction = direction
+        }
+        if let value = t["selections"] {
+            let names = value.array?.compactMap { $0.string } ?? []
+            let parsed = names.compactMap { Selection(name: $0) }
+            guard value.array?.count == names.count, parsed.count == names.count else {
+                throw DaemonError("\(peer): selections must be a list of \"clipboard\" and \"primary\"")
+            }
+            policy.selections = Set(parsed)
+        }
+        if let value = t["mime_types"] {
+            guard let list = value.array, case let types = list.compactMap({ $0.string }), types.count == list.count else {
+                throw DaemonError("\(peer): mime_types must be a list of MIME types or type/* patterns")
+            }
+            if let problem = PeerPolicy.problem(inMIMEPatterns: types) { throw DaemonError("\(peer): mime_types: \(problem)") }
+            policy.mimeTypes = types
+        }
+        return policy
     }
 
     /// The peer with this static key.
@@ -82,6 +113,11 @@ public final class PeerStore {
             text += "public_key = \"\(p.identity.staticPublicKey.hexString)\"\n"
             text += "psk = \"\(p.psk.hexString)\"\n"
             text += "addresses = [\(p.addresses.map(tomlString).joined(separator: ", "))]\n"
+            if p.policy.direction != .both { text += "direction = \"\(p.policy.direction.rawValue)\"\n" }
+            if p.policy.selections != PeerPolicy.open.selections {
+                text += "selections = [\(Selection.allCases.filter(p.policy.selections.contains).map { tomlString($0.description) }.joined(separator: ", "))]\n"
+            }
+            if let types = p.policy.mimeTypes { text += "mime_types = [\(types.map(tomlString).joined(separator: ", "))]\n" }
         }
         try PrivateFiles.writeAtomically(path, contents: Array(text.utf8))
         peers = next

@@ -7,7 +7,8 @@ extension SyncEngine {
         let fail = { (reason: SessionMessage.FetchFailed.Reason) -> [SyncAction] in
             [.send(session, .fetchFailed(.init(requestID: fetch.requestID, reason: reason)))]
         }
-        guard let item = items[fetch.item] else { return fail(.notHeld) }
+        // What the peer's policy keeps from it is not held, as far as it can tell.
+        guard let item = items[fetch.item], sessions[session]?.policy.admitsToPeer(item.header) ?? false else { return fail(.notHeld) }
         let rep = Int(fetch.representation)
         guard rep < item.header.representations.count, fetch.length >= 1 else { return fail(.badRange) }
         let (end, overflow) = fetch.offset.addingReportingOverflow(fetch.length)

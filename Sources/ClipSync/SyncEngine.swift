@@ -61,6 +61,7 @@ public final class SyncEngine {
     struct PeerSession {
         var helloReceived = false
         var peerDevice: DeviceID?
+        var policy = PeerPolicy.open
         /// The highest fetch request id this peer used: ids must grow (protocol/sync.md).
         var lastFetchID: UInt32 = 0
     }
@@ -94,14 +95,26 @@ public final class SyncEngine {
 
     // MARK: Sessions
 
-    /// A session finished its handshake: say hello, then offer everything held (catch-up).
-    public func sessionOpened(_ session: SessionID, peer: DeviceID) -> [SyncAction] {
-        sessions[session] = PeerSession(peerDevice: peer)
+    /// A session finished its handshake: say hello, then offer everything held that the
+    /// peer's `policy` lets go to it, except its own items (catch-up).
+    public func sessionOpened(_ session: SessionID, peer: DeviceID, policy: PeerPolicy = .open) -> [SyncAction] {
+        sessions[session] = PeerSession(peerDevice: peer, policy: policy)
         var actions: [SyncAction] = [.send(session, .hello(.init(deviceName: deviceName, maximumItemSize: maximumItemSize)))]
         for selection in Selection.allCases {
-            if let item = current[selection] { actions.append(.send(session, offer(for: item))) }
+            if let item = current[selection], item.id.origin != peer, policy.admitsToPeer(item.header) {
+                actions.append(.send(session, offer(for: item)))
+            }
         }
         return actions
+    }
+
+    /// The ready sessions an item goes to: those whose peer's policy takes it, except its
+    /// origin's (whose acknowledgements `clipd send --wait` waits for).
+    public func recipients(of header: ItemHeader) -> [SessionID] {
+        readySessions.filter { id in
+            guard let s = sessions[id] else { return false }
+            return s.peerDevice != header.id.origin && s.policy.admitsToPeer(header)
+        }
     }
 
     /// A session ended: its ranges in flight move to other sources, what it was served is
@@ -195,6 +208,9 @@ public final class SyncEngine {
         let ack = { (status: SessionMessage.Ack.Status) -> SyncAction in .send(session, .ack(.init(item: header.id, status: status))) }
         guard clock.observe(header.clock) else { return [ack(.clockAhead)] }
         guard selections.contains(selection) else { return [ack(.ignored)] }
+        // An item claiming this daemon's origin was not made here: a forged id could shadow
+        // a real copy of ours on every peer. And the peer's policy decides what it may send.
+        guard header.id.origin != deviceID, sessions[session]?.policy.admitsFromPeer(header) ?? false else { return [ack(.refused)] }
         for known in [current[selection], pending[selection]].compactMap({ $0 }) {
             if known.id == header.id {
                 if !known.sources.contains(session) { known.sources.append(session) }
@@ -295,7 +311,7 @@ public final class SyncEngine {
     func relay(_ item: TrackedItem, except source: SessionID?) -> [SyncAction] {
         let message = offer(for: item)
         return sessions.keys.sorted().compactMap { id in
-            guard id != source, let s = sessions[id], s.helloReceived, s.peerDevice != item.id.origin else { return nil }
+            guard id != source, let s = sessions[id], s.helloReceived, s.peerDevice != item.id.origin, s.policy.admitsToPeer(item.header) else { return nil }
             return .send(id, message)
         }
     }

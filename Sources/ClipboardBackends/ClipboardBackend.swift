@@ -94,3 +94,21 @@ extension ClipboardBackend {
     /// Owns an item whose bytes are all here.
     public func own(_ item: ClipItem) { own(item.header, content: HeldContent(item)) }
 }
+
+/// Some representations of another content, by index: what a desktop is shown of an item
+/// when some of its types are kept off it. Readers are the underlying content's.
+public struct FilteredContent: ItemContent {
+    public let base: ItemContent
+    /// For each representation shown, its index in `base`.
+    public let indices: [Int]
+
+    public init(base: ItemContent, indices: [Int]) {
+        self.base = base
+        self.indices = indices
+    }
+
+    /// Never whole: the held item's representations are not the ones shown.
+    public var held: ClipItem? { nil }
+
+    public func makeReader(representation: Int) -> ItemReader { base.makeReader(representation: indices[representation]) }
+}

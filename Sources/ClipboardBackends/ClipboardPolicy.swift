@@ -58,6 +58,14 @@ public struct ClipboardPolicy: Sendable {
         return wanted
     }
 
+    /// Whether a representation of a peer's item may be offered on this desktop: the types
+    /// clipd reads from it (text, HTML, URI lists, images, `extraMIMETypes`). Anything else
+    /// stays off the desktop: `x-special/gnome-copied-files` saying `cut` from a peer, say,
+    /// would have a file manager move local files on paste.
+    public func writesToDesktop(mimeType name: String) -> Bool {
+        Self.isTextAlias(name) || name == "text/html" || name == "text/uri-list" || name.hasPrefix("image/") || extraMIMETypes.contains(name)
+    }
+
     /// Text read under `name`, as UTF-8: a trailing C terminator dropped, STRING converted
     /// from Latin-1.
     public static func utf8Text(_ bytes: [UInt8], readAs name: String) -> [UInt8] {

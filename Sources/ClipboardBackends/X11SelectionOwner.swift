@@ -70,6 +70,13 @@ final class X11SelectionOwner {
         }
     }
 
+    /// Most type names this connection creates atoms for. The X server never frees an atom,
+    /// so names from peers' items could otherwise fill its table over months; past the
+    /// bound only names some client already interned are offered.
+    static let maximumCreatedAtoms = 256
+    /// Atoms created for type names, by name.
+    private var createdAtoms: [String: Atom] = [:]
+
     init(display: OpaquePointer, atoms: X11Atoms, selections: Set<Selection>, mailbox: ReadMailbox, log: @escaping (String) -> Void) {
         self.display = display
         self.atoms = atoms
@@ -100,8 +107,7 @@ final class X11SelectionOwner {
                 for target in atoms.textTargets where served[target] == nil {
                     served[target] = (target == atoms.text ? atoms.utf8String : target, index)
                 }
-            } else {
-                let atom = XInternAtom(display, r.mimeType, 0)
+            } else if let atom = atom(named: r.mimeType) {
                 served[atom] = (atom, index)
             }
         }
@@ -114,6 +120,21 @@ final class X11SelectionOwner {
         }
         owned[header.selection] = OwnedItem(header: header, content: content, time: time, served: served)
         return true
+    }
+
+    /// The atom for a type name: an existing one, or a new one while under
+    /// `maximumCreatedAtoms`; nil past the bound (the type is not offered).
+    private func atom(named name: String) -> Atom? {
+        if let known = createdAtoms[name] { return known }
+        let existing = XInternAtom(display, name, 1)
+        if existing != 0 { return existing }
+        guard createdAtoms.count < Self.maximumCreatedAtoms else {
+            log("not offering type \(name): this connection created \(Self.maximumCreatedAtoms) atoms already")
+            return nil
+        }
+        let atom = XInternAtom(display, name, 0)
+        createdAtoms[name] = atom
+        return atom
     }
 
     /// Another client took the selection.

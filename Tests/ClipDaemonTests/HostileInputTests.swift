@@ -12,6 +12,9 @@ import Glibc
 /// Regression tests for the findings of a review read as an attacker would (issue 11):
 /// each fails on the code before its fix. Daemon-level cases live here; decoder and engine
 /// cases sit with their units' tests.
+/// The X11 owner's bound on atoms it creates (X11SelectionOwner.maximumCreatedAtoms).
+enum X11SelectionOwnerBound { static let maximum = 256 }
+
 @Suite("Integration: hostile peers, guests and local users", .serialized)
 struct HostileInputTests {
     let h = DaemonHarness()
@@ -84,5 +87,105 @@ struct HostileInputTests {
         }
         #expect(offers.count < copies / 2, "\(offers.count) of \(copies) offers were queued")
         #expect(offers.last?.inlineData?.suffix(8) == Array("copy \(copies - 1)".utf8).suffix(8), "the newest copy arrived last")
+    }
+
+    /// A desktop daemon trusting a raw peer on a fresh X server.
+    func desktopWithRawPeer(_ name: String, config: String? = nil) throws -> (XvfbServer, DaemonHarness.Daemon, RawPeer, TrustedRawPeer) {
+        let x = try XvfbServer(harness: h)
+        var arguments: [String] = []
+        if let config {
+            let path = h.root + "/\(name).toml"
+            try config.write(toFile: path, atomically: true, encoding: .utf8)
+            arguments = ["--config", path]
+        }
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare(name, arguments: ["--backend", "x11"] + arguments)
+        raw.trust(in: daemon)
+        daemon.display = x.display
+        try h.start(daemon)
+        return (x, daemon, try raw.connect(to: daemon), raw)
+    }
+
+    func offer(_ representations: [(String, String)], from raw: TrustedRawPeer, on peer: RawPeer) throws -> SessionMessage.Ack.Status? {
+        let parts = representations.map { ($0.0, Array($0.1.utf8)) }
+        let template = raw.header(size: 1)
+        let header = ItemHeader(selection: .clipboard, id: template.id, clock: template.clock,
+                                representations: parts.map { RepresentationInfo(mimeType: $0.0, size: UInt64($0.1.count)) })
+        peer.sendMessage(.offer(.init(header: header, inlineData: parts.flatMap(\.1))))
+        while true {
+            if case .ack(let ack) = try peer.readMessage(), ack.item == header.id { return ack.status }
+        }
+    }
+
+    /// Finding 4: a peer's `x-special/gnome-copied-files` saying `cut` would have a file
+    /// manager move local files on paste. Types clipd does not read from a desktop are not
+    /// offered on it, unless `extra_mime_types` names them.
+    @Test(.enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
+    func aPeersUnknownTypesNeverReachTheDesktopUnlessAllowed() throws {
+        let cut = [("text/plain;charset=utf-8", "notes.txt"), ("x-special/gnome-copied-files", "cut\nfile:///home/user/notes.txt")]
+        for allowed in [false, true] {
+            let (x, daemon, peer, raw) = try desktopWithRawPeer(allowed ? "allowing" : "careful",
+                                                                config: allowed ? "extra_mime_types = [\"x-special/gnome-copied-files\"]\n" : nil)
+            #expect(try offer(cut, from: raw, on: peer) == .applied)
+            try checkDesktop(x, daemon, allowed: allowed)
+            h.stop(daemon)
+            x.kill()
+        }
+    }
+
+    /// What the desktop and `recv` show of the cut item (a probe closed before X goes).
+    func checkDesktop(_ x: XvfbServer, _ daemon: DaemonHarness.Daemon, allowed: Bool) throws {
+        let probe = try #require(X11Probe(displayName: x.display, watch: false))
+        var names: [String] = []
+        #expect(h.eventually {
+            names = probe.targetNames() ?? []
+            return names.contains("UTF8_STRING")
+        }, "\(names)")
+        #expect(names.contains("x-special/gnome-copied-files") == allowed, "\(names)")
+        #expect(probe.paste(target: "UTF8_STRING", timeout: 5) == Array("notes.txt".utf8))
+        // `clipd recv -t` is a script asking by name: it still gets every type.
+        #expect(h.clipd(["recv", "-t", "x-special/gnome-copied-files"], daemon).stdout.hasPrefix("cut"))
+    }
+
+    /// Finding 4: the X server never frees an atom. Type names from peers' items used to be
+    /// interned without end; past 256 created by this connection, new names are not offered.
+    @Test(.enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
+    func typeNamesFromPeersCreateABoundedNumberOfAtoms() throws {
+        let (x, daemon, peer, raw) = try desktopWithRawPeer("atoms")
+        defer {
+            h.stop(daemon)
+            x.kill()
+        }
+        for n in 0..<600 {
+            #expect(try offer([("text/plain;charset=utf-8", "item \(n)"), ("image/x-clipd-\(n)", "\(n)")], from: raw, on: peer) == .applied)
+        }
+        let probe = try #require(X11Probe(displayName: x.display, watch: false))
+        #expect(h.eventually { probe.paste(target: "UTF8_STRING", timeout: 5) == Array("item 599".utf8) })
+        let created = (0..<600).filter { probe.atomExists("image/x-clipd-\($0)") }.count
+        #expect(created <= X11SelectionOwnerBound.maximum, "\(created) atoms were created")
+        #expect(h.logText(daemon).contains("not offering type image/x-clipd-"), "fewer than the bound were owned: the test proves nothing")
+    }
+
+    /// Finding 4: the policy is read from peers.toml; a peer the daemon only receives from
+    /// gets nothing from it, and a bad value stops the daemon with one line naming it.
+    @Test func aPeersPolicyComesFromThePeersFileAndABadOneIsNamed() throws {
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare("receiver")
+        raw.trust(in: daemon, policy: "direction = \"receive\"\nmime_types = [\"text/*\"]")
+        try h.start(daemon)
+        let peer = try raw.connect(to: daemon)
+        #expect(try offer([("text/plain;charset=utf-8", "to the receiver")], from: raw, on: peer) == .applied)
+        #expect(try offer([("image/png", "png")], from: raw, on: peer) == .refused)
+        #expect(h.received(daemon) == "to the receiver")
+        #expect(h.clipd(["send", "--wait", "kept here"], daemon).stdout.isEmpty)
+        let sent = (try? peer.readMessage()).map { "\($0)" }
+        #expect(sent == nil, "the daemon sent \(sent ?? "")")
+        h.stop(daemon)
+
+        raw.trust(in: daemon, policy: "direction = \"sideways\"")
+        let run = h.clipd(["run", "--home", daemon.home, "--backend", "memory"], nil)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("direction must be one of both, send, receive, off"), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
 }

@@ -39,12 +39,13 @@ final class InMemoryMesh {
     }
 
     @discardableResult
-    func connect(_ a: String, _ b: String) -> Link {
+    /// Joins `a` and `b`; `aForB` is a's policy for b, `bForA` b's for a.
+    func connect(_ a: String, _ b: String, aForB: PeerPolicy = .open, bForA: PeerPolicy = .open) -> Link {
         let link = Link(a: a, sessionAtA: SessionID(nextSession), b: b, sessionAtB: SessionID(nextSession + 1))
         nextSession += 2
         links.append(link)
-        perform(engines[a]!.sessionOpened(link.sessionAtA, peer: engines[b]!.deviceID), at: a)
-        perform(engines[b]!.sessionOpened(link.sessionAtB, peer: engines[a]!.deviceID), at: b)
+        perform(engines[a]!.sessionOpened(link.sessionAtA, peer: engines[b]!.deviceID, policy: aForB), at: a)
+        perform(engines[b]!.sessionOpened(link.sessionAtB, peer: engines[a]!.deviceID, policy: bForA), at: b)
         return link
     }
 

@@ -14,14 +14,16 @@ public struct TrustedRawPeer {
     /// The device id the daemon knows this peer by (the origin of its items).
     public var deviceID: DeviceID { DeviceID.derive(fromStaticKey: key.publicKey) }
 
-    /// Writes the daemon's peers file so that it trusts this key; call before starting it.
-    public func trust(in daemon: DaemonHarness.Daemon) {
+    /// Writes the daemon's peers file so that it trusts this key, with `policy` lines (TOML
+    /// keys of the peer's table) if any; call before starting it.
+    public func trust(in daemon: DaemonHarness.Daemon, policy: String = "") {
         let peers = """
             [[peer]]
             name = "\(name)"
             public_key = "\(key.publicKey.hexString)"
             psk = "\(psk.hexString)"
             addresses = []
+            \(policy)
 
             """
         _ = FileManager.default.createFile(atPath: daemon.home + "/peers.toml", contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])

@@ -141,6 +141,21 @@ public final class X11Probe {
         XSendEvent(display, request.requestor, 0, NoEventMask, &reply)
     }
 
+    /// Whether the server has an atom of this name (asking does not create one).
+    public func atomExists(_ name: String) -> Bool { XInternAtom(display, name, 1) != 0 }
+
+    /// The names of the targets CLIPBOARD's owner offers, or nil when it does not answer.
+    public func targetNames(timeout: Double = 5) -> [String]? {
+        guard let bytes = paste(target: "TARGETS", timeout: timeout) else { return nil }
+        return bytes.withUnsafeBytes { raw in
+            raw.bindMemory(to: Atom.self).compactMap { atom in
+                guard let name = XGetAtomName(display, atom) else { return nil }
+                defer { XFree(name) }
+                return String(cString: name)
+            }
+        }
+    }
+
     /// Pastes CLIPBOARD as `target` the way toolkits do, following INCR: `progress` hears the
     /// byte count after every chunk. Nil when the owner refuses or goes silent for
     /// `timeout` seconds.
