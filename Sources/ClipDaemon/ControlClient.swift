@@ -1,3 +1,5 @@
+import CClipSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,12 +12,23 @@ public final class ControlClient {
     private var scratch = [UInt8](repeating: 0, count: 1 << 20)
 
     /// Connects, or throws a one-line error saying no daemon runs and how to start one.
+    /// Refuses a socket served by another user's process (SO_PEERCRED): requests carry
+    /// clipboard contents and pairing codes, which must only go to our own daemon.
     public init(socketPath: String) throws {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw DaemonError("cannot create a socket: \(errnoText())") }
         guard Self.connect(fd, path: socketPath) else {
             close(fd)
             throw DaemonError("no clipd daemon is running (no control socket at \(socketPath)); start one with `clipd run`")
+        }
+        var server: UInt32 = 0
+        guard clipd_peer_uid(fd, &server) == 0 else {
+            close(fd)
+            throw DaemonError("cannot tell who serves \(socketPath): \(errnoText())")
+        }
+        guard server == geteuid() else {
+            close(fd)
+            throw DaemonError("refusing to talk to \(socketPath): it is served by uid \(server), not by you (uid \(geteuid()))")
         }
     }
 
@@ -95,7 +108,7 @@ public final class ControlClient {
         while true {
             try fill(4)
             let length = buffer[0..<4].reduce(0) { $0 << 8 | Int($1) }
-            guard length <= 64 << 20 else { throw DaemonError("malformed response from the daemon") }
+            guard length <= ControlFraming.maximumResponsePiece else { throw DaemonError("malformed response from the daemon: a piece of \(length) bytes") }
             try fill(4 + length)
             if length == 0 {
                 buffer.removeFirst(4)
@@ -112,8 +125,11 @@ public final class ControlClient {
     private func receiveFrame() throws -> (ControlResponse, [UInt8]) {
         try fill(ControlFraming.prefixByteCount)
         let headerLength = buffer[0..<4].reduce(0) { $0 << 8 | Int($1) }
-        let payloadLength = buffer[4..<12].reduce(0) { $0 << 8 | Int($1) }
-        guard headerLength <= ControlFraming.maximumHeaderLength else { throw DaemonError("malformed response from the daemon") }
+        let declaredPayload = buffer[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard headerLength <= ControlFraming.maximumHeaderLength, declaredPayload <= UInt64(ControlFraming.maximumResponsePiece) else {
+            throw DaemonError("malformed response from the daemon: a frame of \(headerLength) + \(declaredPayload) bytes")
+        }
+        let payloadLength = Int(declaredPayload)
         try fill(ControlFraming.prefixByteCount + headerLength + payloadLength)
         let header = Array(buffer[12..<12 + headerLength])
         let payload = Array(buffer[(12 + headerLength)..<(12 + headerLength + payloadLength)])

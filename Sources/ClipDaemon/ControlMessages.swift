@@ -65,6 +65,9 @@ public struct ControlResponse: Codable, Sendable {
 public enum ControlFraming {
     public static let prefixByteCount = 12
     public static let maximumHeaderLength = 64 * 1024
+    /// Most bytes of a payload or piece in a response: responses carry none but streamed
+    /// pieces, which are at most 1 MiB. A client refuses anything larger before reading it.
+    public static let maximumResponsePiece = 1 << 20
 
     /// A whole frame: prefix, header and payload.
     public static func encode<T: Encodable>(_ header: T, payload: [UInt8] = []) -> [UInt8] {

@@ -6,21 +6,34 @@ import Glibc
 /// atomic (temporary file, fsync, rename, fsync of the directory). Anything looser than that
 /// on disk is refused with a message saying how to fix it. Safe from any thread.
 public enum PrivateFiles {
-    /// Creates `path` (and parents) with mode 0700 when missing; refuses an existing
-    /// directory that group or others may enter.
+    /// Creates `path` (and parents) with mode 0700 when missing; refuses an existing one that
+    /// is a symbolic link, is not ours, or that group or others may enter. In a shared
+    /// directory such as /tmp another user could have made it first, to read or replace
+    /// what clipd puts there.
     public static func ensureDirectory(_ path: String) throws {
         var info = stat()
-        if stat(path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw DaemonError("\(path) exists and is not a directory") }
-            try checkMode(path, mode: info.st_mode, allowed: 0o700, fix: "chmod 700 \(path)")
-            return
+        if lstat(path, &info) != 0 {
+            let parent = parentDirectory(path)
+            if !parent.isEmpty && parent != path {
+                var parentInfo = stat()
+                if stat(parent, &parentInfo) != 0 { try ensureParent(parent) }
+            }
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw DaemonError("cannot create \(path): \(errnoText())") }
+            guard lstat(path, &info) == 0 else { throw DaemonError("cannot stat \(path): \(errnoText())") }
         }
-        let parent = parentDirectory(path)
-        if !parent.isEmpty && parent != path {
-            var parentInfo = stat()
-            if stat(parent, &parentInfo) != 0 { try ensureParent(parent) }
+        try checkPrivateDirectory(path, info)
+    }
+
+    /// Whether an existing directory's `lstat` says it is ours alone.
+    static func checkPrivateDirectory(_ path: String, _ info: stat) throws {
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            throw DaemonError("refusing to use \(path): it is a symbolic link; remove it and clipd makes a real directory there")
         }
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw DaemonError("cannot create \(path): \(errnoText())") }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw DaemonError("\(path) exists and is not a directory") }
+        guard info.st_uid == geteuid() else {
+            throw DaemonError("refusing to use \(path): it belongs to uid \(info.st_uid), not to you (uid \(geteuid())); someone else made it first, remove it or set XDG_RUNTIME_DIR")
+        }
+        try checkMode(path, mode: info.st_mode, allowed: 0o700, fix: "chmod 700 \(path)")
     }
 
     /// Reads a private file, or returns nil when it does not exist. Refuses a file that

@@ -34,7 +34,7 @@ struct VMOptions: ParsableArguments {
         let vm: VMConfig
         do { vm = try VMConfig.load(path: config) } catch let error as PassvmError { throw fail(error.description, code: 2) }
         let environment = ProcessInfo.processInfo.environment
-        let runtimeBase = environment["XDG_RUNTIME_DIR"].map { $0 + "/passvm" } ?? "/tmp/passvm-\(getuid())"
+        let runtimeBase = environment["XDG_RUNTIME_DIR"].map { $0 + "/passvm" } ?? VMPaths.sharedRuntimeBase
         let stateBase = environment["XDG_STATE_HOME"] ?? ((environment["HOME"] ?? "/root") + "/.local/state")
         let paths = VMPaths(runtime: runtimeDirectory ?? "\(runtimeBase)/\(vm.name)",
                             state: stateDirectory ?? "\(stateBase)/passvm/\(vm.name)")

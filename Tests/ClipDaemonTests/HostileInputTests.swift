@@ -188,4 +188,51 @@ struct HostileInputTests {
         #expect(run.stderr.contains("direction must be one of both, send, receive, off"), "\(run.stderr)")
         #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
+
+    /// Finding 5: the CLI sends clipboard contents and pairing codes over the control
+    /// socket; a socket served by another user's process (one that got there first) is
+    /// refused before anything is written.
+    @Test(.enabled(if: geteuid() == 0, "needs root to serve a socket as another user"))
+    func theCLIRefusesAControlSocketServedByAnotherUser() throws {
+        // Where the other user can reach: the harness's root is private.
+        let home = "/tmp/clipd-squatted-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(home, 0o777)
+        chmod(home, 0o777)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let socket = home + "/clipd.sock"
+        let impostor = Process()
+        impostor.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        impostor.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-u", "UNIX-LISTEN:\(socket)", "CREATE:\(home)/stolen"]
+        try impostor.run()
+        defer { impostor.terminate() }
+        #expect(h.eventually { FileManager.default.fileExists(atPath: socket) })
+        let result = h.clipd(["send", "--home", home, "a password"], nil)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("refusing to talk to \(socket): it is served by uid 65534"), "\(result.stderr)")
+        usleep(200_000)
+        #expect(((try? Data(contentsOf: URL(fileURLWithPath: home + "/stolen"))) ?? Data()).isEmpty, "bytes reached the impostor")
+    }
+
+    /// Finding 5: a response frame's lengths are bounded before anything is read or
+    /// allocated (a u64 payload length used to be taken as it came).
+    @Test func theCLIRefusesAnOversizedResponseFrameInOneLine() throws {
+        let home = h.root + "/fake-daemon"
+        mkdir(home, 0o700)
+        let listener = try UnixSocket.listen(home + "/clipd.sock")
+        let server = Thread {
+            let client = accept(listener, nil, nil)
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = read(client, &request, request.count)
+            let frame: [UInt8] = [0, 0, 0, 2] + [0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff] + Array("{}".utf8)
+            _ = frame.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            usleep(2_000_000)
+            close(client)
+        }
+        server.start()
+        defer { close(listener) }
+        let result = h.clipd(["status", "--home", home], nil)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("malformed response from the daemon"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
 }

@@ -64,3 +64,33 @@ struct PrivateFilesTests {
         #expect(throws: DaemonError.self) { try HostPort(parsing: "host:99999") }
     }
 }
+
+/// Review finding 5: the runtime directory's fallback lives in /tmp, where another user can
+/// make `/tmp/clipd-UID` (or a symbolic link by that name) before clipd does.
+extension PrivateFilesTests {
+    @Test func aSymbolicLinkIsNotTakenForThePrivateDirectory() throws {
+        let target = directory + "/elsewhere"
+        mkdir(target, 0o700)
+        let link = directory + "/clipd-link"
+        symlink(target, link)
+        #expect(throws: DaemonError.self) { try PrivateFiles.ensureDirectory(link) }
+        do { try PrivateFiles.ensureDirectory(link) } catch { #expect("\(error)".contains("symbolic link"), "\(error)") }
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root to make a directory owned by someone else"))
+    func aDirectoryAnotherUserMadeFirstIsRefused() throws {
+        let squatted = directory + "/clipd-0"
+        mkdir(squatted, 0o700)
+        chown(squatted, 65534, 65534)
+        do {
+            try PrivateFiles.ensureDirectory(squatted)
+            Issue.record("a directory of uid 65534 was accepted")
+        } catch {
+            #expect("\(error)".contains("belongs to uid 65534"), "\(error)")
+        }
+        let ours = directory + "/fresh"
+        try PrivateFiles.ensureDirectory(ours)
+        var info = stat()
+        #expect(lstat(ours, &info) == 0 && info.st_uid == geteuid() && info.st_mode & 0o777 == 0o700)
+    }
+}

@@ -159,6 +159,20 @@ struct PassthroughCoreTests {
         #expect(try String(contentsOfFile: paths.firmwareVars, encoding: .utf8) == "saved by the guest")
     }
 
+    /// Review finding 5: a VM directory that is a symbolic link (someone else's, in /tmp)
+    /// is refused in one line, not followed.
+    @Test func aSymlinkedRuntimeDirectoryIsRefused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-link-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/theirs", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/run", withDestinationPath: directory + "/theirs")
+        let paths = VMPaths(runtime: directory + "/run", state: directory + "/state")
+        #expect(throws: PassvmError.self) { try paths.prepare(for: VMConfig(name: "linked", memory: 1 << 30, cpus: 1)) }
+        do { _ = try paths.prepare(for: VMConfig(name: "linked", memory: 1 << 30, cpus: 1)) } catch {
+            #expect("\(error)".contains("symbolic link"), "\(error)")
+        }
+    }
+
     @Test func aRunningInstanceIsFound() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passvm-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

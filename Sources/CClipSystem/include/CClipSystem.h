@@ -21,4 +21,12 @@ int clipd_install_enqueue_global_hook(const void *hook);
 /// Returns free heap memory to the kernel (after a large item is gone).
 void clipd_release_free_memory(void);
 
+/// The user id of the process at the other end of a unix socket (SO_PEERCRED). Returns 0,
+/// or -1 with errno set.
+int clipd_peer_uid(int fd, unsigned int *uid);
+
+/// Makes the process undumpable (PR_SET_DUMPABLE 0): no core files, and other processes of
+/// the same user cannot ptrace it or read its memory through /proc. Returns 0, or -1.
+int clipd_forbid_dumps(void);
+
 #endif
