@@ -64,6 +64,17 @@ extension Daemon {
         window?.reply.finish(.failure(error.description))
     }
 
+    /// A pairing attempt took the code and ended before confirming it: the window closes at
+    /// once (its code is burned) and `clipd pair` says so, rather than waiting out the
+    /// window's ten minutes.
+    func pairingAbandoned(by remote: String) {
+        guard let window = pairingWindow, window.burned else { return }
+        pairingWindow = nil
+        window.expiry.cancel()
+        logger.warning("pairing abandoned: the code was used and the attempt did not finish", metadata: ["remote": "\(remote)"])
+        window.reply.finish(.failure("pairing failed: someone tried your code from \(remote) and did not finish; the code is used up. If that was not the other device, someone else knows the code: run `clipd pair` again"))
+    }
+
     func joinPairing(_ request: ControlRequest, client: ControlConnection) throws {
         let code = try PairingCode(parsing: request.code ?? "")
         let targetText = request.target ?? ""

@@ -416,6 +416,8 @@ final class PeerConnection: ChannelInboundHandler {
         if case .pairingInitiator(_, let target, let reply) = state {
             reply.finish(.failure("pairing failed: the connection to \(target) closed"))
         }
+        // Someone used the window's code and went away (or stalled) before confirming it.
+        if case .pairingResponder = state { daemon.pairingAbandoned(by: remoteDescription) }
         if let reason {
             daemon.logger.info("closing connection", metadata: ["remote": "\(remoteDescription)", "peer": "\(peer?.name ?? "-")", "reason": "\(reason)"])
         }

@@ -235,4 +235,33 @@ struct HostileInputTests {
         #expect(result.stderr.contains("malformed response from the daemon"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
+
+    /// Opens a pairing window on `daemon` with `clipd pair` left running; returns its code.
+    func openWindow(_ daemon: DaemonHarness.Daemon) throws -> (PairingCode, DaemonHarness.RunningCommand) {
+        let window = try h.startCLI(["pair"], daemon)
+        var code: String?
+        _ = h.eventually {
+            code = (try? String(contentsOfFile: window.stdoutPath, encoding: .utf8))?.split(separator: "\n").first.map(String.init)
+            return code?.split(separator: "-").count == 4
+        }
+        return (try PairingCode(parsing: code ?? ""), window)
+    }
+
+    /// Finding 6: a PAIR_START that took the code and then went silent used to leave
+    /// `clipd pair` waiting out its ten minutes; it now fails at once, saying so.
+    @Test func anAbandonedPairingAttemptEndsTheWindowAtOnce() throws {
+        let daemon = try h.start("abandoned")
+        let (code, window) = try openWindow(daemon)
+        let mallory = X25519PrivateKey.generate()
+        let peer = try RawPeer(port: daemon.port!)
+        peer.send(try PairingInitiator(code: code, local: DeviceIdentity(staticPublicKey: mallory.publicKey, name: "mallory")).start().encoded())
+        #expect(peer.readFrame()?.kind == .pairReply)
+        let asked = Date()
+        peer.hangUp()  // the attempt stops after the reply
+        let result = h.finish(window, timeout: 20)
+        #expect(Date().timeIntervalSince(asked) < 5, "the window waited")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("someone tried your code"), "\(result.stderr)")
+        #expect(h.clipd(["peers"], daemon).stdout.contains("mallory") == false)
+    }
 }

@@ -32,6 +32,9 @@ public final class RawPeer {
 
     deinit { close(fd) }
 
+    /// Ends the connection in both directions (the descriptor stays until deinit).
+    public func hangUp() { shutdown(fd, Int32(SHUT_RDWR)) }
+
     public func send(_ bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
