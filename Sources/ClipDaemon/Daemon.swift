@@ -234,11 +234,26 @@ public final class Daemon: @unchecked Sendable {
         return lastIssuedTimestamp
     }
 
-    /// Replay protection: a peer's handshake timestamp must grow.
-    func acceptHandshakeTimestamp(_ timestamp: UInt64, from peer: DeviceID) -> Bool {
-        if let last = handshakeTimestamps[peer], timestamp <= last { return false }
-        handshakeTimestamps[peer] = timestamp
-        return true
+    /// How far past this machine's clock a handshake timestamp may be: 5 minutes.
+    static let handshakeTimestampAhead: UInt64 = 5 * 60 * 1_000_000_000
+
+    /// Replay protection, checked on message 1: a peer's handshake timestamp must be newer
+    /// than the last one that led to a session, and not more than 5 minutes ahead of this
+    /// clock (one far ahead, once recorded, would lock the peer out until then). Nil when
+    /// acceptable, else why not.
+    func handshakeTimestampProblem(_ timestamp: UInt64, from peer: DeviceID) -> String? {
+        if let last = handshakeTimestamps[peer], timestamp <= last { return "a replayed handshake" }
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000_000))
+        if timestamp > now + Self.handshakeTimestampAhead {
+            return "a handshake stamped \((timestamp - now) / 1_000_000_000) s ahead of this machine's clock (more than 5 minutes): fix the clocks"
+        }
+        return nil
+    }
+
+    /// Records a timestamp once its handshake proved the PSK (the session's first record
+    /// authenticated): a message 1 from someone without the PSK leaves nothing behind.
+    func recordHandshakeTimestamp(_ timestamp: UInt64, from peer: DeviceID) {
+        handshakeTimestamps[peer] = max(timestamp, handshakeTimestamps[peer] ?? 0)
     }
 
     /// A connection finished its handshake. Returns its session id, or nil when an existing

@@ -62,6 +62,8 @@ final class PeerConnection: ChannelInboundHandler {
     /// The host owes the guest a hello (it asked): written once per read, and only while
     /// the channel takes writes, so a guest that asks and never reads cannot queue answers.
     private var helloOwed = false
+    /// A responder's message-1 timestamp, recorded once the first record proves the PSK.
+    private var handshakeTimestamp: UInt64?
     /// Offers made while the peer was not reading (the channel took no writes): only the
     /// newest per selection is kept, and sent once the channel drains. A peer that stops
     /// reading costs at most one offer per selection, however many copies are made.
@@ -268,11 +270,16 @@ final class PeerConnection: ChannelInboundHandler {
             return
         }
         var reader = ByteReader(payload, context: "handshake payload")
-        guard let timestamp = try? reader.u64(), daemon.acceptHandshakeTimestamp(timestamp, from: peer.deviceID) else {
-            daemon.logger.warning("dropped a replayed handshake", metadata: ["peer": "\(peer.name)"])
+        guard let timestamp = try? reader.u64() else {
             close(reason: nil)
             return
         }
+        if let problem = daemon.handshakeTimestampProblem(timestamp, from: peer.deviceID) {
+            daemon.logger.warning("dropped \(problem)", metadata: ["peer": "\(peer.name)"])
+            close(reason: nil)
+            return
+        }
+        handshakeTimestamp = timestamp
         let (message2, keys) = try responder.writeMessage2(payload: [], psk: peer.psk)
         writeFrame(HandshakeFrame(kind: .noiseResponse, body: message2))
         try establish(keys: keys, peer: peer, initiator: peer.deviceID)
@@ -317,6 +324,7 @@ final class PeerConnection: ChannelInboundHandler {
         timeout?.cancel()
         timeout = nil
         registered = true
+        if let handshakeTimestamp, let peer { daemon.recordHandshakeTimestamp(handshakeTimestamp, from: peer.deviceID) }
         sessionID = daemon.sessionEstablished(self)
     }
 

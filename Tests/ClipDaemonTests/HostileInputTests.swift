@@ -264,4 +264,38 @@ struct HostileInputTests {
         #expect(result.stderr.contains("someone tried your code"), "\(result.stderr)")
         #expect(h.clipd(["peers"], daemon).stdout.contains("mallory") == false)
     }
+
+    static var nowNanoseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
+
+    /// Finding 8: a handshake stamped a day ahead used to be accepted and recorded, locking
+    /// the peer's later (correct) handshakes out for that day.
+    @Test func aHandshakeStampedFarAheadIsDroppedAndLocksNothingOut() throws {
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare("stamps")
+        raw.trust(in: daemon)
+        try h.start(daemon)
+        let key = try TrustedRawPeer.staticKey(of: daemon)
+        let early = try RawPeer(port: daemon.port!)
+        #expect(throws: (any Error).self) { try early.handshake(key: raw.key, psk: raw.psk, daemonKey: key, timestamp: Self.nowNanoseconds + 86_400 * 1_000_000_000) }
+        #expect(h.logText(daemon).contains("ahead of this machine's clock"))
+        #expect(throws: Never.self) { try RawPeer(port: daemon.port!).handshake(key: raw.key, psk: raw.psk, daemonKey: key) }
+    }
+
+    /// Finding 8: the timestamp of a message 1 from someone holding the peer's key but not
+    /// the PSK used to be recorded, so the real peer's next handshake counted as a replay.
+    @Test func aHandshakeWithoutThePSKLeavesNoTimestampBehind() throws {
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare("psk-first")
+        raw.trust(in: daemon)
+        try h.start(daemon)
+        let key = try TrustedRawPeer.staticKey(of: daemon)
+        let impostor = try RawPeer(port: daemon.port!)
+        #expect(throws: (any Error).self) {
+            try impostor.handshake(key: raw.key, psk: SecureRandom.bytes(32), daemonKey: key, timestamp: Self.nowNanoseconds + 60 * 1_000_000_000)
+        }
+        let real = try RawPeer(port: daemon.port!)
+        #expect(throws: Never.self) { try real.handshake(key: raw.key, psk: raw.psk, daemonKey: key) }
+        #expect(h.eventually { h.clipd(["status"], daemon).stdout.contains("1 connected") })
+        withExtendedLifetime(real) {}
+    }
 }

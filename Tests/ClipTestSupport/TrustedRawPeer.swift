@@ -29,10 +29,15 @@ public struct TrustedRawPeer {
         _ = FileManager.default.createFile(atPath: daemon.home + "/peers.toml", contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])
     }
 
+    /// The (started) daemon's static public key, from its identity file.
+    public static func staticKey(of daemon: DaemonHarness.Daemon) throws -> [UInt8] {
+        let identity = try String(contentsOfFile: daemon.home + "/identity.toml", encoding: .utf8)
+        return try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(identity.split(separator: "\"")[1]))!).publicKey
+    }
+
     /// Connects to the (started) daemon and completes the handshake and hellos.
     public func connect(to daemon: DaemonHarness.Daemon, receiveBuffer: Int32? = nil) throws -> RawPeer {
-        let identity = try String(contentsOfFile: daemon.home + "/identity.toml", encoding: .utf8)
-        let daemonKey = try X25519PrivateKey(rawRepresentation: [UInt8](hex: String(identity.split(separator: "\"")[1]))!).publicKey
+        let daemonKey = try Self.staticKey(of: daemon)
         let peer = try RawPeer(port: daemon.port!, receiveBuffer: receiveBuffer)
         try peer.handshake(key: key, psk: psk, daemonKey: daemonKey)
         return peer
