@@ -47,13 +47,16 @@ extension Daemon {
         return window.code
     }
 
-    /// The listener's side paired: store the peer (it will dial us) and close the window.
-    func pairingSucceeded(_ paired: PairedPeer) {
+    /// The listener's side paired (the joiner confirmed with PAIR_DONE): store the peer (it
+    /// will dial us) and close the window. False when it could not be saved (the joiner is
+    /// then told, and stores nothing either).
+    @discardableResult
+    func pairingSucceeded(_ paired: PairedPeer) -> Bool {
         let window = pairingWindow
         pairingWindow = nil
         window?.expiry.cancel()
-        // Stored even if the window's client went away meanwhile: the joiner has stored us.
-        store(paired, address: nil, reply: window?.reply)
+        // Stored even if the window's client went away meanwhile: the joiner waits for it.
+        return store(paired, address: nil, reply: window?.reply)
     }
 
     func pairingFailed(_ error: PairingError) {
@@ -79,7 +82,7 @@ extension Daemon {
         let code = try PairingCode(parsing: request.code ?? "")
         let targetText = request.target ?? ""
         if targetText == Self.virtioTarget {
-            try joinOverVirtio(try PairingInitiator(code: code, local: identity.deviceIdentity), client: client)
+            try joinOverVirtio(try PairingInitiator(code: code, local: identity.deviceIdentity, key: identity.key), client: client)
             return
         }
         if targetText.hasPrefix("unix:") {
@@ -88,7 +91,7 @@ extension Daemon {
         let target = try HostPort(parsing: targetText)
         // The bootstrap's closures run on `loop` (the daemon's only loop), where these
         // non-Sendable values live.
-        let bound = NIOLoopBound((try PairingInitiator(code: code, local: identity.deviceIdentity), client), eventLoop: loop)
+        let bound = NIOLoopBound((try PairingInitiator(code: code, local: identity.deviceIdentity, key: identity.key), client), eventLoop: loop)
         ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in

@@ -44,7 +44,11 @@ final class PeerConnection: ChannelInboundHandler {
         case awaitingFirstFrame
         case noiseInitiator(NoiseIKpsk2Initiator, StoredPeer)
         case pairingResponder(PairingResponder)
+        /// PAIR_FINISH sent: the pair is stored when PAIR_DONE comes.
+        case pairingResponderFinished(PairingResponder, PairedPeer)
         case pairingInitiator(PairingInitiator, target: String, reply: ControlConnection)
+        /// PAIR_DONE sent: the pair is stored when the listener closes, having stored its side.
+        case pairingJoined(PairedPeer, target: String, reply: ControlConnection)
         case session(RecordSession)
         case closed
     }
@@ -202,26 +206,36 @@ final class PeerConnection: ChannelInboundHandler {
             do {
                 let (finish, paired) = try responder.handleConfirm(frame)
                 writeFrame(finish)
-                daemon.pairingSucceeded(paired)
-                closeAfterFlush()
+                state = .pairingResponderFinished(responder, paired)
             } catch let error as PairingError {
                 if error == .codeMismatch { writeFrame(PairingResponder.codeMismatchFrame) }
                 daemon.pairingFailed(error)
                 closeAfterFlush()
             }
+        case .pairingResponderFinished(let responder, let paired):
+            do {
+                try responder.handleDone(frame)
+                if !daemon.pairingSucceeded(paired) { writeFrame(PairingResponder.notStoredFrame) }
+            } catch let error as PairingError {
+                daemon.pairingFailed(error)
+            }
+            closeAfterFlush()
         case .pairingInitiator(let pairing, let target, let reply):
             do {
                 let (send, paired) = try pairing.handle(frame)
                 if let send { writeFrame(send) }
-                if let paired {
-                    daemon.joinSucceeded(paired, target: target, reply: reply)
-                    closeAfterFlush()
-                }
+                if let paired { state = .pairingJoined(paired, target: target, reply: reply) }
             } catch let error as PairingError {
                 if error == .codeMismatch { writeFrame(PairingInitiator.codeMismatchFrame) }
                 reply.finish(.failure(error.description))
                 closeAfterFlush()
             }
+        case .pairingJoined(_, _, let reply):
+            // Only a refusal can follow PAIR_DONE: the listener could not save the pair.
+            let error = frame.kind == .pairFail ? (frame.body.first.flatMap(PairFailReason.init(rawValue:)) ?? .malformed).error
+                                                : PairingError.protocolViolation("unexpected \(frame.kind) after the pairing finished")
+            reply.finish(.failure(error.description))
+            closeAfterFlush()
         case .session, .closed:
             break
         }
@@ -294,7 +308,7 @@ final class PeerConnection: ChannelInboundHandler {
             return
         }
         do {
-            let responder = try PairingResponder(code: code, local: daemon.identity.deviceIdentity, peer: peerID, peerMessage: message)
+            let responder = try PairingResponder(code: code, local: daemon.identity.deviceIdentity, key: daemon.identity.key, peer: peerID, peerMessage: message)
             state = .pairingResponder(responder)
             writeFrame(responder.reply)
         } catch let error as PairingError {
@@ -421,11 +435,25 @@ final class PeerConnection: ChannelInboundHandler {
     func close(reason: String?) {
         guard !finished else { return }
         finished = true
-        if case .pairingInitiator(_, let target, let reply) = state {
+        switch state {
+        case .pairingInitiator(_, let target, let reply):
             reply.finish(.failure("pairing failed: the connection to \(target) closed"))
+        case .pairingJoined(let paired, let target, let reply):
+            // The listener closes cleanly once it stored its side; anything else (a reset, the
+            // time limit) leaves it unknown, and nothing is stored here.
+            if reason == nil {
+                daemon.joinSucceeded(paired, target: target, reply: reply)
+            } else {
+                reply.finish(.failure("pairing failed: \(target) did not confirm it saved the pairing (\(reason!)); nothing was stored here, run both commands again"))
+            }
+        case .pairingResponder:
+            // Someone used the window's code and went away (or stalled) before confirming it.
+            daemon.pairingAbandoned(by: remoteDescription)
+        case .pairingResponderFinished:
+            daemon.pairingFailed(.protocolViolation("the other device did not confirm the pairing; nothing was stored"))
+        default:
+            break
         }
-        // Someone used the window's code and went away (or stalled) before confirming it.
-        if case .pairingResponder = state { daemon.pairingAbandoned(by: remoteDescription) }
         if let reason {
             daemon.logger.info("closing connection", metadata: ["remote": "\(remoteDescription)", "peer": "\(peer?.name ?? "-")", "reason": "\(reason)"])
         }

@@ -28,6 +28,9 @@ public struct HandshakeFrame: Equatable, Sendable {
         case pairConfirm = 0x22
         /// Pairing, step 4: responder's sealed identity.
         case pairFinish = 0x23
+        /// Pairing, step 5: the joiner verified the listener's identity (a MAC); the listener
+        /// stores the pair only then.
+        case pairDone = 0x24
         /// Pairing ended without a pair; body is one reason byte.
         case pairFail = 0x2f
         /// VM channel, host to guest, at every attach and on request: an 8-byte attach id.

@@ -254,7 +254,7 @@ struct HostileInputTests {
         let (code, window) = try openWindow(daemon)
         let mallory = X25519PrivateKey.generate()
         let peer = try RawPeer(port: daemon.port!)
-        peer.send(try PairingInitiator(code: code, local: DeviceIdentity(staticPublicKey: mallory.publicKey, name: "mallory")).start().encoded())
+        peer.send(try PairingInitiator(code: code, local: DeviceIdentity(staticPublicKey: mallory.publicKey, name: "mallory"), key: mallory).start().encoded())
         #expect(peer.readFrame()?.kind == .pairReply)
         let asked = Date()
         peer.hangUp()  // the attempt stops after the reply
@@ -297,5 +297,28 @@ struct HostileInputTests {
         #expect(throws: Never.self) { try real.handshake(key: raw.key, psk: raw.psk, daemonKey: key) }
         #expect(h.eventually { h.clipd(["status"], daemon).stdout.contains("1 connected") })
         withExtendedLifetime(real) {}
+    }
+
+    /// Finding 9: the listener used to store the joiner as soon as it sent PAIR_FINISH, so a
+    /// joiner that never verified it (or went away) left a peer stored on one side only. It
+    /// now stores only at PAIR_DONE.
+    @Test func aJoinerThatNeverConfirmsLeavesNothingStored() throws {
+        let daemon = try h.start("unconfirmed")
+        let (code, window) = try openWindow(daemon)
+        let key = X25519PrivateKey.generate()
+        let joiner = try PairingInitiator(code: code, local: DeviceIdentity(staticPublicKey: key.publicKey, name: "half-paired"), key: key)
+        let peer = try RawPeer(port: daemon.port!)
+        peer.send(joiner.start().encoded())
+        let reply = try #require(peer.readFrame())
+        peer.send(try #require(try joiner.handle(reply).send).encoded())
+        let finish = try #require(peer.readFrame())
+        #expect(finish.kind == .pairFinish)
+        #expect(try joiner.handle(finish).paired != nil, "the listener's side verifies")
+        peer.hangUp()  // instead of PAIR_DONE
+        let result = h.finish(window, timeout: 20)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("did not confirm the pairing; nothing was stored"), "\(result.stderr)")
+        #expect(!h.clipd(["peers"], daemon).stdout.contains("half-paired"))
+        #expect(!((try? String(contentsOfFile: daemon.home + "/peers.toml", encoding: .utf8)) ?? "").contains("half-paired"))
     }
 }

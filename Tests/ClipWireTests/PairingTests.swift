@@ -4,8 +4,10 @@ import Testing
 
 @Suite("Pairing codes and the pairing exchange")
 struct PairingTests {
-    let alice = DeviceIdentity(staticPublicKey: X25519PrivateKey.generate().publicKey, name: "alice")
-    let bob = DeviceIdentity(staticPublicKey: X25519PrivateKey.generate().publicKey, name: "bob")
+    let aliceKey = X25519PrivateKey.generate()
+    let bobKey = X25519PrivateKey.generate()
+    var alice: DeviceIdentity { DeviceIdentity(staticPublicKey: aliceKey.publicKey, name: "alice") }
+    var bob: DeviceIdentity { DeviceIdentity(staticPublicKey: bobKey.publicKey, name: "bob") }
 
     @Test func codeRoundTripsThroughText() throws {
         for _ in 0..<50 {
@@ -35,9 +37,9 @@ struct PairingTests {
     }
 
     func run(initiatorCode: PairingCode, responderCode: PairingCode) throws -> (PairedPeer?, PairedPeer?, Error?, Error?) {
-        let initiator = try PairingInitiator(code: initiatorCode, local: alice)
+        let initiator = try PairingInitiator(code: initiatorCode, local: alice, key: aliceKey)
         let (peerID, pA) = try PairingResponder.parseStart(initiator.start())
-        let responder = try PairingResponder(code: responderCode, local: bob, peer: peerID, peerMessage: pA)
+        let responder = try PairingResponder(code: responderCode, local: bob, key: bobKey, peer: peerID, peerMessage: pA)
         let confirm: HandshakeFrame
         do {
             confirm = try #require(try initiator.handle(responder.reply).send)
@@ -48,7 +50,8 @@ struct PairingTests {
             return (nil, nil, error, responderError)
         }
         let (finish, paidAtResponder) = try responder.handleConfirm(confirm)
-        let (_, pairedAtInitiator) = try initiator.handle(finish)
+        let (done, pairedAtInitiator) = try initiator.handle(finish)
+        try responder.handleDone(try #require(done))
         return (pairedAtInitiator, paidAtResponder, nil, nil)
     }
 
@@ -75,9 +78,9 @@ struct PairingTests {
 
     @Test func tamperedConfirmationIsACodeMismatchAtTheResponder() throws {
         let code = PairingCode.generate()
-        let initiator = try PairingInitiator(code: code, local: alice)
+        let initiator = try PairingInitiator(code: code, local: alice, key: aliceKey)
         let (peerID, pA) = try PairingResponder.parseStart(initiator.start())
-        let responder = try PairingResponder(code: code, local: bob, peer: peerID, peerMessage: pA)
+        let responder = try PairingResponder(code: code, local: bob, key: bobKey, peer: peerID, peerMessage: pA)
         let confirm = try #require(try initiator.handle(responder.reply).send)
         var body = confirm.body
         body[0] ^= 1
@@ -87,10 +90,52 @@ struct PairingTests {
     @Test func invalidSPAKEPointIsRefused() throws {
         let start = HandshakeFrame(kind: .pairStart, body: alice.deviceID.bytes + [0x04] + [UInt8](repeating: 0, count: 64))
         let (peerID, pA) = try PairingResponder.parseStart(start)
-        #expect(throws: PairingError.self) { try PairingResponder(code: PairingCode.generate(), local: bob, peer: peerID, peerMessage: pA) }
+        #expect(throws: PairingError.self) { try PairingResponder(code: PairingCode.generate(), local: bob, key: bobKey, peer: peerID, peerMessage: pA) }
     }
 
     @Test func startWithWrongLengthDoesNotParse() {
         #expect(throws: (any Error).self) { try PairingResponder.parseStart(HandshakeFrame(kind: .pairStart, body: [1, 2, 3])) }
+    }
+
+    /// Review finding 9: the identity sealed in pairing named a static key, and nothing
+    /// showed its sender held the private half. Each side now proves it with an X25519 of its
+    /// static key and the other's ephemeral key: a joiner claiming another device's key fails.
+    @Test func aJoinerClaimingAKeyItDoesNotHoldIsRefused() throws {
+        let code = PairingCode.generate()
+        let victim = DeviceIdentity(staticPublicKey: X25519PrivateKey.generate().publicKey, name: "victim")
+        let impostor = try PairingInitiator(code: code, local: victim, key: aliceKey)
+        let (peerID, pA) = try PairingResponder.parseStart(impostor.start())
+        let responder = try PairingResponder(code: code, local: bob, key: bobKey, peer: peerID, peerMessage: pA)
+        let confirm = try #require(try impostor.handle(responder.reply).send)
+        #expect(throws: PairingError.protocolViolation("the peer does not hold the key it claims")) { try responder.handleConfirm(confirm) }
+    }
+
+    @Test func aListenerClaimingAKeyItDoesNotHoldIsRefused() throws {
+        let code = PairingCode.generate()
+        let initiator = try PairingInitiator(code: code, local: alice, key: aliceKey)
+        let (peerID, pA) = try PairingResponder.parseStart(initiator.start())
+        let victim = DeviceIdentity(staticPublicKey: X25519PrivateKey.generate().publicKey, name: "victim")
+        let impostor = try PairingResponder(code: code, local: victim, key: bobKey, peer: peerID, peerMessage: pA)
+        let confirm = try #require(try initiator.handle(impostor.reply).send)
+        let (finish, _) = try impostor.handleConfirm(confirm)
+        #expect(throws: PairingError.protocolViolation("the peer does not hold the key it claims")) { try initiator.handle(finish) }
+    }
+
+    /// Review finding 9: the listener stores only once PAIR_DONE shows the joiner verified
+    /// it; a forged or missing PAIR_DONE leaves it nothing to store.
+    @Test func theListenerWaitsForAValidDone() throws {
+        let code = PairingCode.generate()
+        let initiator = try PairingInitiator(code: code, local: alice, key: aliceKey)
+        let (peerID, pA) = try PairingResponder.parseStart(initiator.start())
+        let responder = try PairingResponder(code: code, local: bob, key: bobKey, peer: peerID, peerMessage: pA)
+        let confirm = try #require(try initiator.handle(responder.reply).send)
+        let (finish, _) = try responder.handleConfirm(confirm)
+        let done = try #require(try initiator.handle(finish).send)
+        #expect(done.kind == .pairDone)
+        var forged = done.body
+        forged[5] ^= 0x40
+        #expect(throws: PairingError.self) { try responder.handleDone(HandshakeFrame(kind: .pairDone, body: forged)) }
+        #expect(throws: PairingError.self) { try responder.handleDone(HandshakeFrame(kind: .pairConfirm, body: done.body)) }
+        #expect(throws: Never.self) { try responder.handleDone(done) }
     }
 }
