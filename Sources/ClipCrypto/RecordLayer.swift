@@ -5,7 +5,10 @@
 /// breaks the tag. The nonce is implicit: 32 zero bits and a 64-bit count of the records
 /// sent so far in that direction, so it is never sent, never reused and never wrapped.
 /// Every `rekeyInterval` records the key is replaced by Noise's REKEY function, and a
-/// session must re-handshake once `needsRehandshake` turns true (2^31 records).
+/// session must re-handshake once `needsRehandshake` turns true (2^31 records). A record
+/// with an empty plaintext is a key update: after it, both sides replace the key the same
+/// way, whatever the count (the daemon sends one every 2 minutes of use, so a key that is
+/// taken from memory later opens at most the last 2 minutes).
 public enum RecordLayer {
     /// Bytes before the ciphertext.
     public static let headerByteCount = 4
@@ -81,6 +84,17 @@ public final class RecordSealer {
         try advance()
     }
 
+    /// Records sealed under the current key.
+    public private(set) var recordsUnderKey: UInt64 = 0
+
+    /// Seals a key update (a record with nothing in it), then replaces the key; the old one
+    /// is wiped. Returns the record to send.
+    public func sealKeyUpdate() throws -> [UInt8] {
+        let record = try seal([])
+        try replaceKey()
+        return record
+    }
+
     /// Seals `plaintext` into a new array.
     public func seal(_ plaintext: [UInt8]) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.sealedSize(plaintextCount: plaintext.count))
@@ -90,12 +104,16 @@ public final class RecordSealer {
 
     private func advance() throws {
         recordsSealed += 1
-        if recordsSealed % rekeyInterval == 0 {
-            let next = try RecordLayer.rekey(key)
-            secureWipe(&key)
-            key = next
-            cipher = try AESGCM256(key: key, direction: .seal)
-        }
+        recordsUnderKey += 1
+        if recordsSealed % rekeyInterval == 0 { try replaceKey() }
+    }
+
+    private func replaceKey() throws {
+        let next = try RecordLayer.rekey(key)
+        secureWipe(&key)
+        key = next
+        cipher = try AESGCM256(key: key, direction: .seal)
+        recordsUnderKey = 0
     }
 }
 
@@ -133,7 +151,9 @@ public final class RecordOpener {
     }
 
     /// Opens one record. `header` is its 4 length bytes, `body` its ciphertext and tag,
-    /// `output` exactly the announced plaintext length. On failure `output` is wiped.
+    /// `output` exactly the announced plaintext length. On failure `output` is wiped. An
+    /// empty plaintext is a key update: the key is replaced after it (the caller has no
+    /// message to handle).
     public func open(header: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
         guard !failed else { throw CryptoError.authenticationFailed }
         guard recordsOpened < RecordLayer.recordLimit else { failed = true; throw CryptoError.nonceExhausted }
@@ -145,7 +165,7 @@ public final class RecordOpener {
             throw error
         }
         recordsOpened += 1
-        if recordsOpened % rekeyInterval == 0 {
+        if recordsOpened % rekeyInterval == 0 || output.count == 0 {
             let next = try RecordLayer.rekey(key)
             secureWipe(&key)
             key = next

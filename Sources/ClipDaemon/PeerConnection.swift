@@ -338,11 +338,28 @@ final class PeerConnection: ChannelInboundHandler {
         timeout?.cancel()
         timeout = nil
         registered = true
+        scheduleKeyUpdates()
         if let handshakeTimestamp, let peer { daemon.recordHandshakeTimestamp(handshakeTimestamp, from: peer.deviceID) }
         sessionID = daemon.sessionEstablished(self)
     }
 
     // MARK: Records
+
+    /// A key update every `keyUpdateInterval` while the session lives.
+    private var keyUpdates: RepeatedTask?
+
+    private func scheduleKeyUpdates() {
+        guard let context, keyUpdates == nil else { return }
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        keyUpdates = context.eventLoop.scheduleRepeatedTask(initialDelay: RecordSession.keyUpdateInterval, delay: RecordSession.keyUpdateInterval) { _ in
+            this.value.updateKey()
+        }
+    }
+
+    private func updateKey() {
+        guard case .session(let records) = state, let context else { return }
+        do { try records.updateKeyIfUsed(context: context) } catch { fail("cannot seal a key update: \(error)") }
+    }
 
     /// Takes newly received bytes in record mode. The first record that authenticates
     /// registers a responder's session.
@@ -460,6 +477,8 @@ final class PeerConnection: ChannelInboundHandler {
         state = .closed
         timeout?.cancel()
         timeout = nil
+        keyUpdates?.cancel()
+        keyUpdates = nil
         let session = sessionID
         sessionID = nil
         context?.channel.close(promise: nil)

@@ -3,6 +3,10 @@ import ClipSync
 import ClipWire
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What an established session needs from its owner: somewhere to hand the messages it
 /// opens, and the engine's stream of item bytes to send when the socket takes more.
 ///
@@ -97,12 +101,28 @@ final class RecordSession {
                 }
             }
             buffer.moveReaderIndex(forwardBy: total)
+            if plaintext.isEmpty { continue }  // a key update: the opener has replaced its key
             guard deliver(try SessionMessage.decode(plaintext)) else { return false }
         }
         return true
     }
 
     // MARK: Sending
+
+    /// How often a key that protected records is replaced (WireGuard's two minutes).
+    /// `CLIPD_KEY_UPDATE_INTERVAL_MS` shortens it, for tests.
+    static let keyUpdateInterval: TimeAmount = {
+        if let text = getenv("CLIPD_KEY_UPDATE_INTERVAL_MS").map({ String(cString: $0) }), let ms = Int64(text), ms > 0 { return .milliseconds(ms) }
+        return .minutes(2)
+    }()
+
+    /// Sends a key update when the current key protected anything, so no key that is
+    /// found in memory later opens more than the last interval's records.
+    func updateKeyIfUsed(context: ChannelHandlerContext) throws {
+        guard sealer.recordsUnderKey > 0 else { return }
+        let record = try sealer.sealKeyUpdate()
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(bytes: record)), promise: nil)
+    }
 
     /// Seals and writes one message. A DATA message's pieces are sealed where they lie.
     /// Returns false when the session has reached its record limit and must end.

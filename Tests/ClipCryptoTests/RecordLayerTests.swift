@@ -75,4 +75,25 @@ struct RecordLayerTests {
         #expect(try sealer.seal(v.hex("plaintext0")) == v.hex("record0"))
         #expect(try sealer.seal(v.hex("plaintext1")) == v.hex("record1"))
     }
+
+    /// Review finding 10: a key update (an empty record) replaces the key on both sides, so
+    /// a key found in memory later opens nothing sent before the update.
+    @Test func aKeyUpdateReplacesTheKeyOnBothSides() throws {
+        let key = [UInt8](0..<32)
+        let sealer = try RecordSealer(key: key, maximumPlaintext: 1024)
+        let opener = try RecordOpener(key: key, maximumPlaintext: 1024)
+        let before = try sealer.seal(Array("before".utf8))
+        #expect(sealer.recordsUnderKey == 1)
+        let update = try sealer.sealKeyUpdate()
+        #expect(sealer.recordsUnderKey == 0)
+        let after = try sealer.seal(Array("after".utf8))
+        #expect(try opener.open(record: before) == Array("before".utf8))
+        #expect(try opener.open(record: update).isEmpty)
+        #expect(try opener.open(record: after) == Array("after".utf8))
+        // The same three records with the old key kept: what follows differs.
+        let unchanged = try RecordSealer(key: key, maximumPlaintext: 1024)
+        _ = try unchanged.seal(Array("before".utf8))
+        _ = try unchanged.seal([])
+        #expect(try unchanged.seal(Array("after".utf8)) != after)
+    }
 }

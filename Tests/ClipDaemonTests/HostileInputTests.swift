@@ -321,4 +321,26 @@ struct HostileInputTests {
         #expect(!h.clipd(["peers"], daemon).stdout.contains("half-paired"))
         #expect(!((try? String(contentsOfFile: daemon.home + "/peers.toml", encoding: .utf8)) ?? "").contains("half-paired"))
     }
+
+    /// Finding 10: keys used to change only every 2^20 records, so a long-lived session's key
+    /// (found in memory later) opened everything it had carried. A key that protected records
+    /// is now replaced every 2 minutes (here 300 ms); an idle session sends no updates.
+    @Test func keysAreReplacedOnATimerWhileTheyAreUsed() throws {
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare("rekeying")
+        daemon.environment["CLIPD_KEY_UPDATE_INTERVAL_MS"] = "300"
+        raw.trust(in: daemon)
+        try h.start(daemon)
+        let peer = try raw.connect(to: daemon)  // the daemon's hello used the first key
+        usleep(700_000)
+        #expect(h.clipd(["send", "after an update"], daemon).status == 0)
+        guard case .offer(let offer) = try peer.readMessage() else { Issue.record("expected an offer"); return }
+        #expect(offer.inlineData == Array("after an update".utf8), "opened under the replaced key")
+        #expect(peer.keyUpdates == 1, "one update for the key the hello used, none while idle")
+        usleep(700_000)
+        #expect(h.clipd(["send", "again"], daemon).status == 0)
+        guard case .offer(let second) = try peer.readMessage() else { Issue.record("expected an offer"); return }
+        #expect(second.inlineData == Array("again".utf8))
+        #expect(peer.keyUpdates == 2)
+    }
 }

@@ -32,6 +32,8 @@ public final class DaemonHarness: @unchecked Sendable {
         public var display: String?
         /// The Wayland socket the daemon runs on (with `--backend wayland` or `auto`).
         public var wayland: String?
+        /// Extra environment for the daemon's process.
+        public var environment: [String: String] = [:]
 
         init(name: String, home: String, port: Int?, log: String, extraArguments: [String]) {
             self.name = name
@@ -115,10 +117,13 @@ public final class DaemonHarness: @unchecked Sendable {
         if let port = daemon.port { arguments += ["--listen", "\(listenHost):\(port)"] }
         arguments += daemon.extraArguments
         let process = Process()
-        if daemon.display != nil || daemon.wayland != nil {
+        if daemon.display != nil || daemon.wayland != nil || !daemon.environment.isEmpty {
             var environment = ProcessInfo.processInfo.environment
-            environment["DISPLAY"] = daemon.display
-            environment["WAYLAND_DISPLAY"] = daemon.wayland
+            if daemon.display != nil || daemon.wayland != nil {
+                environment["DISPLAY"] = daemon.display
+                environment["WAYLAND_DISPLAY"] = daemon.wayland
+            }
+            environment.merge(daemon.environment) { $1 }
             process.environment = environment
         }
         if let ns = daemon.namespace {

@@ -110,12 +110,22 @@ public final class RawPeer {
 
     public func sendMessage(_ message: SessionMessage) { send(sealed(message)) }
 
+    /// Key updates (empty records) read so far; the opener replaced its key at each.
+    public private(set) var keyUpdates = 0
+
     public func readMessage() throws -> SessionMessage {
-        guard fill(4) else { throw HarnessError("connection closed") }
-        let length = Int(inbox[0]) << 24 | Int(inbox[1]) << 16 | Int(inbox[2]) << 8 | Int(inbox[3])
-        guard fill(4 + length) else { throw HarnessError("connection closed") }
-        let record = Array(inbox.prefix(4 + length))
-        inbox.removeFirst(4 + length)
-        return try SessionMessage.decode(try opener!.open(record: record))
+        while true {
+            guard fill(4) else { throw HarnessError("connection closed") }
+            let length = Int(inbox[0]) << 24 | Int(inbox[1]) << 16 | Int(inbox[2]) << 8 | Int(inbox[3])
+            guard fill(4 + length) else { throw HarnessError("connection closed") }
+            let record = Array(inbox.prefix(4 + length))
+            inbox.removeFirst(4 + length)
+            let plaintext = try opener!.open(record: record)
+            if plaintext.isEmpty {
+                keyUpdates += 1
+                continue
+            }
+            return try SessionMessage.decode(plaintext)
+        }
     }
 }
