@@ -23,9 +23,20 @@ struct NoiseCipherState {
     private(set) var nonce: UInt64 = 0
 
     mutating func initializeKey(_ key: [UInt8]?) {
+        wipe()
         self.key = key
         nonce = 0
     }
+
+    /// Overwrites the key with zeros and forgets it.
+    mutating func wipe() {
+        if var old = key {
+            key = nil
+            secureWipe(&old)
+        }
+    }
+
+    var hasKey: Bool { key != nil }
 
     mutating func encrypt(ad: [UInt8], plaintext: [UInt8]) throws -> [UInt8] {
         guard let key else { return plaintext }
@@ -67,17 +78,41 @@ struct NoiseSymmetricState {
     }
 
     mutating func mixKey(_ inputKeyMaterial: [UInt8]) {
-        let output = HKDFSHA256.derive(ikm: inputKeyMaterial, salt: chainingKey, info: [], length: 64)
-        chainingKey = Array(output[0..<32])
+        var output = HKDFSHA256.derive(ikm: inputKeyMaterial, salt: chainingKey, info: [], length: 64)
+        defer { secureWipe(&output) }
+        replaceChainingKey(Array(output[0..<32]))
         cipher.initializeKey(Array(output[32..<64]))
     }
 
+    /// Mixes a Diffie-Hellman output in and wipes it.
+    mutating func mixSecret(_ secret: [UInt8]) {
+        var secret = secret
+        mixKey(secret)
+        secureWipe(&secret)
+    }
+
     mutating func mixKeyAndHash(_ inputKeyMaterial: [UInt8]) {
-        let output = HKDFSHA256.derive(ikm: inputKeyMaterial, salt: chainingKey, info: [], length: 96)
-        chainingKey = Array(output[0..<32])
+        var output = HKDFSHA256.derive(ikm: inputKeyMaterial, salt: chainingKey, info: [], length: 96)
+        defer { secureWipe(&output) }
+        replaceChainingKey(Array(output[0..<32]))
         mixHash(Array(output[32..<64]))
         cipher.initializeKey(Array(output[64..<96]))
     }
+
+    private mutating func replaceChainingKey(_ next: [UInt8]) {
+        var old = chainingKey
+        chainingKey = next
+        secureWipe(&old)
+    }
+
+    /// Overwrites the chaining key and the cipher key with zeros (after `split`).
+    mutating func wipe() {
+        secureWipe(&chainingKey)
+        cipher.wipe()
+    }
+
+    /// Whether any secret is still held.
+    var holdsSecrets: Bool { cipher.hasKey || chainingKey.contains { $0 != 0 } }
 
     mutating func encryptAndHash(_ plaintext: [UInt8]) throws -> [UInt8] {
         let ciphertext = try cipher.encrypt(ad: handshakeHash, plaintext: plaintext)
@@ -91,9 +126,12 @@ struct NoiseSymmetricState {
         return plaintext
     }
 
-    /// The two transport keys: (initiator-to-responder, responder-to-initiator).
-    func split() -> ([UInt8], [UInt8]) {
-        let output = HKDFSHA256.derive(ikm: [], salt: chainingKey, info: [], length: 64)
+    /// The two transport keys: (initiator-to-responder, responder-to-initiator). The
+    /// state's own secrets are wiped: nothing more is derived from it.
+    mutating func split() -> ([UInt8], [UInt8]) {
+        var output = HKDFSHA256.derive(ikm: [], salt: chainingKey, info: [], length: 64)
+        defer { secureWipe(&output) }
+        wipe()
         return (Array(output[0..<32]), Array(output[32..<64]))
     }
 }
@@ -113,10 +151,19 @@ public struct NoiseTransportKeys: Sendable {
 public final class NoiseIKpsk2Initiator {
     private var state: NoiseSymmetricState
     private let localStatic: X25519PrivateKey
-    private let ephemeral: X25519PrivateKey
+    private var ephemeral: X25519PrivateKey
     private let remoteStatic: [UInt8]
     private let psk: [UInt8]
     private var sentFirst = false
+
+    deinit {
+        state.wipe()
+        ephemeral.wipe()
+    }
+
+    /// Whether handshake secrets (chaining key, cipher key, ephemeral key) are still held:
+    /// false once message 2 was read, or after a failure.
+    var holdsSecrets: Bool { state.holdsSecrets || !ephemeral.isWiped }
 
     /// - Parameters:
     ///   - prologue: bytes both sides must agree on (protocol version and transport).
@@ -140,9 +187,9 @@ public final class NoiseIKpsk2Initiator {
         var out = ephemeral.publicKey
         state.mixHash(ephemeral.publicKey)
         state.mixKey(ephemeral.publicKey)  // psk modifier: e also mixes the key
-        state.mixKey(try ephemeral.sharedSecret(with: remoteStatic))
+        state.mixSecret(try ephemeral.sharedSecret(with: remoteStatic))
         out += try state.encryptAndHash(localStatic.publicKey)
-        state.mixKey(try localStatic.sharedSecret(with: remoteStatic))
+        state.mixSecret(try localStatic.sharedSecret(with: remoteStatic))
         out += try state.encryptAndHash(payload)
         return out
     }
@@ -153,10 +200,15 @@ public final class NoiseIKpsk2Initiator {
         guard sentFirst else { throw CryptoError.invalidInput("IKpsk2 message 2 before message 1") }
         guard message.count >= Noise.dhLength + Noise.tagLength else { throw CryptoError.invalidInput("IKpsk2 message 2 too short") }
         let remoteEphemeral = Array(message[0..<Noise.dhLength])
+        // Whatever the outcome, this handshake is over: its secrets go.
+        defer {
+            state.wipe()
+            ephemeral.wipe()
+        }
         state.mixHash(remoteEphemeral)
         state.mixKey(remoteEphemeral)
-        state.mixKey(try ephemeral.sharedSecret(with: remoteEphemeral))
-        state.mixKey(try localStatic.sharedSecret(with: remoteEphemeral))
+        state.mixSecret(try ephemeral.sharedSecret(with: remoteEphemeral))
+        state.mixSecret(try localStatic.sharedSecret(with: remoteEphemeral))
         state.mixKeyAndHash(psk)
         let payload = try state.decryptAndHash(Array(message[Noise.dhLength...]))
         let (initiatorToResponder, responderToInitiator) = state.split()
@@ -170,9 +222,17 @@ public final class NoiseIKpsk2Initiator {
 public final class NoiseIKpsk2Responder {
     private var state: NoiseSymmetricState
     private let localStatic: X25519PrivateKey
-    private let ephemeral: X25519PrivateKey
+    private var ephemeral: X25519PrivateKey
     private var remoteEphemeral: [UInt8]?
     private var remoteStatic: [UInt8]?
+
+    deinit {
+        state.wipe()
+        ephemeral.wipe()
+    }
+
+    /// Whether handshake secrets are still held: false once message 2 was written.
+    var holdsSecrets: Bool { state.holdsSecrets || !ephemeral.isWiped }
 
     public init(prologue: [UInt8], localStatic: X25519PrivateKey, testingEphemeral: X25519PrivateKey? = nil) {
         state = NoiseSymmetricState(protocolName: Noise.protocolName)
@@ -190,9 +250,9 @@ public final class NoiseIKpsk2Responder {
         let re = Array(message[0..<32])
         state.mixHash(re)
         state.mixKey(re)
-        state.mixKey(try localStatic.sharedSecret(with: re))
+        state.mixSecret(try localStatic.sharedSecret(with: re))
         let rs = try state.decryptAndHash(Array(message[32..<80]))
-        state.mixKey(try localStatic.sharedSecret(with: rs))
+        state.mixSecret(try localStatic.sharedSecret(with: rs))
         let payload = try state.decryptAndHash(Array(message[80...]))
         remoteEphemeral = re
         remoteStatic = rs
@@ -203,11 +263,15 @@ public final class NoiseIKpsk2Responder {
     public func writeMessage2(payload: [UInt8], psk: [UInt8]) throws -> (message: [UInt8], keys: NoiseTransportKeys) {
         guard let re = remoteEphemeral, let rs = remoteStatic else { throw CryptoError.invalidInput("IKpsk2 message 2 before message 1") }
         guard psk.count == 32 else { throw CryptoError.invalidInput("PSK must be 32 bytes") }
+        defer {
+            state.wipe()
+            ephemeral.wipe()
+        }
         var out = ephemeral.publicKey
         state.mixHash(ephemeral.publicKey)
         state.mixKey(ephemeral.publicKey)
-        state.mixKey(try ephemeral.sharedSecret(with: re))
-        state.mixKey(try ephemeral.sharedSecret(with: rs))
+        state.mixSecret(try ephemeral.sharedSecret(with: re))
+        state.mixSecret(try ephemeral.sharedSecret(with: rs))
         state.mixKeyAndHash(psk)
         out += try state.encryptAndHash(payload)
         let (initiatorToResponder, responderToInitiator) = state.split()

@@ -85,14 +85,18 @@ public final class SPAKE2 {
 
     /// The keys an exchange produces.
     public struct Keys: Sendable {
-        /// The shared secret Ke (16 bytes), for deriving the application's keys.
-        public let sharedKey: [UInt8]
+        /// The shared secret Ke (16 bytes), for deriving the application's keys; zeros once
+        /// wiped.
+        public private(set) var sharedKey: [UInt8]
         /// This side's confirmation MAC, to send.
         public let confirmation: [UInt8]
         /// The confirmation MAC the peer must send.
         public let expectedPeerConfirmation: [UInt8]
         /// The transcript TT, for binding later messages to this exchange.
         public let transcript: [UInt8]
+
+        /// Overwrites Ke with zeros once the application's keys are derived.
+        public mutating func wipe() { secureWipe(&sharedKey) }
 
         /// True when `received` equals the expected peer confirmation (constant time).
         public func verifyPeerConfirmation(_ received: [UInt8]) -> Bool {

@@ -5,8 +5,8 @@ import COpenSSL
 /// A value type: copies share nothing with OpenSSL. Derivations create and free their
 /// OpenSSL objects per call, so any thread may use any key.
 public struct X25519PrivateKey: Sendable {
-    /// The raw private scalar (clamped by X25519 itself when used).
-    public let rawRepresentation: [UInt8]
+    /// The raw private scalar (clamped by X25519 itself when used); all zeros once wiped.
+    public private(set) var rawRepresentation: [UInt8]
     /// The matching 32-byte public key.
     public let publicKey: [UInt8]
 
@@ -28,6 +28,13 @@ public struct X25519PrivateKey: Sendable {
         rawRepresentation = raw
         publicKey = pub
     }
+
+    /// Overwrites the private scalar with zeros (a key that was copied keeps its bytes in the
+    /// copy). The key is unusable afterwards.
+    public mutating func wipe() { secureWipe(&rawRepresentation) }
+
+    /// Whether `wipe()` ran.
+    public var isWiped: Bool { rawRepresentation.allSatisfy { $0 == 0 } }
 
     /// The X25519 shared secret with `peerPublicKey`. Throws `invalidPublicValue` when the
     /// result is all zeros (a low-order peer key), as RFC 7748 section 6.1 advises.

@@ -4,12 +4,27 @@ import ClipCrypto
 public struct DeviceIdentity: Sendable, Equatable {
     public let deviceID: DeviceID
     public let staticPublicKey: [UInt8]
+    /// The display name, with control and format characters replaced (`printableName`).
     public let name: String
 
     public init(staticPublicKey: [UInt8], name: String) {
         self.deviceID = DeviceID.derive(fromStaticKey: staticPublicKey)
         self.staticPublicKey = staticPublicKey
-        self.name = name
+        self.name = Self.printableName(name)
+    }
+
+    /// A name another device chose, safe to print: control characters (escape sequences
+    /// that could rewrite a terminal or forge log lines) and format characters (bidi
+    /// overrides, zero-width marks that make one name look like another) become `?`.
+    public static func printableName(_ name: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in name.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate: out.append("?")
+            default: out.append(scalar)
+            }
+        }
+        return String(out)
     }
 }
 
@@ -160,7 +175,10 @@ public final class PairingInitiator {
         self.spake = try SPAKE2(role: .a, w: PairingProtocol.passwordScalar(code))
     }
 
-    deinit { secureWipe(&share) }
+    deinit {
+        secureWipe(&share)
+        keys?.wipe()
+    }
 
     /// The first frame: PAIR_START with this device's id and the SPAKE2 message.
     public func start() -> HandshakeFrame {
@@ -225,7 +243,7 @@ public final class PairingResponder {
     private let key: X25519PrivateKey
     private var share = SecureRandom.bytes(32)
     private let ephemeral = X25519PrivateKey.generate()
-    private let keys: SPAKE2.Keys
+    private var keys: SPAKE2.Keys
     private let peerID: DeviceID
 
     /// Parses a PAIR_START body without any cryptography, so the caller can burn the code
@@ -256,7 +274,10 @@ public final class PairingResponder {
         reply = HandshakeFrame(kind: .pairReply, body: local.deviceID.bytes + spake.message + keys.confirmation + ephemeral.publicKey)
     }
 
-    deinit { secureWipe(&share) }
+    deinit {
+        secureWipe(&share)
+        keys.wipe()
+    }
 
     /// The PAIR_REPLY frame to send.
     public let reply: HandshakeFrame

@@ -12,6 +12,13 @@ struct Clipd: ParsableCommand {
             `clipd send` and `clipd recv` like wl-copy and wl-paste.
             """,
         subcommands: [Run.self, Pair.self, Send.self, Recv.self, Status.self, Peers.self, Unpair.self])
+
+    /// Every command handles keys, codes or clipboard contents: the process is made
+    /// undumpable before anything else.
+    static func main() {
+        ProcessHardening.forbidDumps()
+        main(nil)
+    }
 }
 
 /// The `--home` option every subcommand shares.

@@ -1,4 +1,4 @@
-import ClipCrypto
+@testable import ClipCrypto
 import ClipTestSupport
 import Testing
 
@@ -62,5 +62,40 @@ struct NoiseTests {
         message1[40] ^= 0x01
         let responder = NoiseIKpsk2Responder(prologue: [], localStatic: r)
         #expect(throws: CryptoError.self) { try responder.readMessage1(message1) }
+    }
+}
+
+/// Review finding 10: handshake secrets (chaining key, cipher key, ephemeral keys) are
+/// wiped as soon as the transport keys exist, and on failure.
+@Suite("Noise: secrets are wiped")
+struct NoiseWipingTests {
+    @Test func bothSidesWipeTheirHandshakeSecretsWhenDone() throws {
+        let initiatorKey = X25519PrivateKey.generate(), responderKey = X25519PrivateKey.generate()
+        let psk = SecureRandom.bytes(32)
+        let initiator = try NoiseIKpsk2Initiator(prologue: [], localStatic: initiatorKey, remoteStatic: responderKey.publicKey, psk: psk)
+        let responder = NoiseIKpsk2Responder(prologue: [], localStatic: responderKey)
+        let message1 = try initiator.writeMessage1(payload: [1])
+        #expect(initiator.holdsSecrets)
+        _ = try responder.readMessage1(message1)
+        let (message2, responderKeys) = try responder.writeMessage2(payload: [], psk: psk)
+        #expect(!responder.holdsSecrets)
+        let (_, initiatorKeys) = try initiator.readMessage2(message2)
+        #expect(!initiator.holdsSecrets)
+        #expect(initiatorKeys.sendKey == responderKeys.receiveKey, "the keys themselves survive")
+    }
+
+    @Test func aFailedHandshakeWipesToo() throws {
+        let responderKey = X25519PrivateKey.generate()
+        let initiator = try NoiseIKpsk2Initiator(prologue: [], localStatic: .generate(), remoteStatic: responderKey.publicKey, psk: SecureRandom.bytes(32))
+        _ = try initiator.writeMessage1(payload: [])
+        #expect(throws: (any Error).self) { try initiator.readMessage2(X25519PrivateKey.generate().publicKey + [UInt8](repeating: 0, count: 16)) }
+        #expect(!initiator.holdsSecrets)
+    }
+
+    @Test func anX25519KeyCanBeWiped() {
+        var key = X25519PrivateKey.generate()
+        #expect(!key.isWiped)
+        key.wipe()
+        #expect(key.isWiped)
     }
 }

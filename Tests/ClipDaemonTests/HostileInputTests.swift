@@ -343,4 +343,26 @@ struct HostileInputTests {
         #expect(second.inlineData == Array("again".utf8))
         #expect(peer.keyUpdates == 2)
     }
+
+    /// Finding 10: the daemon holds keys and clipboard contents; it is undumpable, so no
+    /// core file or other process of the same user (ptrace, /proc/PID/mem) can read them.
+    /// The kernel shows that by giving an undumpable process's /proc files to root.
+    @Test(.enabled(if: geteuid() == 0, "needs root to run the daemon as another user"))
+    func theDaemonIsUndumpable() throws {
+        let home = "/tmp/clipd-dumpable-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(home, 0o700)
+        chown(home, 65534, 65534)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        daemon.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", DaemonHarness.binary, "run", "--home", home, "--backend", "memory"]
+        daemon.standardOutput = FileHandle.nullDevice
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { daemon.terminate() }
+        #expect(h.eventually { FileManager.default.fileExists(atPath: home + "/clipd.sock") })
+        var info = stat()
+        #expect(stat("/proc/\(daemon.processIdentifier)/status", &info) == 0)
+        #expect(info.st_uid == 0, "owned by uid \(info.st_uid): the daemon is dumpable")
+    }
 }

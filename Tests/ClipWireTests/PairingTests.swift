@@ -138,4 +138,12 @@ struct PairingTests {
         #expect(throws: PairingError.self) { try responder.handleDone(HandshakeFrame(kind: .pairConfirm, body: done.body)) }
         #expect(throws: Never.self) { try responder.handleDone(done) }
     }
+
+    /// Review finding 10: a peer's name is printed in logs, `clipd peers` and `--wait`
+    /// messages; escape sequences and bidi overrides in it used to reach the terminal as sent.
+    @Test func namesFromOtherDevicesArePrintable() {
+        let hostile = DeviceIdentity(staticPublicKey: aliceKey.publicKey, name: "lap\u{1b}[2Jtop\u{202e}gpj.exe\n\u{7}")
+        #expect(hostile.name == "lap?[2Jtop?gpj.exe??")
+        #expect(DeviceIdentity(staticPublicKey: aliceKey.publicKey, name: "Anna’s Mac — 東京").name == "Anna’s Mac — 東京")
+    }
 }
