@@ -2,9 +2,10 @@
 SWIFT ?= swift
 RUN_ARGS ?=
 
-FUZZ_SECONDS ?= 300
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 
-.PHONY: help deps test-deps build release run test lint bench fuzz clean
+.PHONY: help deps test-deps build release run test lint bench fuzz soak test-sanitize clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -47,10 +48,16 @@ bench: release test-deps  ## Performance figures (throughput, latency, idle CPU 
 	$(SWIFT) build -c release --static-swift-stdlib --product passvm
 	.build/release/clipd-bench
 
-fuzz: test-deps  ## libFuzzer on the SPICE agent parser for FUZZ_SECONDS (300); corpus in .build/fuzz-corpus
-	$(SWIFT) build -c release --product clipd-fuzz-vdagent --build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-	@mkdir -p .build/fuzz-corpus/vdagent
-	.build/fuzz/release/clipd-fuzz-vdagent -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 .build/fuzz-corpus/vdagent Tests/Fuzz/vdagent-seeds
+fuzz: test-deps  ## libFuzzer on every decoder, FUZZ_SECONDS (60) each; FUZZ_TARGETS="a b" for some
+	$(SWIFT) build -c release --product clipd-fuzz --build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
+
+soak: test-deps  ## Three daemons, 10,000 copies from every side; memory and descriptors checked (minutes)
+	$(SWIFT) build --build-tests
+	CLIPD_SOAK=1 $(SWIFT) test --skip-build --filter SoakTests
+
+test-sanitize: test-deps  ## The whole suite under AddressSanitizer, then under ThreadSanitizer (daemons too)
+	@scripts/test-sanitize.sh
 
 clean:  ## Remove build products
 	rm -rf .build

@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "clipd", targets: ["clipd"]),
         .executable(name: "passvm", targets: ["passvm"]),
         .executable(name: "clipd-bench", targets: ["clipd-bench"]),
-        .executable(name: "clipd-fuzz-vdagent", targets: ["clipd-fuzz-vdagent"]),
+        .executable(name: "clipd-fuzz", targets: ["clipd-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -91,8 +91,13 @@ let package = Package(
             dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipSync", "ClipboardBackends", "ClipTestSupport", "CX11", "CX11Support"],
             path: "Benchmarks/clipd-bench"
         ),
-        // libFuzzer target for the SPICE agent parser (`make fuzz`); a seed replayer otherwise.
-        .executableTarget(name: "clipd-fuzz-vdagent", dependencies: ["ClipVDAgent"], path: "Tests/Fuzz/VDAgentFuzzer"),
+        // Every decoder as a fuzzing step, and libFuzzer's entry for them (`make fuzz`); a
+        // seed replayer otherwise.
+        .target(name: "ClipFuzzTargets", dependencies: ["ClipCrypto", "ClipDaemon", "ClipSync", "ClipVDAgent", "ClipWire", "PassthroughCore"],
+                path: "Tests/Fuzz/Targets"),
+        .executableTarget(name: "clipd-fuzz", dependencies: ["ClipFuzzTargets"], path: "Tests/Fuzz/Fuzzer"),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["ClipFuzzTargets", "ClipTestSupport"]),
+        .testTarget(name: "SoakTests", dependencies: ["ClipDaemon", "ClipTestSupport"]),
         .testTarget(name: "ClipCryptoTests", dependencies: ["ClipCrypto", "ClipTestSupport"]),
         .testTarget(name: "ClipWireTests", dependencies: ["ClipWire", "ClipTestSupport"]),
         .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),

@@ -124,12 +124,13 @@ public final class ControlClient {
 
     private func receiveFrame() throws -> (ControlResponse, [UInt8]) {
         try fill(ControlFraming.prefixByteCount)
-        let headerLength = buffer[0..<4].reduce(0) { $0 << 8 | Int($1) }
-        let declaredPayload = buffer[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard headerLength <= ControlFraming.maximumHeaderLength, declaredPayload <= UInt64(ControlFraming.maximumResponsePiece) else {
-            throw DaemonError("malformed response from the daemon: a frame of \(headerLength) + \(declaredPayload) bytes")
+        let lengths: (headerLength: Int, payloadLength: UInt64)?
+        do {
+            lengths = try ControlFraming.prefix(buffer, maximumPayload: UInt64(ControlFraming.maximumResponsePiece))
+        } catch {
+            throw DaemonError("malformed response from the daemon: \(error)")
         }
-        let payloadLength = Int(declaredPayload)
+        let headerLength = lengths!.headerLength, payloadLength = Int(lengths!.payloadLength)
         try fill(ControlFraming.prefixByteCount + headerLength + payloadLength)
         let header = Array(buffer[12..<12 + headerLength])
         let payload = Array(buffer[(12 + headerLength)..<(12 + headerLength + payloadLength)])

@@ -57,14 +57,14 @@ final class ControlConnection: ChannelInboundHandler {
     private func parse() {
         while var b = buffer {
             if pendingHeader == nil {
-                guard b.readableBytes >= ControlFraming.prefixByteCount,
-                      let headerLength = b.getInteger(at: b.readerIndex, as: UInt32.self),
-                      let payloadLength = b.getInteger(at: b.readerIndex + 4, as: UInt64.self)
-                else { return }
-                guard headerLength <= ControlFraming.maximumHeaderLength, payloadLength <= UInt64(Int.max) else {
+                let lengths: (headerLength: Int, payloadLength: UInt64)?
+                do {
+                    lengths = try ControlFraming.prefix(b.readableBytesView, maximumPayload: UInt64(Int.max))
+                } catch {
                     refuse("malformed control message")
                     return
                 }
+                guard let (headerLength, payloadLength) = lengths else { return }
                 guard b.readableBytes >= ControlFraming.prefixByteCount + Int(headerLength) else { return }
                 b.moveReaderIndex(forwardBy: ControlFraming.prefixByteCount)
                 let json = b.readBytes(length: Int(headerLength)) ?? []

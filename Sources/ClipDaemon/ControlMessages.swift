@@ -69,6 +69,21 @@ public enum ControlFraming {
     /// pieces, which are at most 1 MiB. A client refuses anything larger before reading it.
     public static let maximumResponsePiece = 1 << 20
 
+    /// The two lengths of a frame's prefix, checked before anything else is read: nil while
+    /// fewer than 12 bytes are here; throws for a header over 64 KiB or a payload length
+    /// over `maximumPayload`.
+    public static func prefix<C: Collection>(_ bytes: C, maximumPayload: UInt64) throws -> (headerLength: Int, payloadLength: UInt64)? where C.Element == UInt8 {
+        guard bytes.count >= prefixByteCount else { return nil }
+        var header = 0, payload: UInt64 = 0
+        for (index, byte) in bytes.prefix(prefixByteCount).enumerated() {
+            if index < 4 { header = header << 8 | Int(byte) } else { payload = payload << 8 | UInt64(byte) }
+        }
+        guard header <= maximumHeaderLength, payload <= maximumPayload else {
+            throw DaemonError("malformed control message: a frame of \(header) + \(payload) bytes")
+        }
+        return (header, payload)
+    }
+
     /// A whole frame: prefix, header and payload.
     public static func encode<T: Encodable>(_ header: T, payload: [UInt8] = []) -> [UInt8] {
         encode(header, payloadLength: payload.count) + payload

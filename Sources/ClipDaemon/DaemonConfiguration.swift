@@ -53,14 +53,20 @@ public struct DaemonConfiguration: Sendable {
     /// Reads a config file. A missing file is fine when `required` is false; an unreadable
     /// or invalid one is an error naming the file and the problem.
     public static func load(path: String, required: Bool) throws -> DaemonConfiguration {
-        var config = DaemonConfiguration()
         guard FileManager.default.fileExists(atPath: path) else {
             if required { throw DaemonError("cannot read config \(path): no such file") }
-            return config
+            return DaemonConfiguration()
         }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw DaemonError("cannot read config \(path): permission denied or not UTF-8")
         }
+        return try parse(text, path: path)
+    }
+
+    /// A configuration from the text of a config file (`path` names it in errors): each
+    /// problem is one line saying what is wrong and what is expected.
+    public static func parse(_ text: String, path: String) throws -> DaemonConfiguration {
+        var config = DaemonConfiguration()
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

@@ -35,9 +35,13 @@ final class RecordSession {
     private var pumping = false
     private var pumpAgain = false
 
-    init(keys: NoiseTransportKeys, maximumPlaintext: Int) throws {
-        sealer = try RecordSealer(key: keys.sendKey, maximumPlaintext: maximumPlaintext)
-        opener = try RecordOpener(key: keys.receiveKey, maximumPlaintext: maximumPlaintext)
+    convenience init(keys: NoiseTransportKeys, maximumPlaintext: Int) throws {
+        try self.init(sendKey: keys.sendKey, receiveKey: keys.receiveKey, maximumPlaintext: maximumPlaintext)
+    }
+
+    init(sendKey: [UInt8], receiveKey: [UInt8], maximumPlaintext: Int) throws {
+        sealer = try RecordSealer(key: sendKey, maximumPlaintext: maximumPlaintext)
+        opener = try RecordOpener(key: receiveKey, maximumPlaintext: maximumPlaintext)
     }
 
     // MARK: Receiving

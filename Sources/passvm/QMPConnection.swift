@@ -1,4 +1,5 @@
 import Foundation
+import PassthroughCore
 
 #if canImport(Glibc)
 import Glibc
@@ -6,9 +7,9 @@ import Glibc
 
 /// A QEMU Machine Protocol connection: JSON objects, one per line, over a unix socket.
 /// Events and replies are handed to `onMessage` from a reader thread; `execute` may be
-/// called from any thread. The socket descriptor is fixed at init; reads (and `pending`)
-/// belong to init, then to the reader thread alone; writes happen under `writeLock`. That is
-/// what makes the unchecked conformance sound.
+/// called from any thread. The socket descriptor is fixed at init; reads and the reader
+/// state (`reader`, `early`) belong to init, then to the reader thread alone; writes happen
+/// under `writeLock`. That is what makes the unchecked conformance sound.
 final class QMPConnection: @unchecked Sendable {
     private let fd: Int32
     private let writeLock = NSLock()
@@ -24,7 +25,7 @@ final class QMPConnection: @unchecked Sendable {
         }
         guard connected >= 0 else { throw PassvmRunError("QEMU's QMP socket \(path) did not appear") }
         fd = connected
-        _ = try readLine()  // the greeting
+        try readGreeting()
         execute("qmp_capabilities")
     }
 
@@ -42,26 +43,36 @@ final class QMPConnection: @unchecked Sendable {
 
     /// Reads messages until QEMU closes the socket.
     func readMessages(_ onMessage: ([String: Any]) -> Void) {
-        while let line = try? readLine() {
-            if let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] { onMessage(object) }
+        while let objects = try? readObjects() {
+            for object in objects { onMessage(object) }
         }
     }
 
-    private var pending: [UInt8] = []
+    private var reader = QMPReader()
+    /// Objects read with the greeting and not yet handed out.
+    private var early: [[String: Any]] = []
 
-    private func readLine() throws -> String {
+    /// The next objects QEMU sent; throws when it closed the socket.
+    private func readObjects() throws -> [[String: Any]] {
+        if !early.isEmpty {
+            defer { early = [] }
+            return early
+        }
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            if let newline = pending.firstIndex(of: 0x0a) {
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeFirst(newline + 1)
-                return line
-            }
             let count = read(fd, &chunk, chunk.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw PassvmRunError("QMP closed") }
-            pending += chunk[0..<count]
+            let objects = reader.feed(chunk[0..<count])
+            if !objects.isEmpty { return objects }
         }
+    }
+
+    /// Waits for QEMU's greeting (its first object); what came with it is kept for later.
+    private func readGreeting() throws {
+        var objects = try readObjects()
+        objects.removeFirst()
+        early = objects
     }
 
     private static func connect(_ path: String) -> Int32 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the fuzzer's seeds (Tests/Fuzz/vdagent-seeds): guest-side SPICE agent traffic.
+"""Writes the fuzzer's seeds (Tests/Fuzz/seeds/vdagent): guest-side SPICE agent traffic.
 
 Each seed is one byte that sets how the input is cut into reads (byte + 1 bytes per read),
 then what a Linux agent with CLIPBOARD_SELECTION and CLIPBOARD_GRAB_SERIAL sends after its
@@ -29,7 +29,7 @@ seeds = {
     "split-message": b"\x10" + wire(4, sel(0) + struct.pack("<I", 1) + b"x" * 300, chunk=100),
     "server-port": b"\x05" + wire(13, b"", port=2) + wire(16, b"\x00" * 12),
 }
-here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vdagent-seeds")
+here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds", "vdagent")
 os.makedirs(here, exist_ok=True)
 for name, data in seeds.items():
     with open(os.path.join(here, name), "wb") as f:
