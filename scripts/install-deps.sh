@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_packages=(libssl-dev pkg-config libx11-dev libxfixes-dev libwayland-dev)
-test_packages=(iproute2 python3-pip xvfb xclip xsel x11-utils sway wl-clipboard weston qemu-system-x86 busybox-static openssl spice-vdagent socat)
+test_packages=(iproute2 python3-pip xvfb xclip xsel x11-utils sway wl-clipboard weston qemu-system-x86 busybox-static openssl spice-vdagent socat nftables strace)
 
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then wanted+=("${test_packages[@]}"); fi

@@ -112,6 +112,13 @@ public final class Daemon: @unchecked Sendable {
         try PrivateFiles.ensureDirectory(paths.runtimeDirectory)
         try await loop.submit { [self] in files.clear() }.get()
         try await bindControlSocket()
+        // This daemon owns the state now: what a crash left between writing a file and
+        // renaming it over the old one is removed (the old one is intact).
+        for directory in Set([paths.stateDirectory, paths.runtimeDirectory]) {
+            for stale in PrivateFiles.removeStaleTemporaries(in: directory) {
+                logger.notice("removed a file a crash left half-written; the one it was to replace is intact", metadata: ["file": "\(stale)"])
+            }
+        }
         do {
             let loop = self.loop
             try backend.start(

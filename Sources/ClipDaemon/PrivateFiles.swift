@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,7 +64,25 @@ public enum PrivateFiles {
         return bytes
     }
 
-    /// Replaces `path` atomically with `contents`, mode 0600.
+    /// Removes the temporary files of `writeAtomically` left in `directory` by a process that
+    /// died before renaming them (`NAME.tmp-PID`); returns their paths. Call only while no
+    /// other process writes there (the daemon holding the control socket).
+    public static func removeStaleTemporaries(in directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names {
+            guard let range = name.range(of: ".tmp-"), !name[range.upperBound...].isEmpty, name[range.upperBound...].allSatisfy(\.isNumber) else { continue }
+            let path = directory + "/" + name
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, unlink(path) == 0 else { continue }
+            removed.append(path)
+        }
+        return removed
+    }
+
+    /// Replaces `path` atomically with `contents`, mode 0600: written to `PATH.tmp-PID`,
+    /// synced, renamed over `path`, directory synced. A crash at any point leaves either the
+    /// old file or the new one, whole.
     public static func writeAtomically(_ path: String, contents: [UInt8]) throws {
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)

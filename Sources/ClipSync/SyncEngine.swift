@@ -108,10 +108,10 @@ public final class SyncEngine {
         return actions
     }
 
-    /// The ready sessions an item goes to: those whose peer's policy takes it, except its
+    /// The open sessions an item goes to: those whose peer's policy takes it, except its
     /// origin's (whose acknowledgements `clipd send --wait` waits for).
     public func recipients(of header: ItemHeader) -> [SessionID] {
-        readySessions.filter { id in
+        sessions.keys.sorted().filter { id in
             guard let s = sessions[id] else { return false }
             return s.peerDevice != header.id.origin && s.policy.admitsToPeer(header)
         }
@@ -311,7 +311,9 @@ public final class SyncEngine {
     func relay(_ item: TrackedItem, except source: SessionID?) -> [SyncAction] {
         let message = offer(for: item)
         return sessions.keys.sorted().compactMap { id in
-            guard id != source, let s = sessions[id], s.helloReceived, s.peerDevice != item.id.origin, s.policy.admitsToPeer(item.header) else { return nil }
+            // Our HELLO went out when the session opened, so offers may follow at once: an
+            // item made before the peer's HELLO arrives is offered too, not left behind.
+            guard id != source, let s = sessions[id], s.peerDevice != item.id.origin, s.policy.admitsToPeer(item.header) else { return nil }
             return .send(id, message)
         }
     }

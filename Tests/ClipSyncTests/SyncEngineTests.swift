@@ -19,6 +19,19 @@ struct SyncEngineTests {
         #expect(mesh.applied["a"] == nil, "a local copy is already the desktop's, and its echo is never applied")
     }
 
+    /// Found by the lossy-link fault test: a copy made after a session opened but before the
+    /// peer's HELLO arrived was relayed to nobody (only to sessions that had said hello), so
+    /// that peer never got it. Our own HELLO is already out, so the offer may follow at once.
+    @Test func aCopyMadeBeforeThePeersHelloArrivesStillReachesIt() {
+        let mesh = InMemoryMesh()
+        mesh.add("a"); mesh.add("b")
+        mesh.connect("a", "b")
+        mesh.copy(at: "a", "before b's hello")  // nothing delivered yet
+        mesh.run()
+        #expect(mesh.text(at: "b") == "before b's hello")
+        #expect(mesh.acks["a"]?.last?.1 == .applied)
+    }
+
     @Test func anItemUnderTheLazyThresholdIsFetchedAtOnceAndAcknowledgedWhenHere() {
         let mesh = InMemoryMesh()
         mesh.add("a"); mesh.add("b")

@@ -34,6 +34,8 @@ public final class DaemonHarness: @unchecked Sendable {
         public var wayland: String?
         /// Extra environment for the daemon's process.
         public var environment: [String: String] = [:]
+        /// A command the daemon runs under (strace, say): its words come before clipd's.
+        public var launcher: [String] = []
 
         init(name: String, home: String, port: Int?, log: String, extraArguments: [String]) {
             self.name = name
@@ -126,12 +128,13 @@ public final class DaemonHarness: @unchecked Sendable {
             environment.merge(daemon.environment) { $1 }
             process.environment = environment
         }
+        let command = daemon.launcher + [Self.binary] + arguments
         if let ns = daemon.namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", ns, Self.binary] + arguments
+            process.arguments = ["netns", "exec", ns] + command
         } else {
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = arguments
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst())
         }
         _ = FileManager.default.createFile(atPath: daemon.log, contents: nil)
         let log = FileHandle(forWritingAtPath: daemon.log)!

@@ -63,7 +63,7 @@ public enum FuzzTargets {
         let session = SessionID(1)
         _ = engine.sessionOpened(session, peer: DeviceID(bytes: [UInt8](repeating: 2, count: 16)))
         _ = engine.received(.hello(.init(deviceName: "peer", maximumItemSize: 1 << 20)), on: session)
-        _ = engine.localCopy(selection: .clipboard, representations: [("text/plain", [UInt8](repeating: 0x61, count: 70_000))])
+        _ = engine.localCopy(selection: .clipboard, representations: [("text/plain", [UInt8](repeating: 0x61, count: 2_000))])
         var offset = 0
         while offset + 2 <= input.count {
             let length = min(Int(input[offset]) << 8 | Int(input[offset + 1]), input.count - offset - 2)

@@ -1,0 +1,160 @@
+import ClipTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults on real links between network namespaces: a peer killed mid-transfer, a long
+/// partition while both sides copy, a lossy and slow link, and a crash in the middle of
+/// saving state. Each must lose nothing that was complete and apply nothing that was not.
+@Suite("Integration: faults between hosts", .serialized)
+struct FaultTests {
+    let h = DaemonHarness()
+
+    /// Two paired daemons on two namespaces; `b` dials `a` at `dial` (default: a's address).
+    func pairedAcross(_ ns: NetworkNamespaceTests.Namespaces, arguments: [String] = [], dial: ((DaemonHarness.Daemon) throws -> String)? = nil)
+        throws -> (DaemonHarness.Daemon, DaemonHarness.Daemon) {
+        let a = h.prepare("hostA", arguments: arguments)
+        a.namespace = ns.names[0]
+        try h.start(a, listenHost: ns.addressA)
+        let b = h.prepare("hostB", listen: false, arguments: arguments)
+        b.namespace = ns.names[1]
+        try h.start(b)
+        try h.pair(b, with: a, address: try dial?(a) ?? "\(ns.addressA):\(a.port!)")
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], b).stdout.contains("1 connected") })
+        return (a, b)
+    }
+
+    func ip(_ arguments: [String]) {
+        let result = h.run("/usr/sbin/ip", arguments)
+        #expect(result.status == 0, "ip \(arguments.joined(separator: " ")): \(result.stderr)")
+    }
+
+    static func size(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+
+    /// A peer killed with SIGKILL while another pastes its large item: the paste fails in
+    /// one line, nothing partial is applied, and once the peer is back the two catch up.
+    @Test(.enabled(if: NetworkNamespaceTests.canRun, "needs root and iproute2"))
+    func aPeerKilledMidTransferLeavesNothingPartialAndCatchesUp() throws {
+        let ns = try NetworkNamespaceTests.Namespaces()
+        let (a, b) = try pairedAcross(ns, arguments: ["--max-size", "1GiB"])
+        // 16 Mbit/s out of A, so the transfer takes seconds.
+        _ = h.run("/usr/sbin/ip", ["netns", "exec", ns.names[0], "tc", "qdisc", "add", "dev", ns.vethA, "root", "tbf", "rate", "16mbit", "burst", "64kb", "latency", "500ms"])
+        let big = TestData.pattern(40 << 20, seed: 11)
+        #expect(h.clipd(["send", "--wait", "-t", "application/octet-stream"], a, stdin: big).status == 0)
+        let paste = try h.startCLI(["recv", "-t", "application/octet-stream"], b)
+        #expect(h.eventually(timeout: 30) { Self.size(paste.stdoutPath) > 1 << 20 }, "the paste never started")
+        kill(a.process!.processIdentifier, SIGKILL)
+        let result = h.finish(paste, timeout: 60)
+        #expect(result.status == 1)
+        #expect(result.stdoutBytes.count < big.count)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(h.clipd(["recv", "-t", "application/octet-stream"], b).status == 1, "a partial item was applied")
+        #expect(h.clipd(["status"], b).status == 0)
+        // While A is down B copies; when A is back, the session's catch-up brings it over.
+        #expect(h.clipd(["send", "while A was down"], b).status == 0)
+        try h.start(a, listenHost: ns.addressA)
+        #expect(h.eventually(timeout: 30) { h.received(a) == "while A was down" })
+        #expect(h.clipd(["send", "--wait", "and back again"], a).status == 0)
+        #expect(h.received(b) == "and back again")
+    }
+
+    /// A 30 s partition while both sides copy: once it heals, both hold the later copy.
+    @Test(.enabled(if: NetworkNamespaceTests.canRun, "needs root and iproute2"))
+    func aLongPartitionHealsToTheLastCopy() throws {
+        let ns = try NetworkNamespaceTests.Namespaces()
+        let (a, b) = try pairedAcross(ns)
+        #expect(h.clipd(["send", "--wait", "before"], a).status == 0)
+        ip(["-n", ns.names[1], "link", "set", ns.vethB, "down"])
+        let cut = Date()
+        usleep(5_000_000)
+        #expect(h.clipd(["send", "A during the partition"], a).status == 0)
+        usleep(5_000_000)
+        #expect(h.clipd(["send", "B during the partition, later"], b).status == 0)
+        usleep(UInt32(max(0, 30 - Date().timeIntervalSince(cut)) * 1_000_000))
+        ip(["-n", ns.names[1], "link", "set", ns.vethB, "up"])
+        #expect(h.eventually(timeout: 90) {
+            h.received(a) == "B during the partition, later" && h.received(b) == "B during the partition, later"
+        }, "A: \(h.received(a) ?? "-"), B: \(h.received(b) ?? "-")")
+    }
+
+    /// 20% of packets lost both ways and 200 ms each way (this kernel has no netem: nftables
+    /// drops the packets, a relay holds the bytes): copies still get through, whole.
+    @Test(.enabled(if: NetworkNamespaceTests.canRun && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft"), "needs root, iproute2 and nftables"))
+    func aLossySlowLinkStillDeliversEveryCopyWhole() throws {
+        let ns = try NetworkNamespaceTests.Namespaces()
+        let relayPort = DaemonHarness.freePort()
+        let relay = Process()
+        relay.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        var a: DaemonHarness.Daemon?
+        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+        let (hostA, b) = try pairedAcross(ns) { daemon in
+            a = daemon
+            relay.arguments = ["netns", "exec", ns.names[0], "python3", VectorFile.packageRoot.appendingPathComponent("Tests/Fixtures/net/delay-relay.py").path,
+                               ns.addressA, "\(relayPort)", ns.addressA, "\(daemon.port!)", "0.2"]
+            let out = Pipe()
+            relay.standardOutput = out
+            relay.standardError = FileHandle.nullDevice  // never the test runner's: a relay left behind would hold it open
+            try relay.run()
+            _ = out.fileHandleForReading.readData(ofLength: 6)  // "ready\n"
+            return "\(ns.addressA):\(relayPort)"
+        }
+        #expect(a === hostA)
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], b).stdout.contains("1 connected") })
+        for (chain, hook, direction) in [("in", "input", "iifname"), ("out", "output", "oifname")] {
+            for command in [["add", "table", "inet", "clipdloss"],
+                            ["add", "chain", "inet", "clipdloss", chain, "{ type filter hook \(hook) priority 0 ; }"],
+                            ["add", "rule", "inet", "clipdloss", chain, direction, ns.vethB, "numgen", "random", "mod", "100", "<", "20", "drop"]] {
+                let result = h.run("/usr/sbin/ip", ["netns", "exec", ns.names[1], "nft"] + command)
+                #expect(result.status == 0, "nft \(command.joined(separator: " ")): \(result.stderr)")
+            }
+        }
+        // A session the loss breaks is dialled again, and its catch-up brings the copy.
+        #expect(h.clipd(["send", "--wait", "--timeout", "90", "through loss and delay"], b).status == 0)
+        #expect(h.eventually(timeout: 90) { h.received(hostA) == "through loss and delay" })
+        let item = TestData.pattern(1 << 20, seed: 5)
+        #expect(h.clipd(["send", "--wait", "--timeout", "120", "-t", "application/octet-stream"], hostA, stdin: item).status == 0)
+        var pasted = h.clipd(["recv", "-t", "application/octet-stream"], b)
+        #expect(h.eventually(timeout: 120) {
+            pasted = h.clipd(["recv", "-t", "application/octet-stream"], b)
+            return pasted.status == 0 && byteDifference(pasted.stdoutBytes, item) == nil
+        }, "\(pasted.stderr)")
+        let counters = h.run("/usr/sbin/ip", ["netns", "exec", ns.names[1], "nft", "list", "table", "inet", "clipdloss"]).stdout
+        #expect(counters.contains("drop"), "\(counters)")
+    }
+
+    /// A daemon killed between writing a state file and renaming it over the old one (strace
+    /// turns the rename into SIGKILL): the old file is intact, and the next start removes the
+    /// half-written one and carries on.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), "needs strace"))
+    func aCrashBetweenWritingAndRenamingLeavesTheOldFileIntact() throws {
+        let raw = TrustedRawPeer()
+        let daemon = h.prepare("crashing")
+        raw.trust(in: daemon)
+        try h.start(daemon)  // its identity is made and saved on this first start
+        h.stop(daemon)
+        let peersFile = daemon.home + "/peers.toml"
+        let before = try String(contentsOfFile: peersFile, encoding: .utf8)
+        daemon.launcher = ["/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat,renameat2",
+                           "-e", "inject=rename,renameat,renameat2:error=EIO:signal=KILL"]
+        try h.start(daemon)
+        #expect(h.clipd(["unpair", "raw"], daemon).status != 0, "the daemon answered instead of dying")
+        #expect(h.eventually { !(daemon.process?.isRunning ?? false) })
+        #expect(try String(contentsOfFile: peersFile, encoding: .utf8) == before, "the old file was not left intact")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: daemon.home).filter { $0.contains(".tmp-") }
+        #expect(!leftovers.isEmpty, "no half-written file: the crash was not between write and rename")
+        daemon.launcher = []
+        try h.start(daemon)
+        #expect(h.clipd(["peers"], daemon).stdout.contains("raw"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: daemon.home).filter { $0.contains(".tmp-") }.isEmpty)
+        #expect(h.logText(daemon).contains("removed a file a crash left half-written"))
+    }
+}
+
+extension NetworkNamespaceTests.Namespaces {
+    /// The veth ends in the first and second namespace.
+    var vethA: String { "va" + names[0].dropFirst(6) }
+    var vethB: String { "vb" + names[1].dropFirst(6) }
+}
