@@ -21,6 +21,16 @@ final class ControlConnection: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// The channel is gone: the context (which holds this handler) is let go, or the two
+    /// would keep each other, and what they hold, alive.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        buffer = nil
+        payload = []
+        pendingHeader = nil
+        writableWaiters = []
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }

@@ -25,6 +25,7 @@ extension Daemon: SessionHost {
     func intakeLocalCopy(selection: Selection, representations: [RepresentationInfo], data: [UInt8],
                          done: @escaping (ClipItem?) -> Void) {
         assertOnLoop()
+        scheduleMemoryTrim()
         let header = engine.localHeader(selection: selection, representations: representations)
         guard header.totalSize > UInt64(SyncEngine.inlineThreshold) else {
             commitLocalCopy(ClipItem(header: header, data: data), done: done)

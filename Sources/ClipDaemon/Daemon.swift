@@ -56,6 +56,8 @@ public final class Daemon: @unchecked Sendable {
     /// Copies of files that came with items from peers.
     private(set) lazy var files = FileDelivery(daemon: self)
     private(set) var stopped = false
+    /// The trim that runs once the daemon has been quiet for `trimDelay`.
+    private var memoryTrim: Scheduled<Void>?
 
     /// Creates the daemon's state. Nothing is opened until `start()`.
     public init(configuration: DaemonConfiguration, paths: DaemonPaths, group: EventLoopGroup, logger: Logger) throws {
@@ -77,6 +79,17 @@ public final class Daemon: @unchecked Sendable {
     }
 
     func assertOnLoop() { loop.preconditionInEventLoop() }
+
+    /// How long after the last item the daemon gives free heap memory back to the kernel.
+    static let trimDelay = TimeAmount.seconds(2)
+
+    /// Gives the allocator's free memory back once copies stop for a moment: the allocator
+    /// is tuned to keep freed blocks while items stream (`clipd_tune_allocator`), and a busy
+    /// hour would otherwise leave the resident size at its peak. Call on the loop.
+    func scheduleMemoryTrim() {
+        memoryTrim?.cancel()
+        memoryTrim = loop.scheduleTask(in: Self.trimDelay) { clipd_release_free_memory() }
+    }
 
     /// The wall clock for hybrid clocks: milliseconds since the Unix epoch.
     @Sendable static func wallMilliseconds() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
@@ -320,6 +333,7 @@ public final class Daemon: @unchecked Sendable {
                 if let view = desktopOwnership(of: header, held: held) { backend.own(view.header, content: view.content) }
                 // A large item replaced another: give the freed memory back at once.
                 if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
+                scheduleMemoryTrim()
             case .readable(let id):
                 localReads.wake(id)
             case .acknowledged(let item, let id, let status):

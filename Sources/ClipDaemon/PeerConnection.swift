@@ -98,6 +98,12 @@ final class PeerConnection: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// The channel is gone: the context (which holds this handler) is let go, or the two
+    /// would keep each other, and what they hold, alive.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         switch role {
         case .initiator(let peer):

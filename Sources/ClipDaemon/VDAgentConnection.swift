@@ -47,6 +47,13 @@ final class VDAgentConnection: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// The channel is gone: the context (which holds this handler) is let go, or the two
+    /// would keep each other, and what they hold, alive.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        input = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         daemon.logger.info("SPICE agent channel attached", metadata: ["channel": "\(channelDescription)"])
         daemon.agentChannelOpened(self)

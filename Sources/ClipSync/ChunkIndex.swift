@@ -28,12 +28,17 @@ final class ChunkIndex {
         return entry.bytes
     }
 
-    /// Keeps a verified chunk in the cache (a no-op when it is pinned or too large).
+    /// Keeps a verified chunk in the cache (a no-op when it is pinned or too large). The
+    /// cache keeps a copy of its own: a slice would keep the whole buffer it lies in (an
+    /// item, a received record) alive, and the budget would then bound nothing.
     func remember(_ hash: ChunkHash, _ bytes: ArraySlice<UInt8>) {
         guard pinned[hash] == nil, bytes.count <= cacheBudget else { return }
-        if let old = cache[hash] { cachedBytes -= old.bytes.count }
+        if let old = cache[hash] {
+            touch(hash, old.bytes)
+            return
+        }
         cachedBytes += bytes.count
-        touch(hash, bytes)
+        touch(hash, ArraySlice(Array(bytes)))
         evict()
     }
 

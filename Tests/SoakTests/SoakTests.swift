@@ -4,9 +4,9 @@ import Foundation
 import Testing
 
 /// `make soak` (not in the default run): three daemons paired in a triangle take ten
-/// thousand copies of random sizes from every side, interleaved. At the end every daemon
-/// holds the same item, each daemon's resident memory is back within 10% of what it was
-/// once warm, and no descriptor leaked.
+/// thousand copies of random sizes from every side, interleaved, after a warm-up that fills
+/// their bounded caches. At the end every daemon holds the same item, each daemon's resident
+/// memory is back within 10% of what it was once warm, and no descriptor leaked.
 @Suite("Soak: three daemons, ten thousand copies", .serialized, .enabled(if: ProcessInfo.processInfo.environment["CLIPD_SOAK"] != nil, "make soak runs it"))
 struct SoakTests {
     let h = DaemonHarness()
@@ -39,7 +39,11 @@ struct SoakTests {
 
     @Test func tenThousandCopiesFromEverySide() throws {
         let copies = Int(ProcessInfo.processInfo.environment["CLIPD_SOAK_COPIES"] ?? "") ?? 10_000
-        let a = try h.start("soak-a"), b = try h.start("soak-b"), c = try h.start("soak-c", listen: false)
+        let a = h.prepare("soak-a")
+        // CLIPD_SOAK_HEAPTRACK=FILE runs the first daemon under heaptrack, to find what grows.
+        if let profile = ProcessInfo.processInfo.environment["CLIPD_SOAK_HEAPTRACK"] { a.launcher = ["/usr/bin/heaptrack", "-o", profile] }
+        try h.start(a)
+        let b = try h.start("soak-b"), c = try h.start("soak-c", listen: false)
         try h.pair(b, with: a)
         try h.pair(c, with: a)
         try h.pair(c, with: b)
@@ -51,16 +55,18 @@ struct SoakTests {
             let size = [random.below(200), random.below(4000), random.below(100_000), random.below(400_000), random.below(1 << 20)][random.below(5) == 4 ? 4 : random.below(4)]
             return Array("copy \(n) ".utf8) + (0..<size).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         }
-        // Warm up, then take the baseline.
-        for n in 0..<300 { try copy(randomItem(n), at: daemons[n % 3]) }
+        // Warm up until the bounded caches (the 32 MiB chunk cache, each selection's delta
+        // base) are full, then take the baseline: growth after that would be a leak.
+        let warmup = Int(ProcessInfo.processInfo.environment["CLIPD_SOAK_WARMUP"] ?? "") ?? 1500
+        for n in 0..<warmup { try copy(randomItem(n), at: daemons[n % 3]) }
         usleep(2_000_000)
         let baseline = daemons.map { ($0.memoryKiB("VmRSS") ?? 0, $0.openDescriptors ?? 0) }
-        for n in 300..<copies {
+        for n in warmup..<(warmup + copies) {
             try copy(randomItem(n), at: daemons[random.below(3)])
-            if n % 1000 == 0 { print("soak: \(n) copies") }
+            if n % 1000 == 0 { print("soak: \(n) copies, RSS \(daemons.map { "\(($0.memoryKiB("VmRSS") ?? 0) >> 10)" }.joined(separator: "/")) MiB") }
         }
         // The last word, from one side: everyone must end on it.
-        let last = randomItem(copies) + [UInt8](repeating: 0x4c, count: 300_000)
+        let last = randomItem(warmup + copies) + [UInt8](repeating: 0x4c, count: 300_000)
         try copy(last, at: b)
         #expect(h.eventually(timeout: 60) { daemons.allSatisfy { held($0) == last } }, "the daemons did not settle on the last copy")
         usleep(3_000_000)
