@@ -67,12 +67,7 @@ public struct DaemonConfiguration: Sendable {
     /// problem is one line saying what is wrong and what is expected.
     public static func parse(_ text: String, path: String) throws -> DaemonConfiguration {
         var config = DaemonConfiguration()
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw DaemonError("invalid config \(path): \(error.description) at line \(error.source.begin.line)")
-        }
+        let table = try TOMLDocument.parse(text, what: "invalid config \(path)")
         let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent",
                                   "lazy_above", "chunk_cache", "sync_files"]
         for key in table.keys where !known.contains(key) {

@@ -19,12 +19,7 @@ public struct LocalIdentity: Sendable {
     public static func loadOrCreate(paths: DaemonPaths) throws -> LocalIdentity {
         try PrivateFiles.ensureDirectory(paths.stateDirectory)
         if let bytes = try PrivateFiles.read(paths.identityFile) {
-            let table: TOMLTable
-            do {
-                table = try TOMLTable(string: String(decoding: bytes, as: UTF8.self))
-            } catch let error as TOMLParseError {
-                throw DaemonError("cannot parse \(paths.identityFile): \(error.description)")
-            }
+            let table = try TOMLDocument.parse(String(decoding: bytes, as: UTF8.self), what: "cannot parse \(paths.identityFile)")
             guard let hex = table["private_key"]?.string, let raw = [UInt8](hex: hex), raw.count == 32,
                   let key = try? X25519PrivateKey(rawRepresentation: raw)
             else { throw DaemonError("\(paths.identityFile) has no valid private_key; move it away to create a new identity (peers must then pair again)") }

@@ -30,12 +30,7 @@ public final class PeerStore {
             peers = []
             return
         }
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: String(decoding: bytes, as: UTF8.self))
-        } catch let error as TOMLParseError {
-            throw DaemonError("cannot parse \(path): \(error.description)")
-        }
+        let table = try TOMLDocument.parse(String(decoding: bytes, as: UTF8.self), what: "cannot parse \(path)")
         var loaded: [StoredPeer] = []
         for (index, entry) in (table["peer"]?.array ?? TOMLArray()).enumerated() {
             guard let t = entry.table,
