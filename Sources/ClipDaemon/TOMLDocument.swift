@@ -30,7 +30,9 @@ enum TOMLDocument {
             var rest = line.drop { $0 == " " || $0 == "\t" }
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "[" }.drop { $0 == " " || $0 == "\t" }
-            guard let next = rest.unicodeScalars.first else { continue }
+            // A bare `[` at the end of a line is refused too (valid only for a nested array
+            // split over lines, which no clipd file needs).
+            guard let next = rest.unicodeScalars.first else { return index + 1 }
             let fine = (next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]{}+.#\r".unicodeScalars.contains(next)
             if !fine { return index + 1 }
         }

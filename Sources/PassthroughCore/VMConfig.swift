@@ -84,7 +84,9 @@ public struct VMConfig: Sendable, Equatable {
             var rest = line.drop { $0 == " " || $0 == "\t" }
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "[" }.drop { $0 == " " || $0 == "\t" }
-            guard let next = rest.unicodeScalars.first else { continue }
+            guard let next = rest.unicodeScalars.first else {
+                throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
+            }
             if !((next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]{}+.#\r".unicodeScalars.contains(next)) {
                 throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
             }
