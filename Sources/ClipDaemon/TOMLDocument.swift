@@ -33,7 +33,7 @@ enum TOMLDocument {
             // A bare `[` at the end of a line is refused too (valid only for a nested array
             // split over lines, which no clipd file needs).
             guard let next = rest.unicodeScalars.first else { return index + 1 }
-            let fine = (next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]{}+.#\r".unicodeScalars.contains(next)
+            let fine = (next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]".unicodeScalars.contains(next)
             if !fine { return index + 1 }
         }
         return nil

@@ -87,7 +87,7 @@ public struct VMConfig: Sendable, Equatable {
             guard let next = rest.unicodeScalars.first else {
                 throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
             }
-            if !((next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]{}+.#\r".unicodeScalars.contains(next)) {
+            if !((next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]".unicodeScalars.contains(next)) {
                 throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
             }
         }
