@@ -27,12 +27,13 @@ enum TOMLDocument {
     /// start with (toml++ asserts there instead of failing), or nil.
     static func badTableHeaderLine(_ text: String) -> Int? {
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var rest = line.drop { $0 == " " || $0 == "\t" }
+            // Scalars, not characters: a combining mark would join the `[` it follows.
+            var rest = line.unicodeScalars.drop { $0 == " " || $0 == "\t" }
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "[" }.drop { $0 == " " || $0 == "\t" }
             // A bare `[` at the end of a line is refused too (valid only for a nested array
             // split over lines, which no clipd file needs).
-            guard let next = rest.unicodeScalars.first else { return index + 1 }
+            guard let next = rest.first else { return index + 1 }
             let fine = (next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]".unicodeScalars.contains(next)
             if !fine { return index + 1 }
         }

@@ -81,10 +81,11 @@ public struct VMConfig: Sendable, Equatable {
             }
         }
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var rest = line.drop { $0 == " " || $0 == "\t" }
+            // Scalars, not characters: a combining mark would join the `[` it follows.
+            var rest = line.unicodeScalars.drop { $0 == " " || $0 == "\t" }
             guard rest.first == "[" else { continue }
             rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "[" }.drop { $0 == " " || $0 == "\t" }
-            guard let next = rest.unicodeScalars.first else {
+            guard let next = rest.first else {
                 throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
             }
             if !((next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]".unicodeScalars.contains(next)) {
