@@ -10,17 +10,6 @@ import Testing
 struct FuzzReplayTests {
     static let seedRoot = VectorFile.packageRoot.appendingPathComponent("Tests/Fuzz/seeds").path
 
-    /// A small deterministic generator (xorshift), so a failure names a reproducible case.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return state
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
-    }
 
     static func seeds(_ target: String) throws -> [[UInt8]] {
         let directory = seedRoot + "/" + target
@@ -33,7 +22,7 @@ struct FuzzReplayTests {
         let target = try #require(FuzzTargets.target(named: name))
         let seeds = try Self.seeds(name)
         #expect(!seeds.isEmpty, "no seeds for \(name)")
-        var random = Generator(state: 0x9e37_79b9_7f4a_7c15 ^ name.utf8.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1) })
+        var random = TestRandom(state: 0x9e37_79b9_7f4a_7c15 ^ name.utf8.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1) })
         for seed in seeds { seed.withUnsafeBytes { target.run($0) } }
         let rounds = name == "pairing" || name == "noise" ? 300 : 2000
         for _ in 0..<rounds {

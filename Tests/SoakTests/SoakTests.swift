@@ -11,16 +11,6 @@ import Testing
 struct SoakTests {
     let h = DaemonHarness()
 
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return state
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
-    }
 
     /// One copy through the control socket (a process per copy would take hours).
     func copy(_ bytes: [UInt8], at daemon: DaemonHarness.Daemon) throws {
@@ -49,7 +39,7 @@ struct SoakTests {
         try h.pair(c, with: b)
         let daemons = [a, b, c]
         #expect(h.eventually(timeout: 30) { daemons.allSatisfy { h.clipd(["status"], $0).stdout.contains("2 connected") } })
-        var random = Generator(state: 0x50a4_50a4_50a4_50a4)
+        var random = TestRandom(state: 0x50a4_50a4_50a4_50a4)
         func randomItem(_ n: Int) -> [UInt8] {
             // Mostly small, some over the inline and lazy thresholds, a few of a megabyte.
             let size = [random.below(200), random.below(4000), random.below(100_000), random.below(400_000), random.below(1 << 20)][random.below(5) == 4 ? 4 : random.below(4)]
