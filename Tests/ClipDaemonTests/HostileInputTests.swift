@@ -68,9 +68,7 @@ struct HostileInputTests {
     /// offer per selection waits, and it is the one that arrives last.
     @Test func copiesMadeWhileAPeerDoesNotReadQueueOnlyTheNewestOffer() throws {
         let raw = TrustedRawPeer()
-        let daemon = h.prepare("copier")
-        raw.trust(in: daemon)
-        try h.start(daemon)
+        let (daemon, _) = try raw.startTrustingDaemon("copier", in: h)
         let peer = try raw.connect(to: daemon, receiveBuffer: 4096)
         let copies = 400
         for n in 0..<copies {
@@ -170,9 +168,7 @@ struct HostileInputTests {
     /// gets nothing from it, and a bad value stops the daemon with one line naming it.
     @Test func aPeersPolicyComesFromThePeersFileAndABadOneIsNamed() throws {
         let raw = TrustedRawPeer()
-        let daemon = h.prepare("receiver")
-        raw.trust(in: daemon, policy: "direction = \"receive\"\nmime_types = [\"text/*\"]")
-        try h.start(daemon)
+        let (daemon, _) = try raw.startTrustingDaemon("receiver", in: h, policy: "direction = \"receive\"\nmime_types = [\"text/*\"]")
         let peer = try raw.connect(to: daemon)
         #expect(try offer([("text/plain;charset=utf-8", "to the receiver")], from: raw, on: peer) == .applied)
         #expect(try offer([("image/png", "png")], from: raw, on: peer) == .refused)
@@ -271,10 +267,7 @@ struct HostileInputTests {
     /// the peer's later (correct) handshakes out for that day.
     @Test func aHandshakeStampedFarAheadIsDroppedAndLocksNothingOut() throws {
         let raw = TrustedRawPeer()
-        let daemon = h.prepare("stamps")
-        raw.trust(in: daemon)
-        try h.start(daemon)
-        let key = try TrustedRawPeer.staticKey(of: daemon)
+        let (daemon, key) = try raw.startTrustingDaemon("stamps", in: h)
         let early = try RawPeer(port: daemon.port!)
         #expect(throws: (any Error).self) { try early.handshake(key: raw.key, psk: raw.psk, daemonKey: key, timestamp: Self.nowNanoseconds + 86_400 * 1_000_000_000) }
         #expect(h.logText(daemon).contains("ahead of this machine's clock"))
@@ -285,10 +278,7 @@ struct HostileInputTests {
     /// the PSK used to be recorded, so the real peer's next handshake counted as a replay.
     @Test func aHandshakeWithoutThePSKLeavesNoTimestampBehind() throws {
         let raw = TrustedRawPeer()
-        let daemon = h.prepare("psk-first")
-        raw.trust(in: daemon)
-        try h.start(daemon)
-        let key = try TrustedRawPeer.staticKey(of: daemon)
+        let (daemon, key) = try raw.startTrustingDaemon("psk-first", in: h)
         let impostor = try RawPeer(port: daemon.port!)
         #expect(throws: (any Error).self) {
             try impostor.handshake(key: raw.key, psk: SecureRandom.bytes(32), daemonKey: key, timestamp: Self.nowNanoseconds + 60 * 1_000_000_000)
@@ -327,10 +317,7 @@ struct HostileInputTests {
     /// is now replaced every 2 minutes (here 300 ms); an idle session sends no updates.
     @Test func keysAreReplacedOnATimerWhileTheyAreUsed() throws {
         let raw = TrustedRawPeer()
-        let daemon = h.prepare("rekeying")
-        daemon.environment["CLIPD_KEY_UPDATE_INTERVAL_MS"] = "300"
-        raw.trust(in: daemon)
-        try h.start(daemon)
+        let (daemon, _) = try raw.startTrustingDaemon("rekeying", in: h) { $0.environment["CLIPD_KEY_UPDATE_INTERVAL_MS"] = "300" }
         let peer = try raw.connect(to: daemon)  // the daemon's hello used the first key
         usleep(700_000)
         #expect(h.clipd(["send", "after an update"], daemon).status == 0)

@@ -20,10 +20,7 @@ struct LargeItemIntegrationTests {
     func daemonWithLazyItem(_ bytes: [UInt8], mimeType: String = "text/plain;charset=utf-8", arguments: [String] = [],
                             configure: (DaemonHarness.Daemon) -> Void = { _ in }) throws -> (DaemonHarness.Daemon, RawPeer, ClipItem) {
         let raw = TrustedRawPeer()
-        let daemon = h.prepare("desk", arguments: arguments)
-        configure(daemon)
-        raw.trust(in: daemon)
-        try h.start(daemon)
+        let (daemon, _) = try raw.startTrustingDaemon("desk", in: h, arguments: arguments, configure: configure)
         let peer = try raw.connect(to: daemon)
         let item = ItemChunking.chunked(header: raw.header(size: UInt64(bytes.count), mimeType: mimeType), data: bytes)
         peer.sendMessage(.offer(.init(header: item.header, manifest: item.manifest!)))

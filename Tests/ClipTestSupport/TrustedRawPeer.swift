@@ -29,6 +29,17 @@ public struct TrustedRawPeer {
         _ = FileManager.default.createFile(atPath: daemon.home + "/peers.toml", contents: Data(peers.utf8), attributes: [.posixPermissions: 0o600])
     }
 
+    /// Prepares a daemon named `name` (with `arguments`) that trusts this peer (with `policy`), lets `configure`
+    /// adjust it (environment, launcher) and starts it; returns it with its static key.
+    public func startTrustingDaemon(_ name: String, in harness: DaemonHarness, arguments: [String] = [], policy: String = "",
+                                    configure: (DaemonHarness.Daemon) -> Void = { _ in }) throws -> (DaemonHarness.Daemon, [UInt8]) {
+        let daemon = harness.prepare(name, arguments: arguments)
+        trust(in: daemon, policy: policy)
+        configure(daemon)
+        try harness.start(daemon)
+        return (daemon, try Self.staticKey(of: daemon))
+    }
+
     /// The (started) daemon's static public key, from its identity file.
     public static func staticKey(of daemon: DaemonHarness.Daemon) throws -> [UInt8] {
         let identity = try String(contentsOfFile: daemon.home + "/identity.toml", encoding: .utf8)
