@@ -20,6 +20,10 @@ import Glibc
 /// asserted in `assertOnLoop()`, is what makes the `@unchecked Sendable` conformance sound:
 /// closures may carry the reference across NIO's `@Sendable` APIs, but the state is only
 /// ever touched from the loop.
+///
+/// Lifetime: connection handlers hold the daemon unowned, so whoever creates it keeps it
+/// until its group has shut down (`stop()` leaves accepted control connections open; the
+/// group closes them).
 public final class Daemon: @unchecked Sendable {
     let loop: EventLoop
     let group: EventLoopGroup

@@ -29,10 +29,15 @@ public struct DaemonService: Service {
         // with SIGPIPE (Xlib writes without MSG_NOSIGNAL); the write fails instead.
         signal(SIGPIPE, SIG_IGN)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Connections hold the daemon unowned: it must outlive every channel, so it is
+        // released only after the group has closed the ones still open when it stopped.
+        var daemon: Daemon?
+        defer { withExtendedLifetime(daemon) {} }
         do {
-            let daemon = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)
+            let made = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)
+            daemon = made
             let services = ServiceGroup(configuration: .init(
-                services: [.init(service: DaemonService(daemon: daemon))],
+                services: [.init(service: DaemonService(daemon: made))],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await services.run()

@@ -197,6 +197,30 @@ struct LoopbackIntegrationTests {
 
 @Suite("Integration: pairing window and private state", .serialized)
 struct PairingWindowAndStateTests {
+    /// A daemon stopped while a peer, a watching client and a pairing window were attached
+    /// used to abort on its way out now and then: a connection that closed after the daemon
+    /// object was released read it through its unowned reference ("Fatal error: Attempted to
+    /// read an unowned reference"). Found by `make test-sanitize`.
+    @Test func aDaemonStoppedWithEverythingAttachedExitsCleanly() throws {
+        let h = DaemonHarness()
+        for round in 0..<3 {
+            let a = try h.start("busy-\(round)"), b = try h.start("peer-\(round)", listen: false)
+            try h.pair(b, with: a)
+            #expect(h.eventually { h.clipd(["status"], a).stdout.contains("1 connected") })
+            let watch = try h.startCLI(["recv", "--watch"], a)
+            let window = try h.startCLI(["pair"], a)
+            #expect(h.eventually { (try? String(contentsOfFile: window.stdoutPath, encoding: .utf8))?.isEmpty == false })
+            #expect(h.clipd(["send", "last words"], b).status == 0)
+            #expect(h.eventually { (try? String(contentsOfFile: watch.stdoutPath, encoding: .utf8))?.contains("last words") == true })
+            let ended = h.stop(a)
+            #expect(ended?.reason == .exit && ended?.status == 0, "round \(round): \(String(describing: ended))\n\(h.logText(a))")
+            #expect(!h.logText(a).contains("Fatal error"))
+            _ = h.finish(watch, timeout: 10)
+            _ = h.finish(window, timeout: 10)
+            h.stop(b)
+        }
+    }
+
     @Test func pairingWindowExpiresAndTheCodeDies() throws {
         let h = DaemonHarness()
         let a = try h.start("alpha")

@@ -154,13 +154,17 @@ public final class DaemonHarness: @unchecked Sendable {
     }
 
     /// Stops a daemon with SIGTERM and waits for it.
-    public func stop(_ daemon: Daemon) {
-        guard let process = daemon.process, process.isRunning else { return }
+    /// Stops the daemon with SIGTERM (SIGKILL after 10 s); returns how it ended, or nil if it
+    /// was not running.
+    @discardableResult
+    public func stop(_ daemon: Daemon) -> (reason: Process.TerminationReason, status: Int32)? {
+        guard let process = daemon.process, process.isRunning else { return nil }
         process.terminate()
         let deadline = Date().addingTimeInterval(10)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        return (process.terminationReason, process.terminationStatus)
     }
 
     public func logText(_ daemon: Daemon) -> String {

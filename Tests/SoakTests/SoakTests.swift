@@ -29,11 +29,24 @@ struct SoakTests {
 
     @Test func tenThousandCopiesFromEverySide() throws {
         let copies = Int(ProcessInfo.processInfo.environment["CLIPD_SOAK_COPIES"] ?? "") ?? 10_000
-        let a = h.prepare("soak-a")
+        // CLIPD_SOAK_DAEMON_ENV="K=V K=V" runs every daemon with that environment (allocator
+        // settings, to compare them).
+        let extra = (ProcessInfo.processInfo.environment["CLIPD_SOAK_DAEMON_ENV"] ?? "").split(separator: " ").compactMap { pair -> (String, String)? in
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        }
+        func prepared(_ name: String, listen: Bool = true) -> DaemonHarness.Daemon {
+            let daemon = h.prepare(name, listen: listen)
+            for (key, value) in extra { daemon.environment[key] = value }
+            return daemon
+        }
+        let a = prepared("soak-a")
         // CLIPD_SOAK_HEAPTRACK=FILE runs the first daemon under heaptrack, to find what grows.
         if let profile = ProcessInfo.processInfo.environment["CLIPD_SOAK_HEAPTRACK"] { a.launcher = ["/usr/bin/heaptrack", "-o", profile] }
         try h.start(a)
-        let b = try h.start("soak-b"), c = try h.start("soak-c", listen: false)
+        let b = prepared("soak-b"), c = prepared("soak-c", listen: false)
+        try h.start(b)
+        try h.start(c)
         try h.pair(b, with: a)
         try h.pair(c, with: a)
         try h.pair(c, with: b)
