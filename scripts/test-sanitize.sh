@@ -20,9 +20,10 @@ for kind in ${SANITIZERS:-address thread}; do
     # Leak reports at exit are the Swift runtime's caches, not clipd's: off. Everything
     # else a sanitizer finds is written to $reports and fails the run.
     # The Swift runtime's backtracer is off: it reads a crashed thread's stack in a way
-    # AddressSanitizer reports (and then hangs); the sanitizer's own report names the crash.
+    # AddressSanitizer reports (and then hangs). A Swift trap or abort in any process
+    # becomes an ASan report instead (handle_sigill, handle_abort), so it fails the run.
     SWIFT_BACKTRACE=enable=no \
-    ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=1" \
+    ASAN_OPTIONS="detect_leaks=0:handle_abort=1:handle_sigill=1:log_path=$reports/asan:abort_on_error=1" \
     TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stack=1" \
     CLIPD_BINARY="$PWD/$path/debug/clipd" \
         $swift test --skip-build --sanitize="$kind" --build-path "$path" --parallel > "$path-test.log" 2>&1
