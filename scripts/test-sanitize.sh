@@ -25,7 +25,7 @@ for kind in ${SANITIZERS:-address thread}; do
     SWIFT_BACKTRACE=enable=no \
     ASAN_OPTIONS="detect_leaks=0:handle_abort=1:handle_sigill=1:log_path=$reports/asan:abort_on_error=1" \
     TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stack=1" \
-    CLIPD_BINARY="$PWD/$path/debug/clipd" \
+    CLIPD_SANITIZER="$kind" CLIPD_BINARY="$PWD/$path/debug/clipd" \
         $swift test --skip-build --sanitize="$kind" --build-path "$path" --parallel > "$path-test.log" 2>&1
     result=$?
     tail -3 "$path-test.log"

@@ -10,6 +10,8 @@ final class ChunkIndex {
     /// Bytes the cache may hold, pinned chunks not counted.
     let cacheBudget: Int
     private var pinned: [ChunkHash: (bytes: ArraySlice<UInt8>, pins: Int)] = [:]
+    /// The items whose chunks are pinned (each counted once in `pinned`).
+    private var pinnedItems: Set<ItemID> = []
     private var cache: [ChunkHash: (bytes: ArraySlice<UInt8>, stamp: UInt64)] = [:]
     /// Cache entries oldest first, with the stamp they had when queued: an entry touched
     /// since is queued again and its older place is skipped.
@@ -17,6 +19,8 @@ final class ChunkIndex {
     private var orderHead = 0
     private var clock: UInt64 = 0
     private(set) var cachedBytes = 0
+    /// Bytes of the pinned chunks.
+    var pinnedBytes: Int { pinned.values.reduce(0) { $0 + $1.bytes.count } }
 
     init(cacheBudget: Int) { self.cacheBudget = cacheBudget }
 
@@ -42,8 +46,11 @@ final class ChunkIndex {
         evict()
     }
 
-    /// The item's chunks stay available for as long as it is held.
+    /// The item's chunks stay available for as long as it is held. Pinning an item that is
+    /// already pinned changes nothing: one `unpin` releases it, however many roles (pending,
+    /// current, delta base) it passed through.
     func pin(_ item: ClipItem) {
+        guard pinnedItems.insert(item.header.id).inserted else { return }
         forEachChunk(of: item) { hash, bytes in
             if let entry = pinned[hash] {
                 pinned[hash] = (entry.bytes, entry.pins + 1)
@@ -56,6 +63,7 @@ final class ChunkIndex {
 
     /// The item is no longer held: its chunks move to the cache (which may evict them).
     func unpin(_ item: ClipItem) {
+        guard pinnedItems.remove(item.header.id) != nil else { return }
         forEachChunk(of: item) { hash, _ in
             guard let entry = pinned[hash] else { return }
             if entry.pins > 1 {

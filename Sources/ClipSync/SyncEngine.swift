@@ -93,6 +93,10 @@ public final class SyncEngine {
     /// Bytes the chunk cache holds (not counting the chunks of held items).
     public var cachedChunkBytes: Int { index.cachedBytes }
 
+    /// Bytes of the chunks pinned because an item holding them is current, pending or a
+    /// delta base: at most those items' sizes, whatever came before them.
+    public var pinnedChunkBytes: Int { index.pinnedBytes }
+
     // MARK: Sessions
 
     /// A session finished its handshake: say hello, then offer everything held that the
