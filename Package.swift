@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "ClipDaemon",
             dependencies: [
-                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent",
+                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent", "TOMLPreflight",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +66,9 @@ let package = Package(
         ),
         // passvm's core: VM config, host tree, checks, QEMU argv. Pure apart from reading
         // the host tree through its root directory.
-        .target(name: "PassthroughCore", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "PassthroughCore", dependencies: ["TOMLPreflight", .product(name: "TOMLKit", package: "TOMLKit")]),
+        // What must be refused before TOMLKit's parser sees a file (it aborts on some).
+        .target(name: "TOMLPreflight"),
         .executableTarget(
             name: "passvm",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 import TOMLKit
+import TOMLPreflight
 
 /// One VM as its TOML file describes it (README, "passvm"). Immutable once read.
 public struct VMConfig: Sendable, Equatable {
@@ -73,25 +74,8 @@ public struct VMConfig: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, source: String) throws -> VMConfig {
-        // TOML allows no control character but tab and line ends, and the parser behind
-        // TOMLKit aborts on some instead of reporting them: refused here, in one line.
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if let bad = line.unicodeScalars.first(where: { $0.value < 0x20 && $0 != "\t" && $0 != "\r" || $0.value == 0x7f }) {
-                throw PassvmError("invalid \(source): line \(index + 1) holds control character 0x\(String(bad.value, radix: 16, uppercase: true)), which TOML does not allow")
-            }
-        }
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            // Scalars, not characters: a combining mark would join the `[` it follows.
-            var rest = line.unicodeScalars.drop { $0 == " " || $0 == "\t" }
-            guard rest.first == "[" else { continue }
-            rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "[" }.drop { $0 == " " || $0 == "\t" }
-            guard let next = rest.first else {
-                throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
-            }
-            if !((next.isASCII && (next.properties.isAlphabetic || ("0"..."9").contains(next))) || "_-\"'[]".unicodeScalars.contains(next)) {
-                throw PassvmError("invalid \(source): line \(index + 1): a table name must be a bare key (letters, digits, _ and -) or quoted")
-            }
-        }
+        // The parser behind TOMLKit aborts on some malformed files: refused first, in one line.
+        if let problem = TOMLPreflight.problem(in: text) { throw PassvmError("invalid \(source): \(problem)") }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
