@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
-        .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "ClipTestSupport"]),
+        .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "TOMLPreflight", "ClipTestSupport"]),
         // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
         // the tests no packaged compositor here can serve (none ships the ext protocol).
         .executableTarget(
