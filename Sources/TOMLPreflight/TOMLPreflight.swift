@@ -5,8 +5,8 @@
 /// letters, digits, `_` and `-`, or a quoted one). Every input that made toml++ abort under
 /// `make fuzz` is a seed in `Tests/Fuzz/seeds/*-config/`.
 ///
-/// A line starting with `[` is taken as a header, so an array value continued over lines
-/// may not start a line with `[` (no clipd or passvm file needs nested arrays).
+/// A `[` that starts a line outside any array is a header; inside a multi-line array it is
+/// a nested array.
 ///
 /// Pure function; any thread.
 public enum TOMLPreflight {

@@ -19,6 +19,10 @@ struct TOMLPreflightTests {
               "a",  # why
               "b",
             ]
+            pairs = [
+              [1, 2],
+              ["x", 'y'],
+            ]
             point = { x = 1, "y" = 2 }
             empty = {}
             signed = [-1, +2, inf, nan, true, 1979-05-27]
