@@ -1,5 +1,6 @@
 import ClipTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -14,12 +15,19 @@ struct NetworkNamespaceTests {
     static let canRun: Bool = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
 
     final class Namespaces {
+        /// Suites run side by side in one process (this one and FaultTests): each pair of
+        /// namespaces gets its own number, so their names never meet.
+        private static let made = Atomic<Int>(0)
         let names: [String]
         init() throws {
-            let tag = String(getpid() % 100_000)
+            let serial = Self.made.add(1, ordering: .relaxed).newValue
+            let tag = "\(getpid() % 100_000)\(serial)"
             names = ["clipdA\(tag)", "clipdB\(tag)"]
             let (a, b) = (names[0], names[1])
-            let octet = 1 + Int(getpid() % 200)
+            let octet = 1 + Int(getpid() + Int32(serial) * 37) % 200
+            // Left by a run that was killed, if its process had this number too.
+            for n in names { _ = DaemonHarness().run("/usr/sbin/ip", ["netns", "delete", n]) }
+            _ = DaemonHarness().run("/usr/sbin/ip", ["link", "delete", "va\(tag)"])
             for command in [
                 ["netns", "add", a], ["netns", "add", b],
                 ["link", "add", "va\(tag)", "type", "veth", "peer", "name", "vb\(tag)"],
@@ -38,6 +46,15 @@ struct NetworkNamespaceTests {
         var addressA = ""
         var addressB = ""
         deinit { for n in names { _ = DaemonHarness().run("/usr/sbin/ip", ["netns", "delete", n]) } }
+    }
+
+    /// This suite and FaultTests run side by side in one process: their namespaces were
+    /// named after the process alone, so one suite's creation failed ("File exists") when
+    /// the other's pair was alive (seen in CI).
+    @Test(.enabled(if: canRun, "needs root and iproute2 to create network namespaces"))
+    func twoPairsOfNamespacesLiveSideBySide() throws {
+        let first = try Namespaces(), second = try Namespaces()
+        #expect(Set(first.names).isDisjoint(with: second.names))
     }
 
     @Test(.enabled(if: canRun, "needs root and iproute2 to create network namespaces"))
