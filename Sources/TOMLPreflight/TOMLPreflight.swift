@@ -1,9 +1,9 @@
 /// A check of TOML text before it reaches TOMLKit, whose parser (toml++) stops the whole
 /// process with a failed assertion on some malformed files instead of reporting an error.
-/// Refused here, each in one line: control characters (TOML allows none but tab and line
-/// ends), and a table header whose `[` or `[[` is not followed by a key (a bare key of
-/// letters, digits, `_` and `-`, or a quoted one). Every input that made toml++ abort under
-/// `make fuzz` is a seed in `Tests/Fuzz/seeds/*-config/`.
+/// Refused here, each in one line naming it: control characters (TOML allows none but tab
+/// and line ends), and, outside strings and comments, brackets, commas and `=` followed by
+/// what no key or value can start with (`bracketProblem`). Every input that made toml++
+/// abort under `make fuzz` is a seed in `Tests/Fuzz/seeds/*-config/`.
 ///
 /// A `[` that starts a line outside any array is a header; inside a multi-line array it is
 /// a nested array.
@@ -66,9 +66,7 @@ public enum TOMLPreflight {
                 // A header: its name must start as a key can; the rest is the parser's.
                 var end = i
                 while end < scalars.count, scalars[end] != "\n" { end += 1 }
-                var header = String.UnicodeScalarView()
-                header.append(contentsOf: scalars[i..<end])
-                if !headerIsSound(Substring(String(header))) {
+                if !headerIsSound(scalars[i..<end]) {
                     return "line \(line): a table name must be a bare key (letters, digits, _ and -) or quoted"
                 }
                 while i < end, scalars[i] != "#" { i += 1 }
@@ -139,12 +137,10 @@ public enum TOMLPreflight {
         c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c)) || "\"'+-[{".unicodeScalars.contains(c)
     }
 
-    /// False when `line` is a table header whose name does not start as a key can.
-    static func headerIsSound(_ line: Substring) -> Bool {
-        // Scalars, not characters: a combining mark would join the `[` it follows.
-        var rest = line.unicodeScalars.drop { $0 == " " || $0 == "\t" }
-        guard rest.first == "[" else { return true }
-        rest = rest.dropFirst()
+    /// False when `header` (from its `[` to the line end) names a table with something that
+    /// cannot start a key. Scalars, not characters: a combining mark would join the `[`.
+    static func headerIsSound(_ header: ArraySlice<Unicode.Scalar>) -> Bool {
+        var rest = header.dropFirst()
         if rest.first == "[" { rest = rest.dropFirst() }  // [[array of tables]]
         guard let next = rest.drop(while: { $0 == " " || $0 == "\t" }).first else { return false }
         return startsKey(next)
