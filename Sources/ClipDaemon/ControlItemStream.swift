@@ -20,13 +20,18 @@ final class ControlItemStream {
     /// The trailer's `done`: true for `recv` (its last response), false for a watch event.
     private let last: Bool
     private let finished: () -> Void
+    /// A watch event's CLIPBOARD_STATE and origin, sent in the head.
+    private let state: String?
+    private let origin: String?
     private var offset: UInt64 = 0
     private var ended = false
 
     /// Streams representation `representation` of `header` (as the desktop sees it) read
     /// through `content`.
     init(loop: EventLoop, client: ControlConnection, header: ItemHeader, representation: Int, content: ItemContent, last: Bool,
-         finished: @escaping () -> Void = {}) {
+         state: String? = nil, origin: String? = nil, finished: @escaping () -> Void = {}) {
+        self.state = state
+        self.origin = origin
         self.loop = loop
         self.client = client
         mimeType = header.representations[representation].mimeType
@@ -42,6 +47,8 @@ final class ControlItemStream {
         head.mimeType = mimeType
         head.streamed = true
         head.size = sizeHint
+        head.state = state
+        head.origin = origin
         client.reply(head)
         pump()
     }

@@ -8,6 +8,14 @@ public struct ControlRequest: Codable, Sendable {
         /// Attach or detach a VM channel at run time (`target` is its --virtio spec); passvm
         /// uses them when a VM starts and stops.
         case channelAttach, channelDetach
+        /// Stop and restart syncing (`clipd pause`, `clipd resume`).
+        case pause, resume
+        /// Set a peer's `direction` (`clipd peers set`).
+        case peerSet
+        /// Re-read the config file and peers.toml, as SIGHUP does (`clipd config reload`).
+        case reload
+        /// What `clipd doctor` asks the daemon: its view of sessions, channels and peers.
+        case diagnose
     }
 
     public var op: Operation
@@ -22,6 +30,10 @@ public struct ControlRequest: Codable, Sendable {
     /// With `channelAttach` and `channelDetach`: the channel is a SPICE agent port
     /// (`--vdagent`), not clipd's own.
     public var vdagent: Bool?
+    /// With `watch`: the first event is the selection as it is now (`recv --watch CMD`).
+    public var current: Bool?
+    /// With `peerSet`: both, send, receive or off.
+    public var direction: String?
 
     public init(op: Operation) { self.op = op }
 }
@@ -49,6 +61,11 @@ public struct ControlResponse: Codable, Sendable {
     public var streamed: Bool?
     /// Bytes of the payload, when streamed.
     public var size: UInt64?
+    /// With a `watch` event: data, sensitive, nil (the selection is empty) or clear (it was
+    /// emptied); the variable CLIPBOARD_STATE of `recv --watch CMD`.
+    public var state: String?
+    /// With a `watch` event: who copied the item (a peer's name, or "this device").
+    public var origin: String?
 
     public init(ok: Bool) { self.ok = ok }
 

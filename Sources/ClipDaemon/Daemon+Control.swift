@@ -16,22 +16,6 @@ final class WaitState {
     }
 }
 
-/// A `clipd recv --watch` client. One event streams at a time; an item that arrives
-/// meanwhile waits (a newer one replaces it: the watcher sees the latest).
-final class Watcher {
-    let connection: ControlConnection
-    let selection: Selection
-    let mimeType: String?
-    var streaming = false
-    var queued: (header: ItemHeader, held: ClipItem?)?
-
-    init(connection: ControlConnection, selection: Selection, mimeType: String?) {
-        self.connection = connection
-        self.selection = selection
-        self.mimeType = mimeType
-    }
-}
-
 extension Daemon {
     /// Refuses a request's payload before it is read: items over the maximum size, and
     /// payloads on requests that take none.
@@ -59,9 +43,30 @@ extension Daemon {
             case .pairJoin: try joinPairing(request, client: client)
             case .channelAttach: client.finish(try attachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
             case .channelDetach: client.finish(try detachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
+            case .pause, .resume: client.finish(try setPaused(request.op == .pause))
+            case .peerSet: client.finish(try setPeerDirection(request))
+            case .reload: reloadForClient(client)
+            case .diagnose: client.finish(diagnosisResponse())
             }
         } catch {
             client.finish(.failure("\(error)"))
+        }
+    }
+
+    /// `clipd config reload`: the answer comes once the reload is done.
+    private func reloadForClient(_ client: ControlConnection) {
+        let reply = NIOLoopBound(client, eventLoop: loop)
+        guard let source = configurationSource else { return client.finish(.failure("this daemon was started without a config source")) }
+        Task {
+            let response: ControlResponse
+            do {
+                var ok = ControlResponse(ok: true)
+                ok.lines = try await reload(from: source)
+                response = ok
+            } catch {
+                response = .failure("\(error)")
+            }
+            loop.execute { reply.value.finish(response) }
         }
     }
 
@@ -78,7 +83,7 @@ extension Daemon {
         }
     }
 
-    private func selection(_ request: ControlRequest) throws -> Selection {
+    func selection(of request: ControlRequest) throws -> Selection {
         guard let name = request.selection else { return .clipboard }
         guard let s = Selection(name: name) else { throw DaemonError("unknown selection '\(name)'") }
         guard configuration.selections.contains(s) else {
@@ -90,7 +95,8 @@ extension Daemon {
     // MARK: send
 
     private func handleSend(_ request: ControlRequest, payload: [UInt8], client: ControlConnection) throws {
-        let selection = try selection(request)
+        let selection = try selection(of: request)
+        guard !paused else { throw DaemonError("sync is paused: run `clipd resume` first (nothing was copied)") }
         let mimeType = request.mimeType ?? "application/octet-stream"
         guard !mimeType.isEmpty, mimeType.utf8.count <= 255 else { throw DaemonError("invalid MIME type '\(mimeType)'") }
         let wait = request.wait == true
@@ -164,7 +170,7 @@ extension Daemon {
 
     /// The representation to give a reader asking for `mimeType`: that type, else text,
     /// else the first.
-    private func chooseRepresentation(_ header: ItemHeader, mimeType: String?) throws -> Int {
+    func chooseRepresentation(_ header: ItemHeader, mimeType: String?) throws -> Int {
         let types = header.representations.map(\.mimeType)
         if let mimeType {
             guard let index = types.firstIndex(of: mimeType) else {
@@ -179,7 +185,7 @@ extension Daemon {
     }
 
     private func handleRecv(_ request: ControlRequest, client: ControlConnection) throws {
-        let selection = try selection(request)
+        let selection = try selection(of: request)
         guard let current = engine.currentHeader(selection) else { throw DaemonError("the \(selection) is empty") }
         let (header, content) = desktopView(of: current, held: engine.currentItem(selection))
         if request.listTypes == true {
@@ -192,37 +198,11 @@ extension Daemon {
         ControlItemStream(loop: loop, client: client, header: header, representation: representation, content: content, last: true).start()
     }
 
-    private func handleWatch(_ request: ControlRequest, client: ControlConnection) throws {
-        let selection = try selection(request)
-        watchers[ObjectIdentifier(client)] = Watcher(connection: client, selection: selection, mimeType: request.mimeType)
-        client.reply(ControlResponse(ok: true))
-    }
-
-    /// Every watcher of the item's selection gets it as an event (its bytes fetched first
-    /// when they are not here).
-    func notifyWatchers(_ header: ItemHeader, held: ClipItem?) {
-        for watcher in watchers.values where watcher.selection == header.selection {
-            watcher.queued = (header, held)
-            streamNextEvent(watcher)
-        }
-    }
-
-    private func streamNextEvent(_ watcher: Watcher) {
-        guard !watcher.streaming, let (item, held) = watcher.queued else { return }
-        watcher.queued = nil
-        let (header, content) = desktopView(of: item, held: held)
-        guard let representation = try? chooseRepresentation(header, mimeType: watcher.mimeType) else { return }
-        watcher.streaming = true
-        ControlItemStream(loop: loop, client: watcher.connection, header: header, representation: representation, content: content, last: false) { [self] in
-            watcher.streaming = false
-            streamNextEvent(watcher)
-        }.start()
-    }
-
     // MARK: status, peers, unpair
 
     private func statusResponse() -> ControlResponse {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short))"]
+        if paused { lines.append("sync: paused (`clipd resume` to sync again)") }
         lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
         let clipdLinks = virtioLinks.filter { $0.kind == .clipd }
@@ -240,8 +220,7 @@ extension Daemon {
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let header = engine.currentHeader(selection) {
-                let agent = agentSessions.values.first { $0.bridge.guestDevice == header.id.origin }
-                let origin = header.id.origin == identity.deviceID ? "this device" : (peers.peer(id: header.id.origin)?.name ?? agent?.name ?? header.id.origin.short)
+                let origin = originName(of: header)
                 let here = engine.currentItem(selection) == nil ? " (fetched when pasted)" : ""
                 lines.append("\(selection): \(SizeParser.format(header.totalSize)) \(header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)\(here)")
             } else {
@@ -277,8 +256,9 @@ extension Daemon {
         var response = ControlResponse(ok: true)
         response.lines = peers.peers.map { p in
             let state = connected.contains(p.deviceID) ? "connected" : "disconnected"
+            let contact = lastContact[p.deviceID].map { "last contact \(Self.duration(since: $0)) ago" } ?? "no contact yet"
             let addresses = p.addresses.isEmpty ? "(dials us)" : p.addresses.joined(separator: ",")
-            return "\(p.name)\t\(p.deviceID.short)\t\(state)\t\(addresses)"
+            return "\(p.name)\t\(p.deviceID.short)\t\(state)\t\(contact)\tdirection \(p.policy.direction.rawValue)\t\(addresses)"
         }
         return response
     }

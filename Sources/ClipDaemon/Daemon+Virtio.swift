@@ -40,6 +40,8 @@ final class VirtioLink {
     var delay = VirtioLink.quickRetry
     var openedAt = NIODeadline.now()
     var reportedAway = false
+    /// Why the last attempt failed, while the channel is not attached (for `clipd doctor`).
+    var lastProblem: String?
     /// Removed by `channelDetach`: never attached again.
     var detached = false
 
@@ -123,7 +125,7 @@ extension Daemon {
     private static let agentLinePrefix = "vdagent "
 
     /// Records the channels attached at run time (not those from the configuration).
-    private func saveAttachedChannels() {
+    func saveAttachedChannels() {
         let configured = Set(configuration.virtio.map { "\($0)" } + configuration.vdagent.map { Self.agentLinePrefix + "\($0)" })
         let specs = virtioLinks.map { ($0.kind == .spiceAgent ? Self.agentLinePrefix : "") + "\($0.channel)" }.filter { !configured.contains($0) }
         if specs.isEmpty {
@@ -224,6 +226,7 @@ extension Daemon {
             switch result {
             case .success(let channel):
                 bound.value.current = channel
+                bound.value.lastProblem = nil
                 channel.closeFuture.whenComplete { [self] _ in attachEnded(bound.value) }
             case .failure(let error):
                 attachFailed(bound.value, reason: Self.shortError(error))
@@ -233,6 +236,7 @@ extension Daemon {
 
     private func attachFailed(_ link: VirtioLink, reason: String) {
         guard !link.detached else { return }
+        link.lastProblem = reason
         if !link.reportedAway {
             link.reportedAway = true
             logger.notice("VM channel not attached; retrying", metadata: ["channel": "\(link.channel)", "reason": "\(reason)"])

@@ -31,7 +31,8 @@ public final class Daemon: @unchecked Sendable {
     let identity: LocalIdentity
     let peers: PeerStore
     let paths: DaemonPaths
-    let configuration: DaemonConfiguration
+    /// What the daemon runs with; a reload replaces it (`Daemon+Reload`).
+    var configuration: DaemonConfiguration
     let engine: SyncEngine
     let backend: ClipboardBackend
 
@@ -41,8 +42,18 @@ public final class Daemon: @unchecked Sendable {
     /// The live connection of each SPICE agent channel, by its spec.
     private var agentConnections: [String: VDAgentConnection] = [:]
     private var nextSession = 1
-    private var listeners: [Channel] = []
-    private(set) var listenersDescription: [String] = []
+    /// Sockets accepting peers: the `listen` entry each serves, and the address bound.
+    var listeners: [(spec: String, channel: Channel, bound: String)] = []
+    var listenersDescription: [String] { listeners.map(\.bound) }
+    /// Nothing leaves or enters this machine's clipboard while paused (`Daemon+Pause`).
+    var paused = false
+    /// When each peer's session last opened or closed (for `clipd status` and `doctor`).
+    var lastContact: [DeviceID: Date] = [:]
+    /// When this daemon started.
+    let startedAt = Date()
+    /// Where a reload reads the configuration from; nil when the daemon was given a
+    /// configuration only (tests, benchmarks).
+    public var configurationSource: ConfigurationSource?
     private var controlChannel: Channel?
     private var handshakeTimestamps: [DeviceID: UInt64] = [:]
     private var lastIssuedTimestamp: UInt64 = 0
@@ -74,6 +85,7 @@ public final class Daemon: @unchecked Sendable {
         if let name = configuration.name { identity = LocalIdentity(key: identity.key, name: name) }
         self.identity = identity
         self.peers = try PeerStore(path: paths.peersFile)
+        paused = FileManager.default.fileExists(atPath: paths.pausedFile)
         backend = Self.makeBackend(configuration: configuration, environment: ProcessInfo.processInfo.environment, logger: logger)
         self.engine = SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
@@ -153,31 +165,10 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             throw DaemonError("\(error)")
         }
+        if paused { logger.notice("sync is paused (since `clipd pause`): run `clipd resume` to sync again") }
         for address in configuration.listen {
-            let hostPort = try HostPort(parsing: address)
-            let channel: Channel
-            do {
-                channel = try await ServerBootstrap(group: group)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.socketOption(.so_keepalive), value: 1)
-                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
-                    .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
-                    .childChannelInitializer { [self] channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            Self.configureKeepalive(channel)
-                            let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
-                            try channel.pipeline.syncOperations.addConnection(PeerConnection(daemon: self, role: .responder, remote: remote))
-                        }
-                    }
-                    .bind(host: hostPort.host, port: hostPort.port).get()
-            } catch {
-                throw DaemonError("cannot listen on \(hostPort): \(error)")
-            }
-            let bound = channel.localAddress.map { Self.describe($0) } ?? hostPort.description
-            try await loop.submit { [self] in
-                listeners.append(channel)
-                listenersDescription.append(bound)
-            }.get()
+            let (channel, bound) = try await bindListener(address)
+            try await loop.submit { [self] in listeners.append((address, channel, bound)) }.get()
             logger.info("listening", metadata: ["address": "\(bound)"])
         }
         try await startVirtioChannels()
@@ -190,6 +181,31 @@ public final class Daemon: @unchecked Sendable {
         ])
     }
 
+    /// Binds a socket accepting peers on `address` (HOST:PORT); returns it and the address
+    /// it is bound to. Throws a one-line error when the address is taken or invalid.
+    func bindListener(_ address: String) async throws -> (Channel, String) {
+        let hostPort = try HostPort(parsing: address)
+        let channel: Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
+                .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        Self.configureKeepalive(channel)
+                        let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
+                        try channel.pipeline.syncOperations.addConnection(PeerConnection(daemon: self, role: .responder, remote: remote))
+                    }
+                }
+                .bind(host: hostPort.host, port: hostPort.port).get()
+        } catch {
+            throw DaemonError("cannot listen on \(hostPort): \(error)")
+        }
+        return (channel, channel.localAddress.map { Self.describe($0) } ?? hostPort.description)
+    }
+
     /// Closes every socket and cancels every timer.
     public func stop() async {
         let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
@@ -198,7 +214,7 @@ public final class Daemon: @unchecked Sendable {
             for dialer in dialers.values { dialer.retry?.cancel() }
             dialers.removeAll()
             pairingWindow?.expiry.cancel()
-            let all = listeners + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
+            let all = listeners.map(\.channel) + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
             for connection in connections.values { connection.close(reason: "daemon stopping") }
             return all
         }.get()) ?? []
@@ -304,8 +320,9 @@ public final class Daemon: @unchecked Sendable {
         // Registered first, so closing the old session does not start a redial.
         existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
+        lastContact[peer.deviceID] = Date()
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
-        perform(engine.sessionOpened(id, peer: peer.deviceID, policy: peer.policy))
+        perform(engine.sessionOpened(id, peer: peer.deviceID, policy: effectivePolicy(for: peer.deviceID)))
         return id
     }
 
@@ -313,6 +330,7 @@ public final class Daemon: @unchecked Sendable {
         assertOnLoop()
         guard connections[id] === connection else { return }
         connections[id] = nil
+        if let peer = connection.peer { lastContact[peer.deviceID] = Date() }
         perform(engine.sessionClosed(id))
         failWaits(for: id, peerName: connection.peer?.name ?? "peer")
         if let peer = connection.peer, !stopped { ensureDialer(peer.deviceID) }
@@ -362,7 +380,7 @@ public final class Daemon: @unchecked Sendable {
         nextSession += 1
         agentSessions[id] = connection
         connection.sessionID = id
-        let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice)
+        let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice, policy: agentPolicy)
         perform(engine.received(.hello(.init(deviceName: connection.name, maximumItemSize: configuration.maximumItemSize)), on: id))
         perform(actions)
     }
@@ -395,6 +413,8 @@ public final class Daemon: @unchecked Sendable {
     func desktopCopied(_ copy: LocalCopy) {
         assertOnLoop()
         guard !stopped, configuration.selections.contains(copy.selection) else { return }
+        guard !copy.representations.isEmpty else { return desktopCleared(copy.selection) }
+        guard !paused else { return logger.debug("sync paused: a \(copy.selection) copy stays on this machine") }
         let total = copy.representations.reduce(0) { $0 + UInt64($1.bytes.count) }
         guard total <= configuration.maximumItemSize else {
             logger.warning("not syncing a \(SizeParser.format(total)) \(copy.selection) item: over --max-size \(SizeParser.format(configuration.maximumItemSize))")

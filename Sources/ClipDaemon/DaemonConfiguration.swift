@@ -1,5 +1,6 @@
 import ClipWire
 import Foundation
+import Logging
 import TOMLKit
 
 /// Everything `clipd run` needs, from the config file and then the command line (the
@@ -19,7 +20,10 @@ import TOMLKit
 ///     lazy_above = "256KiB"              # larger items from peers are fetched when pasted
 ///     chunk_cache = "32MiB"              # chunks kept for deltas and relaying, beyond held items
 ///     sync_files = true                  # files copied in a file manager travel with their URIs
-public struct DaemonConfiguration: Sendable {
+///     log_level = "info"                 # trace, debug, info, notice, warning, error
+///
+/// `ConfigurationTemplate.text` is this list as the commented file written on first run.
+public struct DaemonConfiguration: Sendable, Equatable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
     public static let defaultPort = 7439
@@ -47,6 +51,14 @@ public struct DaemonConfiguration: Sendable {
     public var chunkCacheBudget: UInt64 = Self.defaultChunkCacheBudget
     /// Files a copied `text/uri-list` names go with it, and arrive as files on peers.
     public var syncFiles = true
+    /// The least severe log messages written (`-v` is `debug`).
+    public var logLevel: Logger.Level = .info
+
+    /// Every key a config file may hold.
+    public static let knownKeys: [String] = [
+        "backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent",
+        "lazy_above", "chunk_cache", "sync_files", "log_level",
+    ]
 
     public init() {}
 
@@ -68,8 +80,7 @@ public struct DaemonConfiguration: Sendable {
     public static func parse(_ text: String, path: String) throws -> DaemonConfiguration {
         var config = DaemonConfiguration()
         let table = try TOMLDocument.parse(text, what: "invalid config \(path)")
-        let known: Set<String> = ["backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent",
-                                  "lazy_above", "chunk_cache", "sync_files"]
+        let known = Set(knownKeys)
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -107,6 +118,12 @@ public struct DaemonConfiguration: Sendable {
         if let value = table["vdagent"] {
             guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): vdagent must be a list like [\"unix:/run/vm/vdagent.sock\"]") }
             config.vdagent = try list.map { try VirtioChannel(parsing: $0, option: "--vdagent") }
+        }
+        if let value = table["log_level"] {
+            guard let s = value.string, let level = Logger.Level(rawValue: s) else {
+                throw DaemonError("invalid config \(path): log_level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.logLevel = level
         }
         if let value = table["name"] {
             guard let s = value.string, !s.isEmpty else { throw DaemonError("invalid config \(path): name must be a non-empty string") }

@@ -5,23 +5,36 @@ import Glibc
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
-/// The daemon as a swift-service-lifecycle `Service`: starts on `run()`, stops on graceful
-/// shutdown (SIGTERM or SIGINT, handled by the `ServiceGroup`).
+/// The daemon as a swift-service-lifecycle `Service`: starts on `run()`, reloads its
+/// configuration on SIGHUP, stops on graceful shutdown (SIGTERM or SIGINT, handled by the
+/// `ServiceGroup`).
 public struct DaemonService: Service {
     let daemon: Daemon
 
     public init(daemon: Daemon) { self.daemon = daemon }
 
     public func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         try await daemon.start()
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [daemon] in
+                guard let source = daemon.configurationSource else { return }
+                for await _ in hangups {
+                    _ = try? await daemon.reload(from: source)  // a failed reload is logged and changes nothing
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await daemon.stop()
     }
 
     /// Builds and runs a daemon until SIGTERM or SIGINT. Throws `DaemonError` for problems
     /// a person must fix (bad state files, ports in use).
-    public static func runUntilSignalled(configuration: DaemonConfiguration, paths: DaemonPaths, logger: Logger) async throws {
+    public static func runUntilSignalled(source: ConfigurationSource, configuration: DaemonConfiguration, paths: DaemonPaths,
+                                         logger: Logger) async throws {
         // Records are 256 KiB: keep such blocks in the heap for reuse (items of 64 MiB and
         // more are still mapped on their own).
         clipd_tune_allocator(64 << 20, 64 << 20)
@@ -35,6 +48,7 @@ public struct DaemonService: Service {
         defer { withExtendedLifetime(daemon) {} }
         do {
             let made = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)
+            made.configurationSource = source
             daemon = made
             let services = ServiceGroup(configuration: .init(
                 services: [.init(service: DaemonService(daemon: made))],

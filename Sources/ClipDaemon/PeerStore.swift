@@ -26,10 +26,17 @@ public final class PeerStore {
     /// Loads the store; a missing file is an empty store.
     public init(path: String) throws {
         self.path = path
-        guard let bytes = try PrivateFiles.read(path) else {
-            peers = []
-            return
-        }
+        peers = try Self.load(path)
+    }
+
+    /// The peers the file holds now, for a reload (`replace`). Any thread.
+    public func readFile() throws -> [StoredPeer] { try Self.load(path) }
+
+    /// Takes the peers `readFile` returned, without writing the file.
+    public func replace(with loaded: [StoredPeer]) { peers = loaded }
+
+    private static func load(_ path: String) throws -> [StoredPeer] {
+        guard let bytes = try PrivateFiles.read(path) else { return [] }
         let table = try TOMLDocument.parse(String(decoding: bytes, as: UTF8.self), what: "cannot parse \(path)")
         var loaded: [StoredPeer] = []
         for (index, entry) in (table["peer"]?.array ?? TOMLArray()).enumerated() {
@@ -42,7 +49,7 @@ public final class PeerStore {
             let policy = try Self.policy(in: t, peer: "\(path): peer \(index + 1) (\(name))")
             loaded.append(StoredPeer(identity: DeviceIdentity(staticPublicKey: key, name: name), psk: psk, addresses: addresses, policy: policy))
         }
-        peers = loaded
+        return loaded
     }
 
     /// A peer's policy keys; absent ones keep the default (everything, both ways).
@@ -87,10 +94,10 @@ public final class PeerStore {
         return peers.filter { $0.deviceID.description.hasPrefix(lower) }
     }
 
-    /// Adds or replaces a peer (by device id) and saves.
+    /// Adds or replaces a peer (by device id, in its place) and saves.
     public func upsert(_ peer: StoredPeer) throws {
-        var next = peers.filter { $0.deviceID != peer.deviceID }
-        next.append(peer)
+        var next = peers
+        if let index = next.firstIndex(where: { $0.deviceID == peer.deviceID }) { next[index] = peer } else { next.append(peer) }
         try save(next)
     }
 

@@ -13,6 +13,8 @@ public enum VirtioChannel: Sendable, Hashable, CustomStringConvertible {
 
     /// The port name clipd's channel uses.
     public static let portName = "org.clipd.0"
+    /// The port the stock SPICE agent (spice-vdagent, the virtio-win tools) opens in a guest.
+    public static let spiceAgentPortName = "com.redhat.spice.0"
 
     /// Parses a channel spec; `option` names it in errors (`--virtio` or `--vdagent`, whose
     /// device form is the host's end of the agent's port, a pty for instance).

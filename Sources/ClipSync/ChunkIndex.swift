@@ -8,7 +8,9 @@ import ClipWire
 /// Not thread-safe: owned by the engine.
 final class ChunkIndex {
     /// Bytes the cache may hold, pinned chunks not counted.
-    let cacheBudget: Int
+    var cacheBudget: Int {
+        didSet { evict() }
+    }
     private var pinned: [ChunkHash: (bytes: ArraySlice<UInt8>, pins: Int)] = [:]
     /// The items whose chunks are pinned (each counted once in `pinned`).
     private var pinnedItems: Set<ItemID> = []

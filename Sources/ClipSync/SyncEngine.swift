@@ -30,11 +30,12 @@ public final class SyncEngine {
     public static let relayWindow: UInt64 = 8 << 20
 
     public let deviceID: DeviceID
-    public let maximumItemSize: UInt64
+    /// Largest item offered or accepted; `updateLimits` changes it (a reload).
+    public internal(set) var maximumItemSize: UInt64
     public let selections: Set<Selection>
     public let deviceName: String
     /// Items above this size are fetched only when read.
-    public let lazyThreshold: UInt64
+    public internal(set) var lazyThreshold: UInt64
 
     var clock: HybridClock
     let wallMilliseconds: @Sendable () -> UInt64

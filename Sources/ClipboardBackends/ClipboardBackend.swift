@@ -1,7 +1,8 @@
 import ClipSync
 import ClipWire
 
-/// A new item copied on this machine, as a backend read it.
+/// A new item copied on this machine, as a backend read it. No representations: the
+/// desktop's selection was cleared (reported to watchers, never synced).
 public struct LocalCopy: Sendable {
     public let selection: Selection
     public let representations: [(mimeType: String, bytes: [UInt8])]

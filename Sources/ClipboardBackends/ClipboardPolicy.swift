@@ -63,7 +63,8 @@ public struct ClipboardPolicy: Sendable {
     /// stays off the desktop: `x-special/gnome-copied-files` saying `cut` from a peer, say,
     /// would have a file manager move local files on paste.
     public func writesToDesktop(mimeType name: String) -> Bool {
-        Self.isTextAlias(name) || name == "text/html" || name == "text/uri-list" || name.hasPrefix("image/") || extraMIMETypes.contains(name)
+        Self.isTextAlias(name) || name == "text/html" || name == "text/uri-list" || name.hasPrefix("image/") || name == Self.passwordHint
+            || extraMIMETypes.contains(name)
     }
 
     /// Text read under `name`, as UTF-8: a trailing C terminator dropped, STRING converted
@@ -76,8 +77,19 @@ public struct ClipboardPolicy: Sendable {
     }
 
     /// Whether an item whose password hint reads `hint` must stay on this machine.
-    public func keepsLocal(hint: [UInt8]) -> Bool {
-        !syncSecrets && String(decoding: hint, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "secret"
+    public func keepsLocal(hint: [UInt8]) -> Bool { !syncSecrets && Self.marksSecret(hint: hint) }
+
+    /// Whether a password hint's value marks its item secret.
+    public static func marksSecret(hint: [UInt8]) -> Bool {
+        String(decoding: hint, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "secret"
+    }
+
+    /// The copy as synced: a secret item (synced because `sync_secrets` is on) keeps its
+    /// hint as a representation of its own, last, so peers' desktops and `recv --watch`
+    /// (CLIPBOARD_STATE=sensitive) know it for what it is.
+    static func withHint(_ collected: [(mimeType: String, bytes: [UInt8])], hint: [UInt8]?) -> [(mimeType: String, bytes: [UInt8])] {
+        guard let hint, marksSecret(hint: hint), !collected.isEmpty else { return collected }
+        return collected + [(passwordHint, Array("secret".utf8))]
     }
 
     /// `text/plain; charset=UTF-8` and `text/plain;charset=utf-8` are one type.

@@ -30,9 +30,14 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
 
     /// Checks that a compositor is reachable and offers data-control, then disconnects.
     /// Throws the same one-line error `start` would.
-    public static func probe(displayName: String?) throws {
-        try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(), mailbox: ReadMailbox(wake: {}),
-                                   onCopy: { _ in }, log: { _ in }).close()
+    /// Connects once and lets go: throws the one-line error a start would, else returns the
+    /// data-control protocol the compositor offers, its version and selections.
+    @discardableResult
+    public static func probe(displayName: String?) throws -> String {
+        let session = try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(), mailbox: ReadMailbox(wake: {}),
+                                                 onCopy: { _ in }, log: { _ in })
+        defer { session.close() }
+        return session.protocolSummary
     }
 
     public func start(onCopy: @escaping @Sendable (LocalCopy) -> Void, onReconnect: @escaping @Sendable () -> Void,

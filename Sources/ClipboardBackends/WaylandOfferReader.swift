@@ -33,6 +33,8 @@ final class WaylandOfferReader {
         var collected: [(mimeType: String, bytes: [UInt8])] = []
         var collectedSize = 0
         var deadline: Double
+        /// The password hint's value, when the owner offered one.
+        var hint: [UInt8]?
     }
 
     init(control: DataControl, policy: ClipboardPolicy, onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) {
@@ -58,7 +60,7 @@ final class WaylandOfferReader {
         guard var job = reads[selection] else { return }
         guard !job.queue.isEmpty else {
             reads[selection] = nil
-            if !job.collected.isEmpty { onCopy(LocalCopy(selection: selection, representations: job.collected)) }
+            if !job.collected.isEmpty { onCopy(LocalCopy(selection: selection, representations: ClipboardPolicy.withHint(job.collected, hint: job.hint))) }
             return
         }
         let next = job.queue.removeFirst()
@@ -113,6 +115,7 @@ final class WaylandOfferReader {
         let bytes = job.buffer
         job.buffer = []
         if reading.storedAs == ClipboardPolicy.passwordHint {
+            job.hint = bytes
             if policy.keepsLocal(hint: bytes) {
                 reads[selection] = nil
                 log("skipped a \(selection) item marked secret by a password manager (sync_secrets is off)")

@@ -97,6 +97,7 @@ final class WaylandSession: DesktopSession {
         guard let seatGlobal = globals["wl_seat"] else { throw BackendError("the Wayland compositor at \(socketName) has no seat") }
         let version = min(global.version, chosen.highestVersion)
         control = chosen
+        boundVersion = version
         reader = WaylandOfferReader(control: chosen, policy: policy, onCopy: onCopy, log: log)
         writer = WaylandSourceWriter(control: chosen, mailbox: mailbox, log: log)
         primaryAvailable = version >= chosen.primarySince
@@ -118,6 +119,14 @@ final class WaylandSession: DesktopSession {
 
     /// A short name for status lines: the protocol in use.
     var protocolName: String { control?.name ?? "none" }
+
+    /// The version of the data-control protocol bound.
+    private(set) var boundVersion: UInt32 = 0
+
+    /// The protocol in use, its version and the selections it carries, for `clipd doctor`.
+    var protocolSummary: String {
+        "\(protocolName) version \(boundVersion) (\(primaryAvailable ? "clipboard and primary" : "clipboard only; primary needs version 2"))"
+    }
 
     // MARK: Registry and device events
 
@@ -148,7 +157,9 @@ final class WaylandSession: DesktopSession {
         if let old = current[selection], old != offer { forget(old) }
         current[selection] = offer
         reader?.cancel(selection)
-        guard let offer, !announcing, selections.contains(selection) else { return }
+        guard !announcing, selections.contains(selection) else { return }
+        // No offer: the selection was cleared (its owner quit or gave it up).
+        guard let offer else { return onCopy(LocalCopy(selection: selection, representations: [])) }
         // Our own item coming back is an echo.
         if writer?.isOurs(selection, types: offers[offer] ?? []) == true { return }
         reader?.start(selection, offer: offer, types: offers[offer] ?? [])

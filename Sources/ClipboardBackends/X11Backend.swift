@@ -40,6 +40,22 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
         loop.start(first: nil, threadName: "clipd-x11", onReconnect: onReconnect, log: log)
     }
 
+    /// Opens the display once and lets go: throws the one-line error a start would, else
+    /// returns the server's vendor and XFixes version.
+    public static func probe(displayName: String?) throws -> String {
+        let name = displayName ?? ProcessInfo.processInfo.environment["DISPLAY"] ?? "(DISPLAY unset)"
+        guard let display = displayName.map({ XOpenDisplay($0) }) ?? XOpenDisplay(nil) else {
+            throw BackendError("cannot open X display \(name): no server there, or this user may not connect (xhost, XAUTHORITY)")
+        }
+        defer { XCloseDisplay(display) }
+        var eventBase: Int32 = 0, errorBase: Int32 = 0, major: Int32 = 0, minor: Int32 = 0
+        guard XFixesQueryExtension(display, &eventBase, &errorBase) != 0, XFixesQueryVersion(display, &major, &minor) != 0 else {
+            throw BackendError("the X server at \(name) has no XFixes extension: clipd cannot see copies there")
+        }
+        let vendor = XServerVendor(display).map { String(cString: $0) } ?? "unknown vendor"
+        return "\(vendor), XFixes \(major).\(minor)"
+    }
+
     public func own(_ header: ItemHeader, content: ItemContent) { loop?.own(header, content: content) }
 
     public func stop() { loop?.stop() }

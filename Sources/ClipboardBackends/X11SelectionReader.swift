@@ -35,6 +35,8 @@ final class X11SelectionReader {
         var incrBuffer: [UInt8]?
         var deadline: Double
         var checkingHint = false
+        /// The password hint's value, when the owner offered one.
+        var hint: [UInt8]?
     }
 
     init(display: OpaquePointer, atoms: X11Atoms, policy: ClipboardPolicy, onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) {
@@ -129,6 +131,7 @@ final class X11SelectionReader {
         guard var job = reads[selection] else { return }
         if job.checkingHint {
             job.checkingHint = false
+            job.hint = bytes
             if policy.keepsLocal(hint: bytes) {
                 reads[selection] = nil
                 log("skipped a \(selection) item marked secret by a password manager (sync_secrets is off)")
@@ -174,7 +177,7 @@ final class X11SelectionReader {
         }
         reads[selection] = nil
         guard !job.collected.isEmpty else { return }
-        onCopy(LocalCopy(selection: selection, representations: job.collected))
+        onCopy(LocalCopy(selection: selection, representations: ClipboardPolicy.withHint(job.collected, hint: job.hint)))
     }
 
     /// The bytes to keep for a requested target, or nil when the owner answered with

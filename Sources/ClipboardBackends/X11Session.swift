@@ -19,6 +19,7 @@ final class X11Session: DesktopSession {
     private let selections: Set<Selection>
     private let reader: X11SelectionReader
     private let owner: X11SelectionOwner
+    private let onCopy: (LocalCopy) -> Void
 
     init?(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy, mailbox: ReadMailbox,
           onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) {
@@ -36,6 +37,7 @@ final class X11Session: DesktopSession {
         let atoms = X11Atoms(display: display)
         self.atoms = atoms
         self.selections = selections
+        self.onCopy = onCopy
         owner = X11SelectionOwner(display: display, atoms: atoms, selections: selections, mailbox: mailbox, log: log)
         reader = X11SelectionReader(display: display, atoms: atoms, policy: policy, onCopy: onCopy, log: log)
         let root = XDefaultRootWindow(display)
@@ -118,8 +120,13 @@ final class X11Session: DesktopSession {
         let selectionAtom = withUnsafePointer(to: &event) { clipd_xfixes_event_selection($0) }
         let time = withUnsafePointer(to: &event) { clipd_xfixes_event_timestamp($0) }
         guard let selection = atoms.selection(selectionAtom), selections.contains(selection) else { return }
-        // Our own ownership coming back is an echo; no owner means the selection was cleared.
-        guard newOwner != owner.window, newOwner != clipd_x11_none_window() else { return }
+        // Our own ownership coming back is an echo; no owner means the selection was
+        // cleared (its owner quit or gave it up), reported as a copy of nothing.
+        guard newOwner != owner.window else { return }
+        guard newOwner != clipd_x11_none_window() else {
+            reader.cancel(selection)
+            return onCopy(LocalCopy(selection: selection, representations: []))
+        }
         reader.start(selection, time: time, now: now)
     }
 }

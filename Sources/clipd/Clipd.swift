@@ -11,7 +11,8 @@ struct Clipd: ParsableCommand {
             code (`clipd pair`), then copy on one and paste on the other. Scripts use \
             `clipd send` and `clipd recv` like wl-copy and wl-paste.
             """,
-        subcommands: [Run.self, Pair.self, Send.self, Recv.self, Status.self, Peers.self, Unpair.self])
+        subcommands: [Run.self, Pair.self, Send.self, Recv.self, Status.self, Peers.self, Unpair.self, Pause.self, Resume.self,
+                      Config.self, Doctor.self])
 
     /// Every command handles keys, codes or clipboard contents: the process is made
     /// undumpable before anything else.

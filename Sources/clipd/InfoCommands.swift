@@ -28,12 +28,47 @@ struct Status: ParsableCommand {
 
 struct Peers: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List paired peers: name, device id, connection state, addresses.")
+        abstract: "List paired peers, or change what goes to and from one.",
+        subcommands: [List.self, Set.self],
+        defaultSubcommand: List.self)
 
-    @OptionGroup var home: HomeOption
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List paired peers: name, device id, connection state, last contact, direction, addresses.")
 
-    func run() throws {
-        try simpleRequest(ControlRequest(op: .peers), home: home, emptyNote: "no paired peers yet: run `clipd pair`")
+        @OptionGroup var home: HomeOption
+
+        func run() throws {
+            try simpleRequest(ControlRequest(op: .peers), home: home, emptyNote: "no paired peers yet: run `clipd pair`")
+        }
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change which way items go between this machine and a peer (saved in peers.toml).",
+            discussion: """
+                Examples:
+                  clipd peers set laptop --direction send      # items go to laptop, none come from it
+                  clipd peers set guest --direction off        # stay paired and connected, exchange nothing
+                  clipd peers set guest --direction both       # the default
+
+                The open session takes the change at once.
+                """)
+
+        @OptionGroup var home: HomeOption
+
+        @Argument(help: "The peer's name or device id prefix.")
+        var peer: String
+
+        @Option(help: "both, send (only to the peer), receive (only from it) or off.")
+        var direction: String
+
+        func run() throws {
+            var request = ControlRequest(op: .peerSet)
+            request.peer = peer
+            request.direction = direction
+            try simpleRequest(request, home: home)
+        }
     }
 }
 

@@ -12,6 +12,17 @@ struct Recv: ParsableCommand {
               clipd recv -t image/png > a.png
               clipd recv --watch               # print every new item, one per line
               clipd recv --watch notify-send clipboard   # run a command per item, data on stdin
+              clipd recv --watch sh -c 'echo "$CLIPBOARD_STATE $CLIPD_MIME_TYPE from $CLIPD_ORIGIN"'
+
+            With a command, it runs once at start for what the selection holds then, and once \
+            per change, with the item's bytes on standard input and in its environment:
+              CLIPBOARD_STATE  data; sensitive (a password manager marked it); nil (empty
+                               when the watch began; stdin is empty); clear (the desktop's
+                               selection was emptied; stdin is empty)
+              CLIPD_MIME_TYPE  the type on stdin (with data and sensitive)
+              CLIPD_ORIGIN     who copied it: a peer's name, or "this device"
+              CLIPD_SELECTION  clipboard or primary
+            Without a command, each item's bytes are printed followed by a newline.
 
             A large item from a peer is fetched as it is printed; with standard output
             redirected and standard error a terminal, a progress bar shows on standard error.
@@ -39,6 +50,7 @@ struct Recv: ParsableCommand {
         request.selection = primary ? "primary" : "clipboard"
         request.mimeType = type
         request.listTypes = listTypes
+        request.current = watch && !command.isEmpty ? true : nil
         if !command.isEmpty && !watch { throw fail("a command is only allowed with --watch", code: 2) }
         do {
             let client = try ControlClient(socketPath: home.paths.controlSocket)
@@ -83,16 +95,23 @@ struct Recv: ParsableCommand {
                 if response.done == true { Foundation.exit(1) }
                 continue  // one item could not be fetched; the watch goes on
             }
+            let state = response.state ?? "data"
             if command.isEmpty {
-                FileHandleOutput.standardOutput(payload + [0x0a])
+                if state == "data" || state == "sensitive" { FileHandleOutput.standardOutput(payload + [0x0a]) }
             } else {
-                runCommand(with: payload)
+                var environment = ProcessInfo.processInfo.environment
+                environment["CLIPBOARD_STATE"] = state
+                environment["CLIPD_MIME_TYPE"] = response.mimeType ?? ""
+                environment["CLIPD_ORIGIN"] = response.origin ?? ""
+                environment["CLIPD_SELECTION"] = primary ? "primary" : "clipboard"
+                runCommand(with: payload, environment: environment)
             }
         }
     }
 
-    private func runCommand(with payload: [UInt8]) {
+    private func runCommand(with payload: [UInt8], environment: [String: String]) {
         let process = Process()
+        process.environment = environment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command
         let input = Pipe()

@@ -18,7 +18,9 @@ struct Run: ParsableCommand {
               clipd run --vdagent unix:/run/vm/vdagent.sock  # a guest's SPICE agent
 
             Options given here override the config file (clipd.toml in the state directory, \
-            or --config FILE).
+            or --config FILE); every option has a key there. A commented default file is \
+            written there on first run. SIGHUP (or `clipd config reload`) re-reads the file \
+            and peers.toml without dropping a session.
             """)
 
     @OptionGroup var home: HomeOption
@@ -53,51 +55,61 @@ struct Run: ParsableCommand {
     @Option(help: "Name shown to peers (default: the host name).")
     var name: String?
 
-    @Flag(name: .shortAndLong, help: "Log every session event.")
+    @Option(name: .customLong("log-level"), help: "Least severe messages logged: trace, debug, info (default), notice, warning or error.")
+    var logLevel: String?
+
+    @Flag(name: .shortAndLong, help: "Log every session event (--log-level debug).")
     var verbose = false
+
+    /// The command line's settings, which win over the config file at start and at reloads.
+    func overrides() throws -> RunOverrides {
+        var o = RunOverrides()
+        if let backend {
+            guard let b = DaemonConfiguration.Backend(rawValue: backend) else {
+                throw DaemonError("unknown backend '\(backend)': use auto, wayland, x11 or memory")
+            }
+            o.backend = b
+        }
+        if let selections { o.selections = try DaemonConfiguration.parseSelections(selections) }
+        if !listen.isEmpty { o.listen = listen }
+        if let maxSize { o.maximumItemSize = try SizeParser.parse(maxSize) }
+        if let lazyAbove { o.lazyThreshold = try SizeParser.parse(lazyAbove) }
+        if let chunkCache { o.chunkCacheBudget = try SizeParser.parse(chunkCache) }
+        o.name = name
+        if !virtio.isEmpty { o.virtio = virtio == ["none"] ? [] : try virtio.map { try VirtioChannel(parsing: $0) } }
+        if !vdagent.isEmpty { o.vdagent = try vdagent.map { try VirtioChannel(parsing: $0, option: "--vdagent") } }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw DaemonError("unknown log level '\(logLevel)': use trace, debug, info, notice, warning or error")
+            }
+            o.logLevel = level
+        }
+        if verbose { o.logLevel = .debug }
+        return o
+    }
 
     func run() throws {
         let paths = home.paths
-        var configuration: DaemonConfiguration
+        let source: ConfigurationSource
+        let configuration: DaemonConfiguration
+        var wroteDefault: String?
         do {
-            configuration = try DaemonConfiguration.load(path: config ?? paths.configFile, required: config != nil)
-            if let backend {
-                guard let b = DaemonConfiguration.Backend(rawValue: backend) else {
-                    throw DaemonError("unknown backend '\(backend)': use auto, wayland, x11 or memory")
-                }
-                configuration.backend = b
-            }
-            if let selections { configuration.selections = try DaemonConfiguration.parseSelections(selections) }
-            if !listen.isEmpty { configuration.listen = listen }
-            if let maxSize { configuration.maximumItemSize = try SizeParser.parse(maxSize) }
-            if let lazyAbove { configuration.lazyThreshold = try SizeParser.parse(lazyAbove) }
-            if let chunkCache { configuration.chunkCacheBudget = try SizeParser.parse(chunkCache) }
-            if let name { configuration.name = name }
-            if !virtio.isEmpty {
-                configuration.virtio = virtio == ["none"] ? [] : try virtio.map { try VirtioChannel(parsing: $0) }
-            } else if configuration.virtio.isEmpty, let port = VirtioChannel.guestPort() {
-                configuration.virtio = [.guestDevice(path: port)]  // a guest with clipd's port
-            }
-            if !vdagent.isEmpty { configuration.vdagent = try vdagent.map { try VirtioChannel(parsing: $0, option: "--vdagent") } }
-            for address in configuration.listen { _ = try HostPort(parsing: address) }
+            source = ConfigurationSource(path: config ?? paths.configFile, required: config != nil, overrides: try overrides())
+            configuration = try source.load()
+            wroteDefault = try? source.writeDefaultFileIfMissing()
         } catch let error as DaemonError {
             throw fail(error.description, code: 2)
         }
-        let level: Logger.Level = verbose ? .debug : .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        DaemonLogging.bootstrap(level: configuration.logLevel)
         let logger = Logger(label: "clipd")
+        if let wroteDefault { logger.notice("wrote a commented default configuration to \(wroteDefault) (every line is a default; edit and `clipd config reload`)") }
         // Swift Concurrency's default pool on Linux is libdispatch's, whose pool monitor
         // wakes the process every second for ever. Running concurrency on NIO's threads
         // instead keeps an idle daemon asleep (no timer, no wake-up). Must happen before the
         // first task, on the main thread: hence a synchronous command.
         let onNIO = ConcurrencyOnNIO.install()
         if !onNIO { logger.notice("Swift Concurrency runs on libdispatch: expect a wake-up per second at rest") }
-        let settings = configuration
-        let outcome = blockUntilDone { try await DaemonService.runUntilSignalled(configuration: settings, paths: paths, logger: logger) }
+        let outcome = blockUntilDone { try await DaemonService.runUntilSignalled(source: source, configuration: configuration, paths: paths, logger: logger) }
         switch outcome {
         case .success: return
         case .failure(let error as DaemonError): throw fail(error.description)

@@ -1,0 +1,167 @@
+import ClipSync
+import ClipWire
+import Foundation
+import NIOCore
+
+/// Reloading the configuration while running (SIGHUP, `clipd config reload`): the config
+/// file and peers.toml are read again and what changed is applied without dropping a
+/// session. A file that does not parse changes nothing: the daemon goes on as it was and
+/// says why in one line.
+extension Daemon {
+    /// Keys whose new value needs a restart: what they set up is made once, at start.
+    static let restartKeys: [(key: String, differs: @Sendable (DaemonConfiguration, DaemonConfiguration) -> Bool)] = [
+        ("backend", { $0.backend != $1.backend }),
+        ("selections", { $0.selections != $1.selections }),
+        ("name", { $0.name != $1.name }),
+        ("sync_secrets", { $0.syncSecrets != $1.syncSecrets }),
+        ("extra_mime_types", { $0.extraMIMETypes != $1.extraMIMETypes }),
+    ]
+
+    /// Reads `source` and peers.toml again and applies them. Returns lines for people: what
+    /// changed, what waits for a restart. Throws a one-line error when a file is invalid;
+    /// nothing has changed then.
+    public func reload(from source: ConfigurationSource) async throws -> [String] {
+        let new: DaemonConfiguration
+        let newPeers: [StoredPeer]
+        do {
+            new = try source.load()
+            newPeers = try peers.readFile()
+        } catch {
+            logger.error("configuration not reloaded: \(error)")
+            throw DaemonError("not reloaded, still running with the previous settings: \(error)")
+        }
+        let old = try await loop.submit { [self] in configuration }.get()
+        // Listeners first: binding waits on the kernel, off the loop's other work.
+        let (added, problems) = await bindNewListeners(new.listen, old: old.listen)
+        var lines = try await loop.submit { [self] () -> [String] in
+            let peerLines = reloadPeers(newPeers)
+            configuration.listen = new.listen
+            var lines = problems + closeRemovedListeners(keeping: new.listen, added: added)
+            lines += reconcileChannels(old: old, new: new)
+            configuration.maximumItemSize = new.maximumItemSize
+            configuration.lazyThreshold = new.lazyThreshold
+            configuration.chunkCacheBudget = new.chunkCacheBudget
+            engine.updateLimits(maximumItemSize: new.maximumItemSize, lazyThreshold: new.lazyThreshold,
+                                chunkCacheBudget: Int(clamping: new.chunkCacheBudget))
+            configuration.syncFiles = new.syncFiles
+            configuration.logLevel = new.logLevel
+            DaemonLogging.level = new.logLevel
+            return lines + peerLines
+        }.get()
+        let changed = Self.changedKeys(old, new)
+        let waiting = Self.restartKeys.filter { $0.differs(old, new) }.map(\.key)
+        var summary = "reloaded \(source.path)"
+        let live = changed.filter { !waiting.contains($0) }
+        summary += live.isEmpty ? ": no setting changed" : ": applied \(live.joined(separator: ", "))"
+        lines.insert(summary, at: 0)
+        if !waiting.isEmpty { lines.append("\(waiting.joined(separator: ", ")): takes effect when clipd restarts") }
+        for line in lines { logger.notice("\(line)") }
+        return lines
+    }
+
+    /// The keys whose values differ.
+    static func changedKeys(_ a: DaemonConfiguration, _ b: DaemonConfiguration) -> [String] {
+        var keys: [String] = []
+        if a.listen != b.listen { keys.append("listen") }
+        if a.maximumItemSize != b.maximumItemSize { keys.append("max_size") }
+        if a.lazyThreshold != b.lazyThreshold { keys.append("lazy_above") }
+        if a.chunkCacheBudget != b.chunkCacheBudget { keys.append("chunk_cache") }
+        if a.syncFiles != b.syncFiles { keys.append("sync_files") }
+        if a.virtio != b.virtio { keys.append("virtio") }
+        if a.vdagent != b.vdagent { keys.append("vdagent") }
+        if a.logLevel != b.logLevel { keys.append("log_level") }
+        return keys + restartKeys.filter { $0.differs(a, b) }.map(\.key)
+    }
+
+    private func bindNewListeners(_ wanted: [String], old: [String]) async -> ([(String, Channel, String)], [String]) {
+        var added: [(String, Channel, String)] = []
+        var problems: [String] = []
+        for address in wanted where !old.contains(address) {
+            do {
+                let (channel, bound) = try await bindListener(address)
+                added.append((address, channel, bound))
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        return (added, problems)
+    }
+
+    /// Closes listeners no longer wanted and takes the new ones; returns lines saying so.
+    private func closeRemovedListeners(keeping wanted: [String], added: [(String, Channel, String)]) -> [String] {
+        var lines: [String] = []
+        for entry in listeners where !wanted.contains(entry.spec) {
+            entry.channel.close(promise: nil)
+            lines.append("stopped listening on \(entry.bound)")
+        }
+        listeners.removeAll { !wanted.contains($0.spec) }
+        for (spec, channel, bound) in added {
+            listeners.append((spec, channel, bound))
+            lines.append("listening on \(bound)")
+        }
+        return lines
+    }
+
+    /// Attaches configured channels that are new and detaches those removed. Listening
+    /// channels (`unix-listen:`) are bound once, at start.
+    private func reconcileChannels(old: DaemonConfiguration, new: DaemonConfiguration) -> [String] {
+        var lines: [String] = []
+        let before = old.virtio.map { ($0, ChannelKind.clipd) } + old.vdagent.map { ($0, ChannelKind.spiceAgent) }
+        let after = new.virtio.map { ($0, ChannelKind.clipd) } + new.vdagent.map { ($0, ChannelKind.spiceAgent) }
+        configuration.virtio = new.virtio
+        configuration.vdagent = new.vdagent
+        for (channel, kind) in before where !after.contains(where: { $0 == (channel, kind) }) {
+            if case .hostListen = channel {
+                lines.append("\(kind.option) \(channel): still listening until clipd restarts")
+                continue
+            }
+            guard let index = virtioLinks.firstIndex(where: { $0.channel == channel && $0.kind == kind }) else { continue }
+            let link = virtioLinks.remove(at: index)
+            link.detached = true
+            link.retry?.cancel()
+            link.current?.close(promise: nil)
+            lines.append("detached \(kind.label) \(channel)")
+        }
+        for (channel, kind) in after where !before.contains(where: { $0 == (channel, kind) }) {
+            if case .hostListen = channel {
+                lines.append("\(kind.option) \(channel): takes effect when clipd restarts")
+                continue
+            }
+            guard !virtioLinks.contains(where: { $0.channel == channel && $0.kind == kind }) else { continue }
+            let link = VirtioLink(channel: channel, kind: kind)
+            virtioLinks.append(link)
+            attach(link)
+            lines.append("attached \(kind.label) \(channel)")
+        }
+        saveAttachedChannels()
+        return lines
+    }
+
+    /// Reads peers.toml again: sessions of peers no longer there close, new peers with an
+    /// address are dialled, and every open session takes its peer's policy as it is now.
+    private func reloadPeers(_ loaded: [StoredPeer]) -> [String] {
+        let before = peers.peers
+        peers.replace(with: loaded)
+        var lines: [String] = []
+        let removed = before.filter { old in peers.peer(id: old.deviceID) == nil }
+        for peer in removed {
+            dialers[peer.deviceID]?.retry?.cancel()
+            dialers[peer.deviceID] = nil
+            for connection in connections.values where connection.peer?.deviceID == peer.deviceID {
+                connection.close(reason: "removed from peers.toml")
+            }
+            lines.append("peer \(peer.name) removed: disconnected")
+        }
+        for peer in peers.peers {
+            guard let old = before.first(where: { $0.deviceID == peer.deviceID }) else {
+                lines.append("peer \(peer.name) added")
+                ensureDialer(peer.deviceID)
+                continue
+            }
+            if old.policy != peer.policy { lines.append("peer \(peer.name): settings applied (\(Self.describe(peer.policy.direction)))") }
+            if old.addresses != peer.addresses { ensureDialer(peer.deviceID) }
+        }
+        applyPolicies()
+        return lines
+    }
+}

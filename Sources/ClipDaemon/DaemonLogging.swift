@@ -1,0 +1,46 @@
+import Logging
+import NIOConcurrencyHelpers
+
+/// The daemon's log output: lines on standard error at a level a reload can change.
+///
+/// Threading: `bootstrap` once, on the main thread, before any logger is made; `level` may
+/// be read and set from any thread.
+public enum DaemonLogging {
+    private static let current = NIOLockedValueBox(Logger.Level.info)
+
+    /// The least severe level written now.
+    public static var level: Logger.Level {
+        get { current.withLockedValue { $0 } }
+        set { current.withLockedValue { $0 = newValue } }
+    }
+
+    /// Routes swift-log to standard error at `level`.
+    public static func bootstrap(level: Logger.Level) {
+        self.level = level
+        LoggingSystem.bootstrap { label in SwitchableLevelHandler(inner: StreamLogHandler.standardError(label: label)) }
+    }
+}
+
+/// A stream handler whose level is `DaemonLogging.level`, read at every message.
+struct SwitchableLevelHandler: LogHandler {
+    var inner: StreamLogHandler
+
+    var logLevel: Logger.Level {
+        get { DaemonLogging.level }
+        set { DaemonLogging.level = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        inner.log(event: event)
+    }
+}
