@@ -19,6 +19,16 @@ public struct RunOverrides: Sendable {
 
     public init() {}
 
+    /// The config keys these settings stand for.
+    var keys: Set<String> {
+        let set: [(String, Bool)] = [
+            ("backend", backend != nil), ("selections", selections != nil), ("listen", listen != nil), ("max_size", maximumItemSize != nil),
+            ("lazy_above", lazyThreshold != nil), ("chunk_cache", chunkCacheBudget != nil), ("name", name != nil), ("virtio", virtio != nil),
+            ("vdagent", vdagent != nil), ("log_level", logLevel != nil),
+        ]
+        return Set(set.filter(\.1).map(\.0))
+    }
+
     func apply(to configuration: inout DaemonConfiguration) {
         if let backend { configuration.backend = backend }
         if let selections { configuration.selections = selections }
@@ -65,10 +75,19 @@ public struct ConfigurationSource: Sendable {
         return configuration
     }
 
+    /// The keys the file sets to a value the command line replaces (for a reload's report).
+    public func overriddenKeys() -> [String] {
+        guard let file = try? DaemonConfiguration.load(path: path, required: required), let effective = try? load() else { return [] }
+        // Keys the file leaves at their defaults are not reported: it does not set them.
+        let keys = overrides.keys.intersection(DaemonConfiguration.differingKeys(file, DaemonConfiguration()))
+        return DaemonConfiguration.differingKeys(file, effective).filter { keys.contains($0) }
+    }
+
     /// Writes the commented default file when the daemon uses the default path and nothing
     /// is there yet. Returns the path written, or nil.
     public func writeDefaultFileIfMissing() throws -> String? {
         guard !required, !FileManager.default.fileExists(atPath: path) else { return nil }
+        try PrivateFiles.ensureDirectory(PrivateFiles.parentDirectory(path))
         try PrivateFiles.writeAtomically(path, contents: Array(ConfigurationTemplate.text.utf8))
         return path
     }

@@ -97,7 +97,7 @@ public final class ControlClient {
     /// Reads the next response, handing its payload over piece by piece as it arrives.
     /// `head` hears a streamed payload's head (type and size) before its first piece; the
     /// response returned is then the trailer (ok, or the error that cut the payload short),
-    /// carrying the head's MIME type.
+    /// carrying the head's MIME type, state and origin.
     public func receive(head: (ControlResponse) -> Void, piece: (ArraySlice<UInt8>) -> Void) throws -> ControlResponse {
         let (first, payload) = try receiveFrame()
         guard first.streamed == true else {
@@ -119,6 +119,8 @@ public final class ControlClient {
         }
         var (trailer, _) = try receiveFrame()
         trailer.mimeType = trailer.mimeType ?? first.mimeType
+        trailer.state = trailer.state ?? first.state
+        trailer.origin = trailer.origin ?? first.origin
         return trailer
     }
 

@@ -48,19 +48,24 @@ extension Daemon {
             DaemonLogging.level = new.logLevel
             return lines + peerLines
         }.get()
-        let changed = Self.changedKeys(old, new)
+        let changed = DaemonConfiguration.differingKeys(old, new)
         let waiting = Self.restartKeys.filter { $0.differs(old, new) }.map(\.key)
         var summary = "reloaded \(source.path)"
         let live = changed.filter { !waiting.contains($0) }
         summary += live.isEmpty ? ": no setting changed" : ": applied \(live.joined(separator: ", "))"
         lines.insert(summary, at: 0)
         if !waiting.isEmpty { lines.append("\(waiting.joined(separator: ", ")): takes effect when clipd restarts") }
+        let overridden = source.overriddenKeys()
+        if !overridden.isEmpty { lines.append("\(overridden.joined(separator: ", ")): set on clipd run's command line, which wins over the file") }
         for line in lines { logger.notice("\(line)") }
         return lines
     }
 
-    /// The keys whose values differ.
-    static func changedKeys(_ a: DaemonConfiguration, _ b: DaemonConfiguration) -> [String] {
+}
+
+extension DaemonConfiguration {
+    /// The keys whose values differ between two configurations.
+    static func differingKeys(_ a: DaemonConfiguration, _ b: DaemonConfiguration) -> [String] {
         var keys: [String] = []
         if a.listen != b.listen { keys.append("listen") }
         if a.maximumItemSize != b.maximumItemSize { keys.append("max_size") }
@@ -70,9 +75,11 @@ extension Daemon {
         if a.virtio != b.virtio { keys.append("virtio") }
         if a.vdagent != b.vdagent { keys.append("vdagent") }
         if a.logLevel != b.logLevel { keys.append("log_level") }
-        return keys + restartKeys.filter { $0.differs(a, b) }.map(\.key)
+        return keys + Daemon.restartKeys.filter { $0.differs(a, b) }.map(\.key)
     }
+}
 
+extension Daemon {
     private func bindNewListeners(_ wanted: [String], old: [String]) async -> ([(String, Channel, String)], [String]) {
         var added: [(String, Channel, String)] = []
         var problems: [String] = []

@@ -177,10 +177,12 @@ struct LoopbackIntegrationTests {
         try watcher.run()
         defer { watcher.terminate() }
         usleep(300_000)
+        // The first run is for the clipboard as it was when the watch began: empty.
+        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "|\n" })
         #expect(h.clipd(["send", "--wait", "first"], a).status == 0)
-        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "first|\n" })
+        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "|\nfirst|\n" })
         #expect(h.clipd(["send", "--wait", "second"], a).status == 0)
-        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "first|\nsecond|\n" })
+        #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "|\nfirst|\nsecond|\n" })
     }
 
     @Test func unpairForgetsThePeer() throws {

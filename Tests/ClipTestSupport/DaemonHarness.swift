@@ -175,8 +175,15 @@ public final class DaemonHarness: @unchecked Sendable {
     @discardableResult
     public func clipd(_ arguments: [String], _ daemon: Daemon?, stdin: [UInt8]? = nil) -> Result {
         var full = arguments
-        if let daemon { full.insert(contentsOf: ["--home", daemon.home], at: 1) }
+        if let daemon { full.insert(contentsOf: ["--home", daemon.home], at: Self.optionIndex(arguments)) }
         return run(Self.binary, full, stdin: stdin)
+    }
+
+    /// Where options go in `clipd ARGS`: after the command, and after the subcommand of the
+    /// commands that have them (`config reload`, `peers set`).
+    static func optionIndex(_ arguments: [String]) -> Int {
+        guard arguments.count > 1, ["config", "peers"].contains(arguments[0]), !arguments[1].hasPrefix("-") else { return 1 }
+        return 2
     }
 
     public func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) -> Result {
@@ -220,7 +227,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Starts `clipd ARGS --home HOME` without waiting for it; `finish` collects it.
     public func startCLI(_ arguments: [String], _ daemon: Daemon, stdin: String? = nil) throws -> RunningCommand {
         var full = arguments
-        full.insert(contentsOf: ["--home", daemon.home], at: 1)
+        full.insert(contentsOf: ["--home", daemon.home], at: Self.optionIndex(arguments))
         let base = root + "/cli-\(UUID().uuidString)"
         _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
         _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)

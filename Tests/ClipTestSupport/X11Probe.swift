@@ -88,6 +88,13 @@ public final class X11Probe {
         }
     }
 
+    /// Empties CLIPBOARD (its owner becomes None), as a password manager clearing it or
+    /// an owner quitting does.
+    public func clear() {
+        XSetSelectionOwner(display, clipboard, Window(0), Time(0))
+        XFlush(display)
+    }
+
     /// Takes CLIPBOARD with `text` as its UTF8_STRING.
     public func own(_ text: [UInt8]) { own(targets: ["UTF8_STRING": text]) }
 
