@@ -1,11 +1,13 @@
 # clipd: `make run` and `make test` are the two commands; `make help` lists the rest.
 SWIFT ?= swift
 RUN_ARGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: help deps test-deps build release run test lint bench fuzz soak test-sanitize clean
+.PHONY: help deps test-deps build release run install test lint bench fuzz soak test-sanitize clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -24,6 +26,10 @@ release: deps  ## Optimised build of clipd
 
 run: release  ## Build and run `clipd run` with its default configuration
 	.build/release/clipd run $(RUN_ARGS)
+
+install: release  ## Install binaries, systemd units, udev rule, completions, man pages under PREFIX (/usr/local); DESTDIR stages
+	$(SWIFT) build -c release --static-swift-stdlib --product passvm
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" scripts/install.sh .build/release
 
 test: test-deps  ## Every test: unit, vectors, multi-daemon integration, Dockerfile lint
 	@mkdir -p .build

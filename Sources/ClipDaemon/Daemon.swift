@@ -175,6 +175,15 @@ public final class Daemon: @unchecked Sendable {
         try await loop.submit { [self] in
             for peer in peers.peers where !peer.addresses.isEmpty { ensureDialer(peer.deviceID) }
         }.get()
+        // Only a daemon that started writes the commented default file: a failed start says
+        // one line and leaves nothing behind.
+        do {
+            if let written = try configurationSource?.writeDefaultFileIfMissing() {
+                logger.notice("wrote a commented default configuration to \(written) (every line is a default; edit it, then `clipd config reload`)")
+            }
+        } catch {
+            logger.warning("could not write a default configuration: \(error)")
+        }
         logger.info("clipd running", metadata: [
             "device": "\(identity.name) (\(identity.deviceID.short))", "backend": "\(backend.description)",
             "control": "\(paths.controlSocket)", "peers": "\(peers.peers.count)",

@@ -92,17 +92,14 @@ struct Run: ParsableCommand {
         let paths = home.paths
         let source: ConfigurationSource
         let configuration: DaemonConfiguration
-        var wroteDefault: String?
         do {
             source = ConfigurationSource(path: config ?? paths.configFile, required: config != nil, overrides: try overrides())
             configuration = try source.load()
-            wroteDefault = try? source.writeDefaultFileIfMissing()
         } catch let error as DaemonError {
             throw fail(error.description, code: 2)
         }
         DaemonLogging.bootstrap(level: configuration.logLevel)
         let logger = Logger(label: "clipd")
-        if let wroteDefault { logger.notice("wrote a commented default configuration to \(wroteDefault) (every line is a default; edit and `clipd config reload`)") }
         // Swift Concurrency's default pool on Linux is libdispatch's, whose pool monitor
         // wakes the process every second for ever. Running concurrency on NIO's threads
         // instead keeps an idle daemon asleep (no timer, no wake-up). Must happen before the
