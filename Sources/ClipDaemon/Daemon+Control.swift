@@ -3,6 +3,10 @@ import ClipboardBackends
 import ClipWire
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A `clipd send --wait` waiting for every connected peer's acknowledgement.
 final class WaitState {
     let reply: ControlConnection
@@ -201,7 +205,7 @@ extension Daemon {
     // MARK: status, peers, unpair
 
     private func statusResponse() -> ControlResponse {
-        var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short))"]
+        var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short)), pid \(getpid())"]
         if paused { lines.append("sync: paused (`clipd resume` to sync again)") }
         lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
