@@ -39,6 +39,7 @@ test: test-deps  ## Every test: unit, vectors, multi-daemon integration, Dockerf
 	@scripts/check-warnings.sh .build/build.log
 	$(SWIFT) test --skip-build --parallel
 	hadolint Dockerfile
+	scripts/test-make-run.sh
 	@echo "make test: all passed"
 
 lint: test-deps  ## Zero-warning check of a full rebuild of the project's own code, plus hadolint

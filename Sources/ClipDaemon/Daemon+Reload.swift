@@ -21,6 +21,14 @@ extension Daemon {
     /// changed, what waits for a restart. Throws a one-line error when a file is invalid;
     /// nothing has changed then.
     public func reload(from source: ConfigurationSource) async throws -> [String] {
+        // One reload at a time: a second (SIGHUP during `clipd config reload`) would bind the
+        // same new listeners twice.
+        let first = try await loop.submit { [self] () -> Bool in
+            defer { reloading = true }
+            return !reloading
+        }.get()
+        guard first else { throw DaemonError("a reload is already under way; try again when it is done") }
+        defer { loop.execute { [self] in reloading = false } }
         let new: DaemonConfiguration
         let newPeers: [StoredPeer]
         do {
@@ -35,8 +43,9 @@ extension Daemon {
         let (added, problems) = await bindNewListeners(new.listen, old: old.listen)
         var lines = try await loop.submit { [self] () -> [String] in
             let peerLines = reloadPeers(newPeers)
-            configuration.listen = new.listen
             var lines = problems + closeRemovedListeners(keeping: new.listen, added: added)
+            // What is bound: an address that could not be bound is tried again at the next reload.
+            configuration.listen = new.listen.filter { spec in listeners.contains { $0.spec == spec } }
             lines += reconcileChannels(old: old, new: new)
             configuration.maximumItemSize = new.maximumItemSize
             configuration.lazyThreshold = new.lazyThreshold

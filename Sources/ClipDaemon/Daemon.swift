@@ -51,6 +51,8 @@ public final class Daemon: @unchecked Sendable {
     var lastContact: [DeviceID: Date] = [:]
     /// When this daemon started.
     let startedAt = Date()
+    /// True while a reload is under way (`Daemon+Reload`).
+    var reloading = false
     /// Where a reload reads the configuration from; nil when the daemon was given a
     /// configuration only (tests, benchmarks).
     public var configurationSource: ConfigurationSource?

@@ -67,6 +67,19 @@ struct ReloadAndPauseTests {
         #expect(h.clipd(["send", "--wait", "still synced"], b).status == 0)
     }
 
+    @Test func anAddressInUseIsTriedAgainAtTheNextReload() throws {
+        let a = try h.start("alpha", listen: false)
+        let holder = try h.start("holder")
+        try "listen = [\"\(holder.address)\"]\n".write(toFile: a.home + "/clipd.toml", atomically: true, encoding: .utf8)
+        let taken = h.clipd(["config", "reload"], a)
+        #expect(taken.status == 0 && taken.stdout.contains("cannot listen on \(holder.address)"), "\(taken)")
+        #expect(h.clipd(["status"], a).stdout.contains("listening: no"))
+        h.stop(holder)
+        let free = h.clipd(["config", "reload"], a)
+        #expect(free.stdout.contains("listening on \(holder.address)"), "\(free)")
+        #expect(h.clipd(["status"], a).stdout.contains("listening: \(holder.address)"))
+    }
+
     @Test func configCheckSaysWhatIsWrongInOneLine() throws {
         let home = h.root + "/checked"
         mkdir(home, 0o700)

@@ -65,4 +65,18 @@ struct WatchEnvironmentTests {
         usleep(300_000)
         #expect(!read(onPeer).contains("clear"), "a clear is this desktop's own; it is not synced")
     }
+
+    @Test(.enabled(if: WaylandCompositor.isAvailable(.sway) && WaylandCompositor.clipboardToolsAvailable, "needs sway and wl-clipboard"))
+    func aWaylandSelectionClearedIsAClearEvent() throws {
+        let sway = try WaylandCompositor(.sway, harness: h)
+        let desk = try h.startOnCompositor("desk", socket: sway.socket)
+        let out = try watch(desk)
+        #expect(h.eventually { read(out) == "nil|||clipboard|\n" })
+        let copy = try sway.startCopy([], data: Array("copied here".utf8))
+        defer { copy.terminate() }
+        #expect(h.eventually { read(out).hasSuffix("data|text/plain;charset=utf-8|this device|clipboard|copied here\n") }, "\(read(out))")
+        #expect(sway.run("wl-copy", ["--clear"], harness: h).status == 0)
+        #expect(h.eventually { read(out).hasSuffix("clear|||clipboard|\n") }, "\(read(out))")
+        #expect(h.received(desk) == "copied here", "clipd keeps its item when the desktop clears")
+    }
 }
