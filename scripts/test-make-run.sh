@@ -22,7 +22,7 @@ fail() {
     echo "make run: $1" >&2
     echo "--- last lines of make run's output:" >&2
     tail -n 30 "$work/make-run.log" >&2 || true
-    echo "make run: 0 passed, 1 failed"
+    echo "make run: FAILED"
     exit 1
 }
 
@@ -59,4 +59,4 @@ make_pid=""
 [ "$code" -eq 0 ] || fail "make run exited $code after SIGTERM"
 [ ! -e "$runtime/clipd/clipd.sock" ] || fail "the control socket was left behind"
 echo "make run: stopped cleanly"
-echo "make run: 1 passed, 0 failed"
+echo "make run: passed"

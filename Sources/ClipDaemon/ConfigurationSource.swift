@@ -3,7 +3,7 @@ import Foundation
 import Logging
 
 /// Settings given on `clipd run`'s command line. Each one set wins over the config file,
-/// at start and at every reload.
+/// at start and at every reload. A value type; safe to share between threads.
 public struct RunOverrides: Sendable {
     public var backend: DaemonConfiguration.Backend?
     public var selections: Set<Selection>?

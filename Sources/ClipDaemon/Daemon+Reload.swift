@@ -18,8 +18,11 @@ extension Daemon {
     ]
 
     /// Reads `source` and peers.toml again and applies them. Returns lines for people: what
-    /// changed, what waits for a restart. Throws a one-line error when a file is invalid;
-    /// nothing has changed then.
+    /// changed, what waits for a restart. Throws a one-line error when a file is invalid (or
+    /// another reload is under way); nothing has changed then.
+    ///
+    /// Call from any task: files are read and listeners bound off the loop, and everything
+    /// the daemon holds is changed on it. Sessions stay open throughout.
     public func reload(from source: ConfigurationSource) async throws -> [String] {
         // One reload at a time: a second (SIGHUP during `clipd config reload`) would bind the
         // same new listeners twice.

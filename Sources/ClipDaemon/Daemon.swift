@@ -56,7 +56,7 @@ public final class Daemon: @unchecked Sendable {
     /// Where a reload reads the configuration from; nil when the daemon was given a
     /// configuration only (tests, benchmarks).
     public var configurationSource: ConfigurationSource?
-    private var controlChannel: Channel?
+    var controlChannel: Channel?
     private var handshakeTimestamps: [DeviceID: UInt64] = [:]
     private var lastIssuedTimestamp: UInt64 = 0
     var dialers: [DeviceID: DialState] = [:]
@@ -192,31 +192,6 @@ public final class Daemon: @unchecked Sendable {
         ])
     }
 
-    /// Binds a socket accepting peers on `address` (HOST:PORT); returns it and the address
-    /// it is bound to. Throws a one-line error when the address is taken or invalid.
-    func bindListener(_ address: String) async throws -> (Channel, String) {
-        let hostPort = try HostPort(parsing: address)
-        let channel: Channel
-        do {
-            channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.so_keepalive), value: 1)
-                .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
-                .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
-                .childChannelInitializer { [self] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        Self.configureKeepalive(channel)
-                        let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
-                        try channel.pipeline.syncOperations.addConnection(PeerConnection(daemon: self, role: .responder, remote: remote))
-                    }
-                }
-                .bind(host: hostPort.host, port: hostPort.port).get()
-        } catch {
-            throw DaemonError("cannot listen on \(hostPort): \(error)")
-        }
-        return (channel, channel.localAddress.map { Self.describe($0) } ?? hostPort.description)
-    }
-
     /// Closes every socket and cancels every timer.
     public func stop() async {
         let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
@@ -231,49 +206,6 @@ public final class Daemon: @unchecked Sendable {
         }.get()) ?? []
         for channel in channels { try? await channel.close() }
         unlink(paths.controlSocket)
-    }
-
-    private func bindControlSocket() async throws {
-        let path = paths.controlSocket
-        if FileManager.default.fileExists(atPath: path) {
-            if ControlClient.isDaemonListening(at: path) {
-                throw DaemonError("a clipd daemon is already running (control socket \(path)); stop it or use another --home")
-            }
-            unlink(path)
-        }
-        let previous = umask(0o077)
-        defer { umask(previous) }
-        do {
-            controlChannel = try await ServerBootstrap(group: group)
-                .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
-                .childChannelInitializer { [self] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addConnection(ControlConnection(daemon: self))
-                    }
-                }
-                .bind(unixDomainSocketPath: path).get()
-        } catch {
-            throw DaemonError("cannot create control socket \(path): \(error)")
-        }
-        chmod(path, 0o600)
-    }
-
-    /// Reads of up to 1 MiB: large items arrive in few system calls.
-    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20)
-
-    static func configureKeepalive(_ channel: Channel) {
-        // Dead peers are noticed by the kernel's keep-alive probes: no timer in the daemon.
-        guard let sync = channel.syncOptions else { return }
-        try? sync.setOption(.socketOption(.so_keepalive), value: 1)
-        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 60)
-        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 10)
-        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 3)
-        try? sync.setOption(.socketOption(.tcp_nodelay), value: 1)
-    }
-
-    static func describe(_ address: SocketAddress) -> String {
-        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     // MARK: Sessions
