@@ -35,7 +35,8 @@ struct Config: ParsableCommand {
         func run() throws { FileHandleOutput.standardOutput(Array(ConfigurationTemplate.text.utf8)) }
     }
 
-    struct Reload: ParsableCommand {
+    struct Reload: OneRequestCommand {
+        static let operation = ControlRequest.Operation.reload
         static let configuration = CommandConfiguration(
             abstract: "Make the running daemon re-read its config file and peers.toml (as SIGHUP does).",
             discussion: """
@@ -45,25 +46,21 @@ struct Config: ParsableCommand {
                 """)
 
         @OptionGroup var home: HomeOption
-
-        func run() throws { try simpleRequest(ControlRequest(op: .reload), home: home) }
     }
 }
 
-struct Pause: ParsableCommand {
+struct Pause: OneRequestCommand {
+    static let operation = ControlRequest.Operation.pause
     static let configuration = CommandConfiguration(
         abstract: "Stop syncing until `clipd resume`: copies here stay here, nothing from peers is applied.",
         discussion: "Sessions stay connected. A daemon restarted while paused stays paused.")
 
     @OptionGroup var home: HomeOption
-
-    func run() throws { try simpleRequest(ControlRequest(op: .pause), home: home) }
 }
 
-struct Resume: ParsableCommand {
+struct Resume: OneRequestCommand {
+    static let operation = ControlRequest.Operation.resume
     static let configuration = CommandConfiguration(abstract: "Sync again after `clipd pause`.")
 
     @OptionGroup var home: HomeOption
-
-    func run() throws { try simpleRequest(ControlRequest(op: .resume), home: home) }
 }

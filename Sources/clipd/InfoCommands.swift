@@ -16,14 +16,23 @@ func simpleRequest(_ request: ControlRequest, home: HomeOption, emptyNote: Strin
     }
 }
 
-struct Status: ParsableCommand {
+/// A command that is one request to the daemon: it prints the answer's lines.
+protocol OneRequestCommand: ParsableCommand {
+    static var operation: ControlRequest.Operation { get }
+    var home: HomeOption { get }
+}
+
+extension OneRequestCommand {
+    func run() throws { try simpleRequest(ControlRequest(op: Self.operation), home: home) }
+}
+
+struct Status: OneRequestCommand {
+    static let operation = ControlRequest.Operation.status
     static let configuration = CommandConfiguration(
         abstract: "Show whether the daemon runs, what it holds and who is connected.",
         discussion: "Exits 0 when a daemon answers, 1 when none runs.")
 
     @OptionGroup var home: HomeOption
-
-    func run() throws { try simpleRequest(ControlRequest(op: .status), home: home) }
 }
 
 struct Peers: ParsableCommand {
