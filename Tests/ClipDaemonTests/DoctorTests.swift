@@ -110,4 +110,22 @@ struct DoctorTests {
         let bare = doctor(home, wayland: weston.socket)
         #expect(lines(bare, "problem").contains { $0.contains("offers no data-control protocol") && $0.contains("fix: run clipd with --backend memory") }, "\(bare.stdout)")
     }
+
+    @Test(.enabled(if: XvfbServer.isAvailable && WaylandCompositor.isAvailable(.sway) && WaylandCompositor.isAvailable(.weston),
+                   "needs Xvfb, sway and weston"))
+    func xwaylandBesideAWaylandSession() throws {
+        let x = try XvfbServer(harness: h)
+        let home = h.root + "/both"
+        mkdir(home, 0o700)
+        let sway = try WaylandCompositor(.sway, harness: h)
+        let both = doctor(home, display: x.display, wayland: sway.socket)
+        #expect(lines(both, "ok").contains { $0.contains("Wayland session \(sway.socket): zwlr_data_control_manager_v1") }, "\(both.stdout)")
+        #expect(lines(both, "ok").contains { $0.contains("XWayland \(x.display): ") }, "\(both.stdout)")
+        // A compositor without data-control is no problem while XWayland is there: auto uses it.
+        let weston = try WaylandCompositor(.weston, harness: h)
+        let fallback = doctor(home, display: x.display, wayland: weston.socket)
+        #expect(lines(fallback, "note").contains { $0.contains("offers no data-control protocol") && $0.contains("clipd uses X11 through XWayland on \(x.display)") },
+                "\(fallback.stdout)")
+        #expect(!lines(fallback, "problem").contains { $0.contains("data-control") })
+    }
 }
