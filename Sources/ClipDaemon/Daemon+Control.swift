@@ -260,7 +260,7 @@ extension Daemon {
         var response = ControlResponse(ok: true)
         response.lines = peers.peers.map { p in
             let state = connected.contains(p.deviceID) ? "connected" : "disconnected"
-            let contact = lastContact[p.deviceID].map { "last contact \(Self.duration(since: $0)) ago" } ?? "no contact yet"
+            let contact = contacts.describe(p.deviceID)
             let addresses = p.addresses.isEmpty ? "(dials us)" : p.addresses.joined(separator: ",")
             return "\(p.name)\t\(p.deviceID.short)\t\(state)\t\(contact)\tdirection \(p.policy.direction.rawValue)\t\(addresses)"
         }

@@ -33,12 +33,12 @@ extension Daemon {
         var findings: [Finding] = []
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         for peer in network {
-            let direction = peer.policy.direction == .both ? "" : ", \(Self.describe(peer.policy.direction))"
-            let contact = lastContact[peer.deviceID].map { "last contact \(Self.duration(since: $0)) ago" } ?? "no contact since this daemon started"
+            let direction = peer.policy.direction == .both ? "" : " (\(Self.describe(peer.policy.direction)))"
+            let contact = contacts.describe(peer.deviceID)
             if connected.contains(peer.deviceID) {
-                findings.append(Finding(.ok, "peer \(peer.name): connected (\(contact)\(direction))"))
+                findings.append(Finding(.ok, "peer \(peer.name): \(contact)\(direction)"))
             } else if let address = peer.addresses.first {
-                findings.append(Finding(.problem, "peer \(peer.name): not connected, dialing \(address) (\(contact))",
+                findings.append(Finding(.problem, "peer \(peer.name): not connected, dialing \(address) (\(contact))\(direction)",
                                         fix: "check that clipd runs there (`clipd status`), listens on \(address), and that no firewall drops the port"))
             } else {
                 findings.append(Finding(.note, "peer \(peer.name): not connected; it dials this machine (\(contact))",

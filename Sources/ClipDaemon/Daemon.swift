@@ -47,8 +47,8 @@ public final class Daemon: @unchecked Sendable {
     var listenersDescription: [String] { listeners.map(\.bound) }
     /// Nothing leaves or enters this machine's clipboard while paused (`Daemon+Pause`).
     var paused = false
-    /// When each peer's session last opened or closed (for `clipd status` and `doctor`).
-    var lastContact: [DeviceID: Date] = [:]
+    /// When each peer's session opened or last closed (for `clipd peers` and `doctor`).
+    let contacts: ContactLog
     /// When this daemon started.
     let startedAt = Date()
     /// True while a reload is under way (`Daemon+Reload`).
@@ -88,6 +88,7 @@ public final class Daemon: @unchecked Sendable {
         self.identity = identity
         self.peers = try PeerStore(path: paths.peersFile)
         paused = FileManager.default.fileExists(atPath: paths.pausedFile)
+        contacts = ContactLog(path: paths.lastContactFile)
         backend = Self.makeBackend(configuration: configuration, environment: ProcessInfo.processInfo.environment, logger: logger)
         self.engine = SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
@@ -202,6 +203,11 @@ public final class Daemon: @unchecked Sendable {
             pairingWindow?.expiry.cancel()
             let all = listeners.map(\.channel) + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
             for connection in connections.values { connection.close(reason: "daemon stopping") }
+            do {
+                try contacts.save(keeping: Set(peers.peers.map(\.deviceID)))
+            } catch {
+                logger.warning("could not save when peers were last seen: \(error)")
+            }
             return all
         }.get()) ?? []
         for channel in channels { try? await channel.close() }
@@ -263,7 +269,7 @@ public final class Daemon: @unchecked Sendable {
         // Registered first, so closing the old session does not start a redial.
         existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
-        lastContact[peer.deviceID] = Date()
+        contacts.opened(peer.deviceID)
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
         perform(engine.sessionOpened(id, peer: peer.deviceID, policy: effectivePolicy(for: peer.deviceID)))
         return id
@@ -273,7 +279,7 @@ public final class Daemon: @unchecked Sendable {
         assertOnLoop()
         guard connections[id] === connection else { return }
         connections[id] = nil
-        if let peer = connection.peer { lastContact[peer.deviceID] = Date() }
+        if let peer = connection.peer { contacts.closed(peer.deviceID) }
         perform(engine.sessionClosed(id))
         failWaits(for: id, peerName: connection.peer?.name ?? "peer")
         if let peer = connection.peer, !stopped { ensureDialer(peer.deviceID) }

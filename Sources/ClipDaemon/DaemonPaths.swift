@@ -16,6 +16,8 @@ public struct DaemonPaths: Sendable {
     public var peersFile: String { stateDirectory + "/peers.toml" }
     public var configFile: String { stateDirectory + "/clipd.toml" }
     public var controlSocket: String { runtimeDirectory + "/clipd.sock" }
+    /// When each peer was last seen (`ContactLog`), written when the daemon stops.
+    public var lastContactFile: String { stateDirectory + "/last-contact" }
     /// Present while sync is paused (`clipd pause`): a restarted daemon stays paused.
     public var pausedFile: String { runtimeDirectory + "/paused" }
     /// VM channels attached at run time (`passvm run`), one spec per line, so they survive

@@ -41,14 +41,20 @@ struct DoctorTests {
         let (a, b) = try h.startPairedDaemons()
         let healthy = doctor(b.home)
         #expect(healthy.status == 0, "\(healthy.stdout)")
-        #expect(lines(healthy, "ok").contains { $0.contains("peer alpha: connected (last contact") })
+        #expect(lines(healthy, "ok").contains { $0.contains("peer alpha: connected for ") }, "\(healthy.stdout)")
         #expect(healthy.stdout.hasSuffix("ok      no problems found\n"))
 
         h.stop(a)
         #expect(h.eventually { h.clipd(["status"], b).stdout.contains("0 connected") })
         let lost = doctor(b.home)
         #expect(lost.status == 1)
-        #expect(lines(lost, "problem").contains { $0.contains("peer alpha: not connected, dialing \(a.address) (last contact") && $0.contains("fix: check that clipd runs there") }, "\(lost.stdout)")
+        #expect(lines(lost, "problem").contains { $0.contains("peer alpha: not connected, dialing \(a.address) (last contact ") && $0.contains("fix: check that clipd runs there") }, "\(lost.stdout)")
+        // A daemon restarted while its peer is away still knows when it last saw it.
+        h.stop(b)
+        try h.start(b)
+        #expect(lines(doctor(b.home), "problem").contains { $0.contains("peer alpha: not connected, dialing \(a.address) (last contact ") })
+        #expect(h.clipd(["peers"], b).stdout.contains("\tlast contact "))
+        #expect(((try? String(contentsOfFile: b.home + "/last-contact", encoding: .utf8)) ?? "").count == 32 + 1 + 10 + 1)
 
         #expect(h.clipd(["pause"], b).status == 0)
         #expect(lines(doctor(b.home), "problem").contains { $0.contains("sync is paused") && $0.hasSuffix("fix: clipd resume") })
