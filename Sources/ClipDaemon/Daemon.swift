@@ -45,7 +45,7 @@ public final class Daemon: @unchecked Sendable {
     /// Sockets accepting peers: the `listen` entry each serves, and the address bound.
     var listeners: [(spec: String, channel: Channel, bound: String)] = []
     var listenersDescription: [String] { listeners.map(\.bound) }
-    /// Nothing leaves or enters this machine's clipboard while paused (`Daemon+Pause`).
+    /// Nothing leaves or enters this machine's clipboard while paused (`Daemon+Policy`).
     var paused = false
     /// When each peer's session opened or last closed (for `clipd peers` and `doctor`).
     let contacts: ContactLog

@@ -28,10 +28,9 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
         return protocolName.isEmpty ? "wayland \(name)" : "wayland \(name) (\(protocolName))"
     }
 
-    /// Checks that a compositor is reachable and offers data-control, then disconnects.
-    /// Throws the same one-line error `start` would.
-    /// Connects once and lets go: throws the one-line error a start would, else returns the
-    /// data-control protocol the compositor offers, its version and selections.
+    /// Checks that a compositor is reachable and offers data-control, then disconnects:
+    /// throws the one-line error `start` would, else returns the protocol it offers, its
+    /// version and the selections it carries. Any thread.
     @discardableResult
     public static func probe(displayName: String?) throws -> String {
         let session = try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(), mailbox: ReadMailbox(wake: {}),
