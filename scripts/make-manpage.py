@@ -106,10 +106,11 @@ def walk(path, command, level, out):
 def main():
     binary, sections = sys.argv[1], sys.argv[2]
     info = json.loads(subprocess.run([binary, "--experimental-dump-help"], check=True, capture_output=True).stdout)
+    version = subprocess.run([binary, "--version"], check=True, capture_output=True, text=True).stdout.strip()
     top = info["command"]
     name = top["commandName"]
     out = [
-        '.TH "' + name.upper() + '" "1" "" "' + name + '" "User Commands"',
+        '.TH "' + name.upper() + '" "1" "" "' + name + " " + version + '" "User Commands"',
         ".SH NAME",
         roff(name) + " \\- " + roff(top.get("abstract", "")),
         ".SH SYNOPSIS",

@@ -11,56 +11,56 @@ extension Daemon {
         return response
     }
 
-    func diagnosis() -> [Finding] {
+    func diagnosis() -> [DoctorFinding] {
         assertOnLoop()
-        var findings = [Finding(.ok, "daemon running: \(identity.name) (device \(identity.deviceID.short)), backend \(backend.description), up \(Self.duration(since: startedAt))")]
-        if paused { findings.append(Finding(.problem, "sync is paused: nothing leaves or reaches this machine's clipboard", fix: "clipd resume")) }
+        var findings = [DoctorFinding(.ok, "daemon running: \(identity.name) (device \(identity.deviceID.short)), backend \(backend.description), up \(Self.duration(since: startedAt))")]
+        if paused { findings.append(DoctorFinding(.problem, "sync is paused: nothing leaves or reaches this machine's clipboard", fix: "clipd resume")) }
         if listeners.isEmpty {
-            findings.append(Finding(.note, "not listening: this machine only dials its peers", fix: "add listen = [\"0.0.0.0:\(DaemonConfiguration.defaultPort)\"] to \(paths.configFile) if peers must reach it"))
+            findings.append(DoctorFinding(.note, "not listening: this machine only dials its peers", fix: "add listen = [\"0.0.0.0:\(DaemonConfiguration.defaultPort)\"] to \(paths.configFile) if peers must reach it"))
         } else {
-            findings.append(Finding(.ok, "listening on \(listenersDescription.joined(separator: ", "))"))
+            findings.append(DoctorFinding(.ok, "listening on \(listenersDescription.joined(separator: ", "))"))
         }
         findings += peerFindings() + channelFindings()
         return findings
     }
 
-    private func peerFindings() -> [Finding] {
+    private func peerFindings() -> [DoctorFinding] {
         let network = peers.peers.filter { !$0.addresses.contains(Self.virtioTarget) }
         if peers.peers.isEmpty {
-            return [Finding(.problem, "no paired peers: nothing to sync with",
+            return [DoctorFinding(.problem, "no paired peers: nothing to sync with",
                             fix: "run `clipd pair` here, then `clipd pair CODE HOST:PORT` on the other machine")]
         }
-        var findings: [Finding] = []
+        var findings: [DoctorFinding] = []
         let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
         for peer in network {
             let direction = peer.policy.direction == .both ? "" : " (\(Self.describe(peer.policy.direction)))"
             let contact = contacts.describe(peer.deviceID)
             if connected.contains(peer.deviceID) {
-                findings.append(Finding(.ok, "peer \(peer.name): \(contact)\(direction)"))
+                findings.append(DoctorFinding(.ok, "peer \(peer.name): \(contact)\(direction)"))
             } else if let address = peer.addresses.first {
-                findings.append(Finding(.problem, "peer \(peer.name): not connected, dialing \(address) (\(contact))\(direction)",
+                findings.append(DoctorFinding(.problem, "peer \(peer.name): not connected, dialing \(address) (\(contact))\(direction)",
                                         fix: "check that clipd runs there (`clipd status`), listens on \(address), and that no firewall drops the port"))
             } else {
-                findings.append(Finding(.note, "peer \(peer.name): not connected; it dials this machine (\(contact))",
+                findings.append(DoctorFinding(.note, "peer \(peer.name): not connected; it dials this machine (\(contact))",
                                         fix: "check that clipd runs there and can reach \(listenersDescription.first ?? "this machine")"))
             }
         }
         return findings
     }
 
-    private func channelFindings() -> [Finding] {
-        var findings: [Finding] = []
+    private func channelFindings() -> [DoctorFinding] {
+        var findings: [DoctorFinding] = []
         for link in virtioLinks {
             let name = "\(link.kind.label) \(link.channel)"
             if link.kind == .spiceAgent {
                 let ready = agentSessions.values.contains { $0.channelDescription == link.channel.description }
                 if ready {
-                    findings.append(Finding(.ok, "\(name): the guest's agent is ready"))
+                    findings.append(DoctorFinding(.ok, "\(name): the guest's agent is ready"))
                 } else if link.current != nil {
-                    findings.append(Finding(.problem, "\(name): QEMU is there but the guest's agent has not started",
+                    findings.append(DoctorFinding(.problem, "\(name): QEMU is there but the guest's agent has not started",
                                             fix: "in the guest, install and start spice-vdagent (Linux) or the virtio-win guest tools (Windows)"))
                 } else {
-                    findings.append(Finding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))",
+                    findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))",
                                             fix: "start the VM with this chardev socket on port com.redhat.spice.0 (`passvm run` with vdagent = true does)"))
                 }
                 continue
@@ -69,18 +69,18 @@ extension Daemon {
                 let fix = link.channel.isGuest
                     ? "the host's clipd must attach this VM's channel (clipd run --virtio unix:PATH there, or `passvm run`)"
                     : "start the VM with this chardev socket on port org.clipd.0 (`passvm run` does), and check this user may open it"
-                findings.append(Finding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))", fix: fix))
+                findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))", fix: fix))
             } else if link.channel.isGuest && !connections.values.contains(where: { $0.peer?.addresses.contains(Self.virtioTarget) == true }) {
                 let paired = peers.peers.contains { $0.addresses.contains(Self.virtioTarget) }
                 findings.append(paired
-                    ? Finding(.problem, "\(name): attached, but no session with the host", fix: "check the host's clipd (`clipd doctor` there)")
-                    : Finding(.problem, "\(name): attached, but this guest is not paired with the host", fix: "run `clipd pair` on the host, then `clipd pair CODE virtio` here"))
+                    ? DoctorFinding(.problem, "\(name): attached, but no session with the host", fix: "check the host's clipd (`clipd doctor` there)")
+                    : DoctorFinding(.problem, "\(name): attached, but this guest is not paired with the host", fix: "run `clipd pair` on the host, then `clipd pair CODE virtio` here"))
             } else {
-                findings.append(Finding(.ok, "\(name): attached"))
+                findings.append(DoctorFinding(.ok, "\(name): attached"))
             }
         }
-        for listener in virtioListeners { findings.append(Finding(.ok, "VM channel: waiting for QEMU on \(listener.localAddress.map { "\($0)" } ?? "its socket")")) }
-        for (_, spec) in agentListeners { findings.append(Finding(.ok, "SPICE agent channel: waiting for QEMU on \(spec)")) }
+        for listener in virtioListeners { findings.append(DoctorFinding(.ok, "VM channel: waiting for QEMU on \(listener.localAddress.map { "\($0)" } ?? "its socket")")) }
+        for (_, spec) in agentListeners { findings.append(DoctorFinding(.ok, "SPICE agent channel: waiting for QEMU on \(spec)")) }
         return findings
     }
 

@@ -11,6 +11,7 @@ struct Clipd: ParsableCommand {
             code (`clipd pair`), then copy on one and paste on the other. Scripts use \
             `clipd send` and `clipd recv` like wl-copy and wl-paste.
             """,
+        version: ClipdVersion.current,
         subcommands: [Run.self, Pair.self, Send.self, Recv.self, Status.self, Peers.self, Unpair.self, Pause.self, Resume.self,
                       Config.self, Doctor.self])
 
@@ -24,7 +25,7 @@ struct Clipd: ParsableCommand {
 
 /// The `--home` option every subcommand shares.
 struct HomeOption: ParsableArguments {
-    @Option(name: .long, help: "Keep config, keys, peers and the control socket in DIR (or set CLIPD_HOME).")
+    @Option(name: .long, help: "Keep config, keys, peers and the control socket in DIR (or set CLIPD_HOME).", completion: .directory)
     var home: String?
 
     var paths: DaemonPaths { DaemonPaths(home: home, environment: ProcessInfoEnvironment.current) }

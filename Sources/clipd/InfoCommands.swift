@@ -66,10 +66,10 @@ struct Peers: ParsableCommand {
 
         @OptionGroup var home: HomeOption
 
-        @Argument(help: "The peer's name or device id prefix.")
+        @Argument(help: "The peer's name or device id prefix.", completion: .custom(PeerNameCompletion.names))
         var peer: String
 
-        @Option(help: "both, send (only to the peer), receive (only from it) or off.")
+        @Option(help: "both, send (only to the peer), receive (only from it) or off.", completion: .list(["both", "send", "receive", "off"]))
         var direction: String
 
         func run() throws {
@@ -87,7 +87,7 @@ struct Unpair: ParsableCommand {
 
     @OptionGroup var home: HomeOption
 
-    @Argument(help: "The peer's name or device id prefix.")
+    @Argument(help: "The peer's name or device id prefix.", completion: .custom(PeerNameCompletion.names))
     var peer: String
 
     func run() throws {

@@ -25,10 +25,11 @@ struct Run: ParsableCommand {
 
     @OptionGroup var home: HomeOption
 
-    @Option(help: "Clipboard backend: auto (Wayland when WAYLAND_DISPLAY is set, else X11 when DISPLAY is set, else memory), wayland, x11 or memory.")
+    @Option(help: "Clipboard backend: auto (Wayland when WAYLAND_DISPLAY is set, else X11 when DISPLAY is set, else memory), wayland, x11 or memory.",
+            completion: .list(["auto", "wayland", "x11", "memory"]))
     var backend: String?
 
-    @Option(help: "Selections to sync: clipboard or clipboard,primary.")
+    @Option(help: "Selections to sync: clipboard or clipboard,primary.", completion: .list(["clipboard", "clipboard,primary"]))
     var selections: String?
 
     @Option(help: "Accept peers on HOST:PORT (repeatable). Without it the daemon only dials out.")
@@ -49,13 +50,14 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("chunk-cache"), help: "Memory for chunks kept beyond held items, for deltas and relaying (default 32MiB).")
     var chunkCache: String?
 
-    @Option(help: "Config file (TOML). Default: clipd.toml in the state directory, if present.")
+    @Option(help: "Config file (TOML). Default: clipd.toml in the state directory, if present.", completion: .file(extensions: ["toml"]))
     var config: String?
 
     @Option(help: "Name shown to peers (default: the host name).")
     var name: String?
 
-    @Option(name: .customLong("log-level"), help: "Least severe messages logged: trace, debug, info (default), notice, warning or error.")
+    @Option(name: .customLong("log-level"), help: "Least severe messages logged: trace, debug, info (default), notice, warning or error.",
+            completion: .list(["trace", "debug", "info", "notice", "warning", "error"]))
     var logLevel: String?
 
     @Flag(name: .shortAndLong, help: "Log every session event (--log-level debug).")

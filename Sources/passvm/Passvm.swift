@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ClipDaemon
 import PassthroughCore
 
 @main
@@ -13,6 +14,7 @@ struct Passvm: ParsableCommand {
             args` prints the QEMU command line; `passvm run` checks, starts QEMU and attaches \
             the running clipd daemon to the VM's channel.
             """,
+        version: ClipdVersion.current,
         subcommands: [Check.self, Args.self, Run.self, Devices.self])
 }
 

@@ -19,7 +19,7 @@ enum X11SelectionOwnerBound { static let maximum = 256 }
 struct HostileInputTests {
     let h = DaemonHarness()
 
-    /// Finding 1: VM channel frames have no business on TCP; the strict decoder ends the
+    /// DoctorFinding 1: VM channel frames have no business on TCP; the strict decoder ends the
     /// connection at once (it used to be kept open, the frame ignored).
     @Test func aNetworkPeerSendingVMChannelFramesIsDropped() throws {
         let daemon = try h.start("strict")
@@ -31,7 +31,7 @@ struct HostileInputTests {
         #expect(h.clipd(["status"], daemon).status == 0)
     }
 
-    /// Finding 1: a guest asking for the host's hello a million times without reading gets
+    /// DoctorFinding 1: a guest asking for the host's hello a million times without reading gets
     /// at most one answer per read and none while the channel is full, not a million queued.
     @Test func aGuestThatAsksForHellosAndNeverReadsCannotQueueAnswers() throws {
         let socket = h.root + "/flood.sock"
@@ -63,7 +63,7 @@ struct HostileInputTests {
         #expect(h.clipd(["status"], host).status == 0)
     }
 
-    /// Finding 3: copies made while a peer does not read used to queue one offer each
+    /// DoctorFinding 3: copies made while a peer does not read used to queue one offer each
     /// (64 KiB apiece inline) without end. While the channel takes no writes only the newest
     /// offer per selection waits, and it is the one that arrives last.
     @Test func copiesMadeWhileAPeerDoesNotReadQueueOnlyTheNewestOffer() throws {
@@ -115,7 +115,7 @@ struct HostileInputTests {
         }
     }
 
-    /// Finding 4: a peer's `x-special/gnome-copied-files` saying `cut` would have a file
+    /// DoctorFinding 4: a peer's `x-special/gnome-copied-files` saying `cut` would have a file
     /// manager move local files on paste. Types clipd does not read from a desktop are not
     /// offered on it, unless `extra_mime_types` names them.
     @Test(.enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
@@ -145,7 +145,7 @@ struct HostileInputTests {
         #expect(h.clipd(["recv", "-t", "x-special/gnome-copied-files"], daemon).stdout.hasPrefix("cut"))
     }
 
-    /// Finding 4: the X server never frees an atom. Type names from peers' items used to be
+    /// DoctorFinding 4: the X server never frees an atom. Type names from peers' items used to be
     /// interned without end; past 256 created by this connection, new names are not offered.
     @Test(.enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
     func typeNamesFromPeersCreateABoundedNumberOfAtoms() throws {
@@ -164,7 +164,7 @@ struct HostileInputTests {
         #expect(h.logText(daemon).contains("not offering type image/x-clipd-"), "fewer than the bound were owned: the test proves nothing")
     }
 
-    /// Finding 4: the policy is read from peers.toml; a peer the daemon only receives from
+    /// DoctorFinding 4: the policy is read from peers.toml; a peer the daemon only receives from
     /// gets nothing from it, and a bad value stops the daemon with one line naming it.
     @Test func aPeersPolicyComesFromThePeersFileAndABadOneIsNamed() throws {
         let raw = TrustedRawPeer()
@@ -185,7 +185,7 @@ struct HostileInputTests {
         #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
     }
 
-    /// Finding 5: the CLI sends clipboard contents and pairing codes over the control
+    /// DoctorFinding 5: the CLI sends clipboard contents and pairing codes over the control
     /// socket; a socket served by another user's process (one that got there first) is
     /// refused before anything is written.
     @Test(.enabled(if: geteuid() == 0, "needs root to serve a socket as another user"))
@@ -209,7 +209,7 @@ struct HostileInputTests {
         #expect(((try? Data(contentsOf: URL(fileURLWithPath: home + "/stolen"))) ?? Data()).isEmpty, "bytes reached the impostor")
     }
 
-    /// Finding 5: a response frame's lengths are bounded before anything is read or
+    /// DoctorFinding 5: a response frame's lengths are bounded before anything is read or
     /// allocated (a u64 payload length used to be taken as it came).
     @Test func theCLIRefusesAnOversizedResponseFrameInOneLine() throws {
         let home = h.root + "/fake-daemon"
@@ -243,7 +243,7 @@ struct HostileInputTests {
         return (try PairingCode(parsing: code ?? ""), window)
     }
 
-    /// Finding 6: a PAIR_START that took the code and then went silent used to leave
+    /// DoctorFinding 6: a PAIR_START that took the code and then went silent used to leave
     /// `clipd pair` waiting out its ten minutes; it now fails at once, saying so.
     @Test func anAbandonedPairingAttemptEndsTheWindowAtOnce() throws {
         let daemon = try h.start("abandoned")
@@ -263,7 +263,7 @@ struct HostileInputTests {
 
     static var nowNanoseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
 
-    /// Finding 8: a handshake stamped a day ahead used to be accepted and recorded, locking
+    /// DoctorFinding 8: a handshake stamped a day ahead used to be accepted and recorded, locking
     /// the peer's later (correct) handshakes out for that day.
     @Test func aHandshakeStampedFarAheadIsDroppedAndLocksNothingOut() throws {
         let raw = TrustedRawPeer()
@@ -274,7 +274,7 @@ struct HostileInputTests {
         #expect(throws: Never.self) { try RawPeer(port: daemon.port!).handshake(key: raw.key, psk: raw.psk, daemonKey: key) }
     }
 
-    /// Finding 8: the timestamp of a message 1 from someone holding the peer's key but not
+    /// DoctorFinding 8: the timestamp of a message 1 from someone holding the peer's key but not
     /// the PSK used to be recorded, so the real peer's next handshake counted as a replay.
     @Test func aHandshakeWithoutThePSKLeavesNoTimestampBehind() throws {
         let raw = TrustedRawPeer()
@@ -289,7 +289,7 @@ struct HostileInputTests {
         withExtendedLifetime(real) {}
     }
 
-    /// Finding 9: the listener used to store the joiner as soon as it sent PAIR_FINISH, so a
+    /// DoctorFinding 9: the listener used to store the joiner as soon as it sent PAIR_FINISH, so a
     /// joiner that never verified it (or went away) left a peer stored on one side only. It
     /// now stores only at PAIR_DONE.
     @Test func aJoinerThatNeverConfirmsLeavesNothingStored() throws {
@@ -312,7 +312,7 @@ struct HostileInputTests {
         #expect(!((try? String(contentsOfFile: daemon.home + "/peers.toml", encoding: .utf8)) ?? "").contains("half-paired"))
     }
 
-    /// Finding 10: keys used to change only every 2^20 records, so a long-lived session's key
+    /// DoctorFinding 10: keys used to change only every 2^20 records, so a long-lived session's key
     /// (found in memory later) opened everything it had carried. A key that protected records
     /// is now replaced every 2 minutes (here 300 ms); an idle session sends no updates.
     @Test func keysAreReplacedOnATimerWhileTheyAreUsed() throws {
@@ -331,7 +331,7 @@ struct HostileInputTests {
         #expect(peer.keyUpdates == 2)
     }
 
-    /// Finding 10: the daemon holds keys and clipboard contents; it is undumpable, so no
+    /// DoctorFinding 10: the daemon holds keys and clipboard contents; it is undumpable, so no
     /// core file or other process of the same user (ptrace, /proc/PID/mem) can read them.
     /// The kernel shows that by giving an undumpable process's /proc files to root.
     @Test(.enabled(if: geteuid() == 0, "needs root to run the daemon as another user"))

@@ -68,12 +68,12 @@ struct PackagingTests {
     @Test func completionsLoadAndComplete() throws {
         let bash = h.run("/bin/bash", ["-c", """
             source \(prefix)/share/bash-completion/completions/clipd
-            COMP_WORDS=(clipd pe); COMP_CWORD=1; COMP_LINE='clipd pe'; COMP_POINT=8; _clipd; echo "${COMPREPLY[*]}"
-            COMP_WORDS=(clipd config ''); COMP_CWORD=2; COMP_LINE='clipd config '; COMP_POINT=13; _clipd; echo "${COMPREPLY[*]}"
+            COMP_WORDS=(clipd pe); COMP_CWORD=1; COMP_LINE='clipd pe'; COMP_POINT=8; _clipd clipd pe clipd; echo "${COMPREPLY[*]}"
+            COMPREPLY=(); COMP_WORDS=(clipd config ''); COMP_CWORD=2; COMP_LINE='clipd config '; COMP_POINT=13; _clipd clipd '' config; echo "${COMPREPLY[*]}"
             """])
         let lines = bash.stdout.split(separator: "\n").map(String.init)
         #expect(bash.status == 0 && lines.count == 2, "\(bash.stdout)\(bash.stderr)")
-        #expect(lines.first?.split(separator: " ").contains("peers") == true, "\(bash.stdout)")
+        #expect(lines.first == "peers", "only the subcommand starting with pe: \(bash.stdout)")
         #expect(lines.last.map { $0.contains("check") && $0.contains("reload") && $0.contains("default") } == true, "\(bash.stdout)")
 
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") {
@@ -86,6 +86,28 @@ struct PackagingTests {
             let fish = h.run("/usr/bin/fish", ["--no-config", "-c", "source \(prefix)/share/fish/vendor_completions.d/clipd.fish; complete -C 'clipd pe'"])
             #expect(fish.status == 0 && fish.stdout.contains("peers"), "\(fish.stdout)\(fish.stderr)")
         }
+    }
+
+    /// Values complete too: fixed lists, and the names of paired peers, which the running
+    /// daemon gives (the `--home` on the line, or CLIPD_HOME).
+    @Test func valuesAndPeerNamesComplete() throws {
+        let (a, _) = try h.startPairedDaemons()
+        let script = """
+            PATH=\(prefix)/bin:$PATH  # the completion asks the installed clipd
+            source \(prefix)/share/bash-completion/completions/clipd
+            COMPREPLY=(); COMP_WORDS=(clipd peers set x --direction ''); COMP_CWORD=5; COMP_LINE='clipd peers set x --direction '; COMP_POINT=31; _clipd clipd '' --direction; echo "${COMPREPLY[*]}"
+            COMP_WORDS=(clipd unpair --home \(a.home) b); COMP_CWORD=4; COMP_LINE='clipd unpair --home \(a.home) b'; COMP_POINT=${#COMP_LINE}; COMPREPLY=(); _clipd clipd b \(a.home); echo "${COMPREPLY[*]}"
+            COMP_WORDS=(clipd run --backend w); COMP_CWORD=3; COMP_LINE='clipd run --backend w'; COMP_POINT=21; COMPREPLY=(); _clipd clipd w --backend; echo "${COMPREPLY[*]}"
+            """
+        let bash = h.run("/bin/bash", ["-c", script])
+        let lines = bash.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count >= 3, "\(bash.stdout)\(bash.stderr)")
+        #expect(Set(lines[0].split(separator: " ").map(String.init)) == ["both", "send", "receive", "off"], "\(lines)")
+        #expect(lines[1] == "beta", "the daemon's paired peer: \(lines)")
+        #expect(lines[2] == "wayland", "\(lines)")
+        #expect(h.run(prefix + "/bin/clipd", ["--version"]).stdout == "0.1.0\n")
+        let page = try String(contentsOfFile: prefix + "/share/man/man1/clipd.1", encoding: .utf8)
+        #expect(page.hasPrefix(".TH \"CLIPD\" \"1\" \"\" \"clipd 0.1.0\""))
     }
 
     @Test func manPagesRenderCleanlyAndCoverEveryCommand() throws {

@@ -1,7 +1,7 @@
 /// One thing `clipd doctor` found: fine, worth knowing, or a problem with its fix.
 ///
 /// A value type; safe to share between threads.
-public struct Finding: Sendable, Equatable {
+public struct DoctorFinding: Sendable, Equatable {
     public enum Level: String, Sendable {
         case ok, note, problem
     }
