@@ -33,7 +33,7 @@ struct ConfigurationTemplateTests {
         let arguments = try #require((json["command"] as? [String: Any])?["arguments"] as? [[String: Any]])
         let names = arguments.compactMap { ($0["names"] as? [[String: Any]])?.first { $0["kind"] as? String == "long" }?["name"] as? String }
         #expect(names.count >= 12)
-        let aside: Set = ["home", "config", "verbose", "help"]
+        let aside: Set = ["home", "config", "verbose", "help", "version"]
         let keys = Set(DaemonConfiguration.knownKeys)
         for name in names where !aside.contains(name) {
             let key = ["max-size": "max_size", "lazy-above": "lazy_above", "chunk-cache": "chunk_cache", "log-level": "log_level"][name] ?? name
