@@ -31,6 +31,15 @@ struct DoctorTests {
         #expect(result.status == 1)
         #expect(lines(result, "problem").contains { $0.contains("no clipd daemon runs for this user") && $0.contains("; fix: start it: `clipd run`") }, "\(result.stdout)")
         #expect(lines(result, "note").contains { $0.contains("no desktop session here") })
+
+        // A daemon killed outright leaves its socket behind: said so, with the fix.
+        let crashed = try h.start("crashed", listen: false)
+        kill(crashed.process!.processIdentifier, SIGKILL)
+        crashed.process!.waitUntilExit()
+        let stale = doctor(crashed.home)
+        #expect(stale.status == 1)
+        #expect(lines(stale, "problem").contains { $0.contains("the control socket \(crashed.home)/clipd.sock is there but no daemon answers") && $0.contains("fix: a crashed daemon left it") },
+                "\(stale.stdout)")
     }
 
     @Test func peersAndTheirLastContact() throws {
@@ -133,5 +142,18 @@ struct DoctorTests {
         #expect(lines(fallback, "note").contains { $0.contains("offers no data-control protocol") && $0.contains("clipd uses X11 through XWayland on \(x.display)") },
                 "\(fallback.stdout)")
         #expect(!lines(fallback, "problem").contains { $0.contains("data-control") })
+    }
+
+    @Test(.enabled(if: WaylandCompositor.isAvailable(.minimal([])), "needs clipd-test-compositor (make test builds it)"))
+    func whichDataControlProtocolIsNamed() throws {
+        let home = h.root + "/ext"
+        mkdir(home, 0o700)
+        let both = try WaylandCompositor(.minimal(["--wlr=2", "--ext"]), harness: h)
+        let preferred = doctor(home, wayland: both.socket)
+        #expect(lines(preferred, "ok").contains { $0.contains("Wayland session \(both.socket): ext_data_control_manager_v1 version 1 (clipboard and primary)") },
+                "ext-data-control is preferred when offered: \(preferred.stdout)")
+        let old = try WaylandCompositor(.minimal(["--wlr=1"]), harness: h)
+        let first = doctor(home, wayland: old.socket)
+        #expect(lines(first, "ok").contains { $0.contains("zwlr_data_control_manager_v1 version 1 (clipboard only; primary needs version 2)") }, "\(first.stdout)")
     }
 }
