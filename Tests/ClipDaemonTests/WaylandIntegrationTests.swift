@@ -108,6 +108,8 @@ struct WaylandIntegrationTests {
         let trusting = try h.startOnCompositor("trusting", socket: sway.socket, arguments: ["--config", config])
         manager.own(Self.item(["text/plain;charset=utf-8": "hunter3", ClipboardPolicy.passwordHint: "secret"], counter: 3))
         #expect(h.eventually { h.received(trusting) == "hunter3" }, "sync_secrets = true lets it through")
+        #expect(h.clipd(["recv", "-l"], trusting).stdout == "text/plain;charset=utf-8\nx-kde-passwordManagerHint\n", "a synced secret keeps its mark")
+        #expect(!h.clipd(["recv", "-l"], peer).stdout.contains("x-kde-passwordManagerHint"), "a hint that is not 'secret' is not kept")
     }
 
     @Test func anItemOverTheSizeLimitIsNotReadToTheEnd() throws {
