@@ -84,7 +84,8 @@ private final class HashSlots: @unchecked Sendable {
 }
 
 /// A pointer into a buffer that outlives the parallel batches reading it (they run inside
-/// `withUnsafeBytes`), and that nobody writes while they run.
+/// `withUnsafeBytes`), and that nobody writes while they run: shared reads of memory no one
+/// changes, which is what makes the unchecked conformance sound.
 private struct SendableRawPointer: @unchecked Sendable {
     let pointer: UnsafeRawPointer?
     init(_ pointer: UnsafeRawPointer?) { self.pointer = pointer }

@@ -9,13 +9,18 @@ import Foundation
 ///
 /// Threading: `start`, `own` and `stop` may be called from any thread (the daemon's loop);
 /// the `DesktopLoop` hands work to the Wayland thread, where all Wayland state lives.
+/// Sound as `@unchecked Sendable`: the one mutable field, `started`, is only touched under
+/// `lock` (the daemon may call `own` while `start` still runs on another thread); every
+/// other field is immutable.
 public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
     /// The socket name or path; nil means `WAYLAND_DISPLAY`.
     public let displayName: String?
     private let selections: Set<Selection>
     private let policy: ClipboardPolicy
-    private var loop: DesktopLoop?
-    private var protocolName = ""
+    private let lock = NSLock()
+    /// The loop and the protocol bound, once `start` succeeded.
+    private var started: (loop: DesktopLoop, protocolName: String)?
+    private var loop: DesktopLoop? { lock.withLock { started?.loop } }
 
     public init(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy) {
         self.displayName = displayName
@@ -25,7 +30,8 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
 
     public var description: String {
         let name = displayName ?? ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] ?? "wayland-0"
-        return protocolName.isEmpty ? "wayland \(name)" : "wayland \(name) (\(protocolName))"
+        guard let protocolName = lock.withLock({ started?.protocolName }) else { return "wayland \(name)" }
+        return "wayland \(name) (\(protocolName))"
     }
 
     /// Checks that a compositor is reachable and offers data-control, then disconnects:
@@ -48,8 +54,7 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
             try? WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
         let first = try WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
-        protocolName = first.protocolName
-        self.loop = loop
+        lock.withLock { started = (loop, first.protocolName) }
         loop.start(first: first, threadName: "clipd-wayland", onReconnect: onReconnect, log: log)
     }
 

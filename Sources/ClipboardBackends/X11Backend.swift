@@ -9,11 +9,17 @@ import Foundation
 ///
 /// Threading: `start`, `own` and `stop` may be called from any thread (the daemon's loop);
 /// the `DesktopLoop` hands work to the X thread, where all X state lives.
+/// Sound as `@unchecked Sendable`: the one mutable field, `started`, is only touched under
+/// `lock` (the daemon may call `own` while `start` still runs on another thread); every
+/// other field is immutable.
 public final class X11Backend: ClipboardBackend, @unchecked Sendable {
     public let displayName: String?
     private let selections: Set<Selection>
     private let policy: ClipboardPolicy
-    private var loop: DesktopLoop?
+    private let lock = NSLock()
+    /// The loop, once `start` succeeded.
+    private var started: DesktopLoop?
+    private var loop: DesktopLoop? { lock.withLock { started } }
 
     public init(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy) {
         self.displayName = displayName
@@ -36,7 +42,7 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
         let loop = DesktopLoop(name: "the X display") { mailbox in
             X11Session(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
-        self.loop = loop
+        lock.withLock { started = loop }
         loop.start(first: nil, threadName: "clipd-x11", onReconnect: onReconnect, log: log)
     }
 
