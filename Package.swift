@@ -59,7 +59,6 @@ let package = Package(
                 "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent", "TOMLPreflight",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -107,7 +106,8 @@ let package = Package(
         .testTarget(name: "ClipSyncTests", dependencies: ["ClipSync", "ClipTestSupport"]),
         .testTarget(
             name: "ClipDaemonTests",
-            dependencies: ["ClipCrypto", "ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire"]
+            dependencies: ["ClipCrypto", "ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),

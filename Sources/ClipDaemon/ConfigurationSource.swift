@@ -20,7 +20,7 @@ public struct RunOverrides: Sendable {
     public init() {}
 
     /// The config keys these settings stand for.
-    var keys: Set<String> {
+    var keyNames: Set<String> {
         let set: [(String, Bool)] = [
             ("backend", backend != nil), ("selections", selections != nil), ("listen", listen != nil), ("max_size", maximumItemSize != nil),
             ("lazy_above", lazyThreshold != nil), ("chunk_cache", chunkCacheBudget != nil), ("name", name != nil), ("virtio", virtio != nil),
@@ -65,22 +65,26 @@ public struct ConfigurationSource: Sendable {
 
     /// The file's settings with the overrides applied. Throws a one-line `DaemonError`
     /// naming the file and the problem.
-    public func load() throws -> DaemonConfiguration {
-        var configuration = try DaemonConfiguration.load(path: path, required: required)
+    public func load() throws -> DaemonConfiguration { try read().effective }
+
+    /// The file's settings alone, and with the overrides applied (what `load` returns).
+    func read() throws -> (file: DaemonConfiguration, effective: DaemonConfiguration) {
+        let file = try DaemonConfiguration.load(path: path, required: required)
+        var configuration = file
         overrides.apply(to: &configuration)
         if overrides.virtio == nil, configuration.virtio.isEmpty, let guestPort {
             configuration.virtio = [.guestDevice(path: guestPort)]
         }
         for address in configuration.listen { _ = try HostPort(parsing: address) }
-        return configuration
+        return (file, configuration)
     }
 
-    /// The keys the file sets to a value the command line replaces (for a reload's report).
-    public func overriddenKeys() -> [String] {
-        guard let file = try? DaemonConfiguration.load(path: path, required: required), let effective = try? load() else { return [] }
-        // Keys the file leaves at their defaults are not reported: it does not set them.
-        let keys = overrides.keys.intersection(DaemonConfiguration.differingKeys(file, DaemonConfiguration()))
-        return DaemonConfiguration.differingKeys(file, effective).filter { keys.contains($0) }
+    /// The keys the file sets to a value the command line replaces (for a reload's report),
+    /// from what `read` returned. Keys the file leaves at their defaults are not reported: it
+    /// does not set them.
+    func overriddenKeys(file: DaemonConfiguration, effective: DaemonConfiguration) -> [String] {
+        let set = Set(DaemonConfiguration.differingKeys(file, DaemonConfiguration()).map(\.name)).intersection(overrides.keyNames)
+        return DaemonConfiguration.differingKeys(file, effective).map(\.name).filter(set.contains)
     }
 
     /// Writes the commented default file when the daemon uses the default path and nothing

@@ -220,7 +220,7 @@ extension Daemon {
             let channels = agentLinks.map(\.channel.description) + agentListeners.map(\.1)
             lines.append("SPICE agent channels: \(channels.joined(separator: ", ")) (\(agentSessions.count) of \(channels.count) agents ready)")
         }
-        let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
+        let connected = connectedPeers
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let header = engine.currentHeader(selection) {
@@ -256,7 +256,7 @@ extension Daemon {
     }
 
     private func peersResponse() -> ControlResponse {
-        let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
+        let connected = connectedPeers
         var response = ControlResponse(ok: true)
         response.lines = peers.peers.map { p in
             let state = connected.contains(p.deviceID) ? "connected" : "disconnected"
@@ -267,11 +267,21 @@ extension Daemon {
         return response
     }
 
-    private func handleUnpair(_ request: ControlRequest, client: ControlConnection) throws {
-        let query = request.peer ?? ""
+    /// The one paired peer a person named (by name or device id prefix), or a one-line
+    /// error saying why there is none.
+    func pairedPeer(_ query: String) throws -> StoredPeer {
         let matches = peers.find(query)
         guard let peer = matches.first else { throw DaemonError("no paired peer named '\(query)' (see `clipd peers`)") }
         guard matches.count == 1 else { throw DaemonError("'\(query)' matches \(matches.count) peers; use the device id from `clipd peers`") }
+        return peer
+    }
+
+    /// The devices of the peers with a session now.
+    var connectedPeers: Set<DeviceID> { Set(connections.values.compactMap { $0.peer?.deviceID }) }
+
+    private func handleUnpair(_ request: ControlRequest, client: ControlConnection) throws {
+        let query = request.peer ?? ""
+        let peer = try pairedPeer(query)
         try peers.remove(peer.deviceID)
         dialers[peer.deviceID]?.retry?.cancel()
         dialers[peer.deviceID] = nil

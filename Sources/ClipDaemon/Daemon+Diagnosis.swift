@@ -31,7 +31,7 @@ extension Daemon {
                             fix: "run `clipd pair` here, then `clipd pair CODE HOST:PORT` on the other machine")]
         }
         var findings: [DoctorFinding] = []
-        let connected = Set(connections.values.compactMap { $0.peer?.deviceID })
+        let connected = connectedPeers
         for peer in network {
             let direction = peer.policy.direction == .both ? "" : " (\(Self.describe(peer.policy.direction)))"
             let contact = contacts.describe(peer.deviceID)

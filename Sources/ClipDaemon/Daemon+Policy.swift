@@ -61,9 +61,7 @@ extension Daemon {
         guard let text = request.direction, let direction = PeerPolicy.Direction(rawValue: text) else {
             throw DaemonError("direction must be one of \(PeerPolicy.Direction.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let matches = peers.find(query)
-        guard var peer = matches.first else { throw DaemonError("no paired peer named '\(query)' (see `clipd peers`)") }
-        guard matches.count == 1 else { throw DaemonError("'\(query)' matches \(matches.count) peers; use the device id from `clipd peers`") }
+        var peer = try pairedPeer(query)
         peer.policy.direction = direction
         try peers.upsert(peer)
         applyPolicies()

@@ -8,15 +8,6 @@ import NIOCore
 /// session. A file that does not parse changes nothing: the daemon goes on as it was and
 /// says why in one line.
 extension Daemon {
-    /// Keys whose new value needs a restart: what they set up is made once, at start.
-    static let restartKeys: [(key: String, differs: @Sendable (DaemonConfiguration, DaemonConfiguration) -> Bool)] = [
-        ("backend", { $0.backend != $1.backend }),
-        ("selections", { $0.selections != $1.selections }),
-        ("name", { $0.name != $1.name }),
-        ("sync_secrets", { $0.syncSecrets != $1.syncSecrets }),
-        ("extra_mime_types", { $0.extraMIMETypes != $1.extraMIMETypes }),
-    ]
-
     /// Reads `source` and peers.toml again and applies them. Returns lines for people: what
     /// changed, what waits for a restart. Throws a one-line error when a file is invalid (or
     /// another reload is under way); nothing has changed then.
@@ -32,10 +23,10 @@ extension Daemon {
         }.get()
         guard first else { throw DaemonError("a reload is already under way; try again when it is done") }
         defer { loop.execute { [self] in reloading = false } }
-        let new: DaemonConfiguration
+        let file: DaemonConfiguration, new: DaemonConfiguration
         let newPeers: [StoredPeer]
         do {
-            new = try source.load()
+            (file, new) = try source.read()
             newPeers = try peers.readFile()
         } catch {
             logger.error("configuration not reloaded: \(error)")
@@ -61,37 +52,18 @@ extension Daemon {
             return lines + peerLines
         }.get()
         let changed = DaemonConfiguration.differingKeys(old, new)
-        let waiting = Self.restartKeys.filter { $0.differs(old, new) }.map(\.key)
+        let waiting = changed.filter { !$0.live }.map(\.name)
+        let live = changed.filter(\.live).map(\.name)
         var summary = "reloaded \(source.path)"
-        let live = changed.filter { !waiting.contains($0) }
         summary += live.isEmpty ? ": no setting changed" : ": applied \(live.joined(separator: ", "))"
         lines.insert(summary, at: 0)
         if !waiting.isEmpty { lines.append("\(waiting.joined(separator: ", ")): takes effect when clipd restarts") }
-        let overridden = source.overriddenKeys()
+        let overridden = source.overriddenKeys(file: file, effective: new)
         if !overridden.isEmpty { lines.append("\(overridden.joined(separator: ", ")): set on clipd run's command line, which wins over the file") }
         for line in lines { logger.notice("\(line)") }
         return lines
     }
 
-}
-
-extension DaemonConfiguration {
-    /// The keys whose values differ between two configurations.
-    static func differingKeys(_ a: DaemonConfiguration, _ b: DaemonConfiguration) -> [String] {
-        var keys: [String] = []
-        if a.listen != b.listen { keys.append("listen") }
-        if a.maximumItemSize != b.maximumItemSize { keys.append("max_size") }
-        if a.lazyThreshold != b.lazyThreshold { keys.append("lazy_above") }
-        if a.chunkCacheBudget != b.chunkCacheBudget { keys.append("chunk_cache") }
-        if a.syncFiles != b.syncFiles { keys.append("sync_files") }
-        if a.virtio != b.virtio { keys.append("virtio") }
-        if a.vdagent != b.vdagent { keys.append("vdagent") }
-        if a.logLevel != b.logLevel { keys.append("log_level") }
-        return keys + Daemon.restartKeys.filter { $0.differs(a, b) }.map(\.key)
-    }
-}
-
-extension Daemon {
     private func bindNewListeners(_ wanted: [String], old: [String]) async -> ([(String, Channel, String)], [String]) {
         var added: [(String, Channel, String)] = []
         var problems: [String] = []

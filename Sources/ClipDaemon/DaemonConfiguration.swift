@@ -54,12 +54,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The least severe log messages written (`-v` is `debug`).
     public var logLevel: Logger.Level = .info
 
-    /// Every key a config file may hold.
-    public static let knownKeys: [String] = [
-        "backend", "selections", "listen", "max_size", "name", "sync_secrets", "extra_mime_types", "virtio", "vdagent",
-        "lazy_above", "chunk_cache", "sync_files", "log_level",
-    ]
-
     public init() {}
 
     /// Reads a config file. A missing file is fine when `required` is false; an unreadable
@@ -143,7 +137,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// when DISPLAY is set, else the memory clipboard. (The daemon falls back from Wayland
     /// to X11 when the compositor has no data-control protocol and DISPLAY is set.)
     public func resolvedBackend(environment: [String: String]) -> Backend {
-        guard backend == .auto else { return backend }
+        backend == .auto ? Self.sessionBackend(environment: environment) : backend
+    }
+
+    /// The desktop an environment says it is in: Wayland, X11 or none (memory).
+    public static func sessionBackend(environment: [String: String]) -> Backend {
         if !(environment["WAYLAND_DISPLAY"] ?? "").isEmpty { return .wayland }
         if !(environment["DISPLAY"] ?? "").isEmpty { return .x11 }
         return .memory

@@ -1,17 +1,19 @@
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// The daemon's log output: lines on standard error at a level a reload can change.
 ///
 /// Threading: `bootstrap` once, on the main thread, before any logger is made; `level` may
 /// be read and set from any thread.
 public enum DaemonLogging {
-    private static let current = NIOLockedValueBox(Logger.Level.info)
+    /// The level's index in `Logger.Level.allCases`: read at every log call, so an atomic
+    /// rather than a lock.
+    private static let current = Atomic<Int>(2)
 
     /// The least severe level written now.
     public static var level: Logger.Level {
-        get { current.withLockedValue { $0 } }
-        set { current.withLockedValue { $0 = newValue } }
+        get { Logger.Level.allCases[current.load(ordering: .relaxed)] }
+        set { current.store(Logger.Level.allCases.firstIndex(of: newValue) ?? 2, ordering: .relaxed) }
     }
 
     /// Routes swift-log to standard error at `level`.

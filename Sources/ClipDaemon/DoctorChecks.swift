@@ -20,11 +20,7 @@ public struct DoctorChecks {
     }
 
     /// What the environment says the session is: the backend `auto` would pick.
-    public var sessionBackend: DaemonConfiguration.Backend {
-        var configuration = DaemonConfiguration()
-        configuration.backend = .auto
-        return configuration.resolvedBackend(environment: environment)
-    }
+    public var sessionBackend: DaemonConfiguration.Backend { DaemonConfiguration.sessionBackend(environment: environment) }
 
     /// The desktop session: Wayland and its data-control protocol, XWayland, X11, or none.
     public func session() -> [DoctorFinding] {

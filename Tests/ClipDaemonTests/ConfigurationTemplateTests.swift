@@ -1,6 +1,7 @@
 import ClipDaemon
 import ClipTestSupport
 import Foundation
+import Logging
 import Testing
 
 @Suite("Configuration: the default file and the run options")
@@ -38,6 +39,15 @@ struct ConfigurationTemplateTests {
         for name in names where !aside.contains(name) {
             let key = ["max-size": "max_size", "lazy-above": "lazy_above", "chunk-cache": "chunk_cache", "log-level": "log_level"][name] ?? name
             #expect(keys.contains(key), "--\(name) has no config key")
+        }
+    }
+
+    @Test func theLogLevelSwitchKeepsEveryLevel() {
+        let before = DaemonLogging.level
+        defer { DaemonLogging.level = before }
+        for level in Logger.Level.allCases {
+            DaemonLogging.level = level
+            #expect(DaemonLogging.level == level)
         }
     }
 
