@@ -37,7 +37,7 @@ test: test-deps  ## Every test: unit, vectors, multi-daemon integration, Dockerf
 	@$(SWIFT) build --build-tests > .build/build.log 2>&1 || { cat .build/build.log; exit 1; }
 	@grep -E '(error|warning):' .build/build.log | grep -v '^/opt/' | sort -u || true
 	@scripts/check-warnings.sh .build/build.log
-	$(SWIFT) test --skip-build --parallel
+	SWIFT="$(SWIFT)" scripts/run-tests.py --skip-build --parallel
 	hadolint Dockerfile
 	scripts/test-make-run.sh
 	@echo "make test: all passed"
@@ -51,7 +51,7 @@ lint: test-deps  ## Zero-warning check of a full rebuild of the project's own co
 	@echo "make lint: no warnings"
 
 bench: release test-deps  ## Performance figures (throughput, latency, idle CPU and memory)
-	$(SWIFT) build -c release --static-swift-stdlib --product clipd-bench
+	$(SWIFT) build -c release --product clipd-bench
 	$(SWIFT) build -c release --static-swift-stdlib --product passvm
 	.build/release/clipd-bench
 

@@ -88,7 +88,9 @@ let package = Package(
         ),
         // Vectors, a process harness for real daemons and a hand-driven raw peer; shared by
         // the tests and the benchmark.
-        .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire", "CX11", "CX11Support"], path: "Tests/ClipTestSupport"),
+        .target(name: "ClipTestSupport", dependencies: ["ClipCrypto", "ClipWire", "CX11", "CX11Support", "CClipTestSupport"], path: "Tests/ClipTestSupport"),
+        // What the tests' process spawner needs from glibc that Swift does not import.
+        .target(name: "CClipTestSupport", path: "Tests/CClipTestSupport"),
         .executableTarget(
             name: "clipd-bench",
             dependencies: ["ClipDaemon", "ClipCrypto", "ClipWire", "ClipSync", "ClipboardBackends", "ClipTestSupport", "CX11", "CX11Support"],
@@ -107,7 +109,9 @@ let package = Package(
         .testTarget(
             name: "ClipDaemonTests",
             dependencies: ["ClipCrypto", "ClipDaemon", "ClipTestSupport", "ClipboardBackends", "ClipSync", "ClipWire",
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),

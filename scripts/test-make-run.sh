@@ -6,7 +6,7 @@
 # Run by `make test` after the Swift tests (it builds a release binary from scratch).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-limit=${MAKE_RUN_TIMEOUT:-1500}
+limit=${MAKE_RUN_TIMEOUT:-600}
 
 work=$(mktemp -d /tmp/clipd-make-run-XXXXXX)
 make_pid=""
@@ -40,7 +40,7 @@ clipd="$work/clone/.build/release/clipd"
 
 status=""
 while true; do
-    if [ -x "$clipd" ] && status=$("${clean_env[@]}" "$clipd" status 2>/dev/null); then break; fi
+    if [ -x "$clipd" ] && status=$(timeout -k 2 10 "${clean_env[@]}" "$clipd" status 2>/dev/null); then break; fi
     kill -0 "$make_pid" 2>/dev/null || fail "ended before the daemon answered"
     [ $(( $(date +%s) - started )) -lt "$limit" ] || fail "no answer from clipd status within $limit s"
     sleep 2
@@ -54,6 +54,9 @@ echo "$status" | grep -q "^backend: memory" || fail "expected the memory clipboa
 daemon_pid=$(echo "$status" | sed -n 's/^clipd running: .*, pid \([0-9]*\)$/\1/p')
 [ -n "$daemon_pid" ] || fail "clipd status gave no pid"
 kill -TERM "$daemon_pid"
+# Bounded: a daemon that ignores SIGTERM must fail the check, not hang it.
+for _ in $(seq 1 150); do kill -0 "$make_pid" 2>/dev/null || break; sleep 0.2; done
+kill -0 "$make_pid" 2>/dev/null && fail "make run did not end within 30 s of SIGTERM to the daemon"
 if wait "$make_pid"; then code=0; else code=$?; fi
 make_pid=""
 [ "$code" -eq 0 ] || fail "make run exited $code after SIGTERM"

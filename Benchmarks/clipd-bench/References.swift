@@ -22,12 +22,7 @@ func measureReferences(_ harness: DaemonHarness) throws {
     }
     if FileManager.default.isExecutableFile(atPath: "/usr/bin/socat") {
         let port = DaemonHarness.freePort()
-        let sink = Process()
-        sink.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
-        sink.arguments = ["-u", "-b", "262144", "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr", "GOPEN:/dev/null"]
-        sink.standardOutput = FileHandle.nullDevice
-        sink.standardError = FileHandle.nullDevice
-        try sink.run()
+        let sink = try ChildProcess("/usr/bin/socat", ["-u", "-b", "262144", "TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr", "GOPEN:/dev/null"])
         usleep(200_000)
         let size = 4 << 30
         let start = now()

@@ -35,6 +35,7 @@ extension Daemon {
 
     func handleControl(_ request: ControlRequest, payload: [UInt8], from client: ControlConnection) {
         assertOnLoop()
+        guard started else { return whenStarted { [self] in handleControl(request, payload: payload, from: client) } }
         do {
             switch request.op {
             case .send: try handleSend(request, payload: payload, client: client)
@@ -222,6 +223,7 @@ extension Daemon {
         }
         let connected = connectedPeers
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
+        lines += silentPeers().map(\.text)
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let header = engine.currentHeader(selection) {
                 let origin = originName(of: header)
@@ -243,7 +245,8 @@ extension Daemon {
             let seconds = max(Double(t.elapsedMilliseconds) / 1000, 0.001)
             let rate = SizeParser.format(UInt64(Double(t.done) / seconds))
             let direction = t.direction == .receiving ? "receiving from" : "sending to"
-            return "transfer: \(t.selection) item \(t.item), \(direction) \(peerName(of: t.session)): \(SizeParser.format(t.done)) of \(SizeParser.format(t.total)) at \(rate)/s"
+            let line = "transfer: \(t.selection) item \(t.item), \(direction) \(peerName(of: t.session)): \(SizeParser.format(t.done)) of \(SizeParser.format(t.total)) at \(rate)/s"
+            return line + (stallNote(t).map { "; " + $0 } ?? "")
         }
         let (received, sent) = (engine.bytesFetched, engine.bytesServed)
         lines.append("item data: received \(SizeParser.format(received)) (\(received) bytes), sent \(SizeParser.format(sent)) (\(sent) bytes); chunk cache \(SizeParser.format(UInt64(engine.cachedChunkBytes)))")

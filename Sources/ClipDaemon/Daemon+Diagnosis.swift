@@ -20,7 +20,7 @@ extension Daemon {
         } else {
             findings.append(DoctorFinding(.ok, "listening on \(listenersDescription.joined(separator: ", "))"))
         }
-        findings += peerFindings() + channelFindings()
+        findings += peerFindings() + livenessFindings() + channelFindings()
         return findings
     }
 
@@ -44,6 +44,20 @@ extension Daemon {
                 findings.append(DoctorFinding(.note, "peer \(peer.name): not connected; it dials this machine (\(contact))",
                                         fix: "check that clipd runs there and can reach \(listenersDescription.first ?? "this machine")"))
             }
+        }
+        return findings
+    }
+
+    /// Peers silent while work waits on them, and transfers whose bytes stopped moving.
+    private func livenessFindings() -> [DoctorFinding] {
+        var findings = silentPeers().map {
+            DoctorFinding(.problem, $0.text, fix: "check the network path to \($0.name) (or whether its machine or VM is asleep); clipd dials it again by itself")
+        }
+        for transfer in engine.transfers {
+            guard let note = stallNote(transfer) else { continue }
+            let name = peerName(of: transfer.session)
+            findings.append(DoctorFinding(.problem, "\(transfer.selection) item transfer \(transfer.direction == .receiving ? "from" : "to") \(name) \(note)",
+                                          fix: "check the network path to \(name) and that clipd runs there (`clipd status` on it)"))
         }
         return findings
     }

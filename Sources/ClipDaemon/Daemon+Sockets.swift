@@ -62,13 +62,24 @@ extension Daemon {
     /// Reads of up to 1 MiB: large items arrive in few system calls.
     static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20)
 
+    /// TCP_USER_TIMEOUT (linux/tcp.h), which Glibc does not export.
+    static let tcpUserTimeout: Int32 = 18
+    /// How long sent bytes may go unacknowledged before the kernel ends the connection.
+    static let unacknowledgedDataLimitMilliseconds = 30_000
+
     static func configureKeepalive(_ channel: Channel) {
-        // Dead peers are noticed by the kernel's keep-alive probes: no timer in the daemon.
+        // An idle peer that died is noticed by the kernel's keep-alive probes: no timer in the
+        // daemon at rest (a busy session has `SessionLiveness` too).
         guard let sync = channel.syncOptions else { return }
         try? sync.setOption(.socketOption(.so_keepalive), value: 1)
         try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPIDLE)), value: 60)
         try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPINTVL)), value: 10)
         try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_KEEPCNT)), value: 3)
+        // Bytes sent and not acknowledged for this long end the connection (and it is dialled
+        // again), instead of TCP retrying for 15 minutes: a peer that vanished while it was
+        // being sent to, or a path whose retransmissions backed off to minutes.
+        try? sync.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: Self.tcpUserTimeout)),
+                            value: Self.unacknowledgedDataLimitMilliseconds)
         try? sync.setOption(.socketOption(.tcp_nodelay), value: 1)
     }
 

@@ -73,8 +73,17 @@ public final class Daemon: @unchecked Sendable {
     /// Copies of files that came with items from peers.
     private(set) lazy var files = FileDelivery(daemon: self)
     private(set) var stopped = false
+    /// False until `start()` has finished: control requests that come earlier wait for it,
+    /// so an answer from the control socket means the desktop is watched and the
+    /// listeners are bound.
+    private(set) var started = false
+    /// Control requests that came while the daemon was starting.
+    private var heldRequests: [() -> Void] = []
     /// The trim that runs once the daemon has been quiet for `trimDelay`.
     private var memoryTrim: Scheduled<Void>?
+    /// Wakes when the earliest fetch would be stalled (`Daemon+Liveness`); only while
+    /// something is fetched.
+    var fetchWatch: Scheduled<Void>?
 
     /// Creates the daemon's state. Nothing is opened until `start()`.
     public init(configuration: DaemonConfiguration, paths: DaemonPaths, group: EventLoopGroup, logger: Logger) throws {
@@ -94,10 +103,16 @@ public final class Daemon: @unchecked Sendable {
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
             selections: configuration.selections, lazyThreshold: configuration.lazyThreshold,
             chunkCacheBudget: Int(clamping: configuration.chunkCacheBudget),
-            wallMilliseconds: Self.wallMilliseconds)
+            wallMilliseconds: Self.wallMilliseconds, monotonicMilliseconds: Self.monotonicMilliseconds)
     }
 
     func assertOnLoop() { loop.preconditionInEventLoop() }
+
+    /// Runs `request` now if the daemon has started, else once it has. Call on the loop.
+    func whenStarted(_ request: @escaping () -> Void) {
+        assertOnLoop()
+        if started { request() } else { heldRequests.append(request) }
+    }
 
     /// How long after the last item the daemon gives free heap memory back to the kernel.
     static let trimDelay = TimeAmount.seconds(2)
@@ -112,6 +127,9 @@ public final class Daemon: @unchecked Sendable {
 
     /// The wall clock for hybrid clocks: milliseconds since the Unix epoch.
     @Sendable static func wallMilliseconds() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+    /// A clock that never jumps, for silences: milliseconds since boot.
+    @Sendable static func monotonicMilliseconds() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 
     /// The configured backend. `auto` on Wayland falls back to X11 (through XWayland) when
     /// the compositor has no data-control protocol and DISPLAY is set; an explicit
@@ -187,6 +205,11 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             logger.warning("could not write a default configuration: \(error)")
         }
+        try await loop.submit { [self] in
+            started = true
+            for request in heldRequests { request() }
+            heldRequests = []
+        }.get()
         logger.info("clipd running", metadata: [
             "device": "\(identity.name) (\(identity.deviceID.short))", "backend": "\(backend.description)",
             "control": "\(paths.controlSocket)", "peers": "\(peers.peers.count)",
@@ -201,6 +224,8 @@ public final class Daemon: @unchecked Sendable {
             for dialer in dialers.values { dialer.retry?.cancel() }
             dialers.removeAll()
             pairingWindow?.expiry.cancel()
+            fetchWatch?.cancel()
+            fetchWatch = nil
             let all = listeners.map(\.channel) + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
             for connection in connections.values { connection.close(reason: "daemon stopping") }
             do {
@@ -275,12 +300,12 @@ public final class Daemon: @unchecked Sendable {
         return id
     }
 
-    func sessionEnded(_ id: SessionID, connection: PeerConnection) {
+    func sessionEnded(_ id: SessionID, connection: PeerConnection, reason: String? = nil) {
         assertOnLoop()
         guard connections[id] === connection else { return }
         connections[id] = nil
         if let peer = connection.peer { contacts.closed(peer.deviceID) }
-        perform(engine.sessionClosed(id))
+        perform(engine.sessionClosed(id, reason: reason))
         failWaits(for: id, peerName: connection.peer?.name ?? "peer")
         if let peer = connection.peer, !stopped { ensureDialer(peer.deviceID) }
     }
@@ -313,6 +338,7 @@ public final class Daemon: @unchecked Sendable {
                 endpoint(id)?.breakSession(reason: reason)
             }
         }
+        watchFetches()
     }
 
     /// The far end of a session, a peer's or a guest agent's.

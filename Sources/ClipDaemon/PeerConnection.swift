@@ -74,6 +74,8 @@ final class PeerConnection: ChannelInboundHandler {
     private var deferredOffers: [Selection: SessionMessage] = [:]
     private(set) var sessionID: SessionID?
     private(set) var peer: StoredPeer?
+    /// Whether the peer still answers while work waits on it (made with the session).
+    private(set) var liveness: SessionLiveness?
     /// The device that dialled: both ends compute the same value (for duplicate sessions).
     private(set) var initiatorDevice: DeviceID?
     let remoteDescription: String
@@ -150,7 +152,9 @@ final class PeerConnection: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         if case .session = state {
+            liveness?.heard()
             ingest(&buffer)
+            liveness?.settle()
             return
         }
         frames.append(buffer.readableBytesView)
@@ -345,6 +349,13 @@ final class PeerConnection: ChannelInboundHandler {
         timeout = nil
         registered = true
         scheduleKeyUpdates()
+        if let context {
+            liveness = SessionLiveness(
+                loop: context.eventLoop,
+                awaitsPeer: { [unowned self] in sessionID.map { daemon.sessionAwaitsPeer($0) } ?? false },
+                ping: { [unowned self] token in write(.ping(token: token), flush: true) },
+                giveUp: { [unowned self] reason in close(reason: reason) })
+        }
         if let handshakeTimestamp, let peer { daemon.recordHandshakeTimestamp(handshakeTimestamp, from: peer.deviceID) }
         sessionID = daemon.sessionEstablished(self)
     }
@@ -375,7 +386,11 @@ final class PeerConnection: ChannelInboundHandler {
             try records.ingest(&incoming) { message in
                 if !registered { register() }
                 guard let sessionID else { return false }
-                daemon.received(message, on: sessionID)
+                switch message {
+                case .ping(let token): write(.pong(token: token), flush: true)  // answered here, at once
+                case .pong: break  // hearing it was the point
+                default: daemon.received(message, on: sessionID)
+                }
                 guard case .session = state else { return false }
                 return true
             }
@@ -409,6 +424,10 @@ final class PeerConnection: ChannelInboundHandler {
 
     private func write(_ message: SessionMessage, flush: Bool) {
         guard case .session(let records) = state, let context else { return }
+        switch message {
+        case .fetch, .offer: liveness?.workSent()  // their answers are waited for
+        default: break
+        }
         do {
             if try !records.send(message, context: context, flush: flush) { fail("session reached its record limit; reconnecting for fresh keys") }
         } catch {
@@ -485,10 +504,12 @@ final class PeerConnection: ChannelInboundHandler {
         timeout = nil
         keyUpdates?.cancel()
         keyUpdates = nil
+        liveness?.stop()
+        liveness = nil
         let session = sessionID
         sessionID = nil
         context?.channel.close(promise: nil)
-        if let session { daemon.sessionEnded(session, connection: self) }
+        if let session { daemon.sessionEnded(session, connection: self, reason: reason) }
         if case .initiator(let peer) = role { daemon.dialEnded(peer.deviceID) }
     }
 }

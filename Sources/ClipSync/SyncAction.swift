@@ -53,4 +53,7 @@ public struct TransferStatus: Sendable, Equatable {
     public let total: UInt64
     /// Wall-clock milliseconds since the transfer started.
     public let elapsedMilliseconds: UInt64
+    /// Milliseconds since its bytes last moved: from the peer for a transfer received (any
+    /// range asked of that peer counts), to the peer for one sent.
+    public let quietMilliseconds: UInt64
 }

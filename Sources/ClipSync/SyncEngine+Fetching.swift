@@ -68,8 +68,15 @@ extension SyncEngine {
     }
 
     func failAssembly(_ item: TrackedItem, reason: String) -> [SyncAction] {
-        guard item.assembly != nil else { return [] }
+        guard let assembly = item.assembly else { return [] }
         item.assembly?.failure = "the \(item.header.selection) item's transfer failed: \(reason)"
+        // What did arrive waits in the cache: a paste tried again once the path is back
+        // fetches only the rest.
+        if let manifest = item.manifest {
+            for (refs, pieces) in zip(manifest.representations, assembly.pieces) {
+                for (ref, piece) in zip(refs, pieces) { if let piece { index.remember(ref.hash, piece) } }
+            }
+        }
         var actions: [SyncAction] = [.readable(item.id)]
         for session in item.acksOnArrival where sessions[session] != nil {
             actions.append(.send(session, .ack(.init(item: item.id, status: .failed))))
@@ -118,6 +125,8 @@ extension SyncEngine {
         }
         guard !runs.isEmpty else { return ([], false) }
         guard let source = item.sources.first(where: { sessions[$0]?.helloReceived == true && $0 != job?.session }) else { return ([], true) }
+        // A wait on this peer begins now, unless one is already under way.
+        if !upstream.values.contains(where: { $0.session == source }) { sessions[source]?.fetchQuietSince = monotonicMilliseconds() }
         var actions: [SyncAction] = []
         for run in runs {
             let id = allocateRequestID()
@@ -179,6 +188,7 @@ extension SyncEngine {
     func receivedData(_ chunk: SessionMessage.DataChunk, on session: SessionID) -> [SyncAction] {
         // Bytes of a request given up on (a newer item won) are ignored.
         guard var request = upstream[chunk.requestID], request.session == session else { return [] }
+        noteFetchProgress(on: session)
         let count = UInt64(chunk.byteCount)
         guard chunk.offset == request.start + request.received, request.received + count <= request.length else {
             return [.close(session, reason: "data out of order or beyond the range asked for")]
@@ -225,6 +235,7 @@ extension SyncEngine {
 
     func receivedEnd(_ end: SessionMessage.DataEnd, on session: SessionID) -> [SyncAction] {
         guard let request = upstream[end.requestID], request.session == session else { return [] }
+        noteFetchProgress(on: session)
         guard end.length == request.length, request.received == request.length, request.nextChunk == request.chunks.upperBound else {
             return [.close(session, reason: "a range ended at \(request.received) of its \(request.length) bytes")]
         }

@@ -14,7 +14,7 @@ extension SyncEngine {
         let (end, overflow) = fetch.offset.addingReportingOverflow(fetch.length)
         guard !overflow, end <= item.header.representations[rep].size else { return fail(.badRange) }
         let job = ServeJob(key: .init(session: session, requestID: fetch.requestID), item: item.id, representation: rep,
-                           start: fetch.offset, end: end, now: wallMilliseconds())
+                           start: fetch.offset, end: end, now: wallMilliseconds(), monotonicNow: monotonicMilliseconds())
         jobs[session, default: []].append(job)
         return ensureWindow(job) + [.streamReady(session)]
     }
@@ -78,6 +78,9 @@ extension SyncEngine {
             guard count > 0 else { continue }  // waiting for its source
             let offset = job.position
             job.position += UInt64(count)
+            job.lastSentMilliseconds = monotonicMilliseconds()
+            // What we asked of this peer may queue behind these bytes: not a stall of its own.
+            noteFetchProgress(on: session)
             bytesServed += UInt64(count)
             return (.data(.init(requestID: job.key.requestID, offset: offset, parts: parts)), ensureWindow(job))
         }
@@ -150,18 +153,20 @@ extension SyncEngine {
 
     /// Transfers under way: items gathered for local use, and ranges served to peers.
     public var transfers: [TransferStatus] {
-        let now = wallMilliseconds()
+        let now = wallMilliseconds(), monotonicNow = monotonicMilliseconds()
         var out: [TransferStatus] = []
         for item in items.values {
             guard let assembly = item.assembly, assembly.failure == nil, let source = upstream.values.first(where: { $0.item == item.id })?.session else { continue }
             out.append(TransferStatus(item: item.id, selection: item.header.selection, direction: .receiving, session: source,
-                                      done: assembly.fetched, total: assembly.toFetch, elapsedMilliseconds: now &- assembly.startedMilliseconds))
+                                      done: assembly.fetched, total: assembly.toFetch, elapsedMilliseconds: now &- assembly.startedMilliseconds,
+                                      quietMilliseconds: fetchQuietMilliseconds(source) ?? 0))
         }
         for (session, list) in jobs {
             for job in list {
                 guard let item = items[job.item] else { continue }
                 out.append(TransferStatus(item: job.item, selection: item.header.selection, direction: .sending, session: session,
-                                          done: job.position - job.start, total: job.end - job.start, elapsedMilliseconds: now &- job.startedMilliseconds))
+                                          done: job.position - job.start, total: job.end - job.start, elapsedMilliseconds: now &- job.startedMilliseconds,
+                                          quietMilliseconds: monotonicNow &- job.lastSentMilliseconds))
             }
         }
         return out.sorted { ($0.session, $0.direction == .sending ? 1 : 0) < ($1.session, $1.direction == .sending ? 1 : 0) }

@@ -17,7 +17,7 @@ extension SyncEngine {
         for selection in Selection.allCases {
             guard let item = current[selection], item.id.origin != state.peerDevice else { continue }
             if policy.admitsToPeer(item.header) && !old.admitsToPeer(item.header) {
-                actions.append(.send(session, offer(for: item)))
+                actions.append(offering(item, on: session))
             }
         }
         return actions

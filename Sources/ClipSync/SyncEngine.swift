@@ -39,6 +39,8 @@ public final class SyncEngine {
 
     var clock: HybridClock
     let wallMilliseconds: @Sendable () -> UInt64
+    /// A clock that never jumps, for how long peers have been silent.
+    let monotonicMilliseconds: @Sendable () -> UInt64
     var current: [Selection: TrackedItem] = [:]
     /// An item small enough to fetch at once, not current until all its bytes are here
     /// (and then only if nothing newer came meanwhile): a failed fetch leaves the held item.
@@ -62,20 +64,31 @@ public final class SyncEngine {
     struct PeerSession {
         var helloReceived = false
         var peerDevice: DeviceID?
+        /// The name the peer gave in its HELLO, for messages.
+        var name = "the peer"
         var policy = PeerPolicy.open
         /// The highest fetch request id this peer used: ids must grow (protocol/sync.md).
         var lastFetchID: UInt32 = 0
+        /// The newest offer sent per selection whose ACK has not come (an older one that is
+        /// not answered was superseded, on the wire or before it).
+        var unacknowledged: [Selection: ItemID] = [:]
+        /// While ranges are asked of this peer: when its last fetched bytes came, or when
+        /// the wait began (monotonic milliseconds).
+        var fetchQuietSince: UInt64 = 0
     }
 
+    /// `monotonicMilliseconds` times silences (stalled fetches); it defaults to the wall
+    /// clock, which tests drive by hand.
     public init(deviceID: DeviceID, deviceName: String, maximumItemSize: UInt64, selections: Set<Selection>,
                 lazyThreshold: UInt64 = 256 * 1024, chunkCacheBudget: Int = 32 << 20,
-                wallMilliseconds: @escaping @Sendable () -> UInt64) {
+                wallMilliseconds: @escaping @Sendable () -> UInt64, monotonicMilliseconds: (@Sendable () -> UInt64)? = nil) {
         self.deviceID = deviceID
         self.deviceName = deviceName
         self.maximumItemSize = maximumItemSize
         self.selections = selections
         self.lazyThreshold = lazyThreshold
         self.wallMilliseconds = wallMilliseconds
+        self.monotonicMilliseconds = monotonicMilliseconds ?? wallMilliseconds
         self.clock = HybridClock(wallMilliseconds: wallMilliseconds)
         index = ChunkIndex(cacheBudget: chunkCacheBudget)
     }
@@ -107,7 +120,7 @@ public final class SyncEngine {
         var actions: [SyncAction] = [.send(session, .hello(.init(deviceName: deviceName, maximumItemSize: maximumItemSize)))]
         for selection in Selection.allCases {
             if let item = current[selection], item.id.origin != peer, policy.admitsToPeer(item.header) {
-                actions.append(.send(session, offer(for: item)))
+                actions.append(offering(item, on: session))
             }
         }
         return actions
@@ -122,15 +135,15 @@ public final class SyncEngine {
         }
     }
 
-    /// A session ended: its ranges in flight move to other sources, what it was served is
-    /// dropped.
-    public func sessionClosed(_ session: SessionID) -> [SyncAction] {
-        sessions[session] = nil
+    /// A session ended (`reason`, when given, says why, for readers whose transfer fails):
+    /// its ranges in flight move to other sources, what it was served is dropped.
+    public func sessionClosed(_ session: SessionID, reason: String? = nil) -> [SyncAction] {
+        let name = sessions.removeValue(forKey: session)?.name ?? "the peer"
         var actions: [SyncAction] = []
         for job in jobs.removeValue(forKey: session) ?? [] { actions += dropInterest(of: job) }
         for item in items.values { item.sources.removeAll { $0 == session } }
         for request in upstream.values.filter({ $0.session == session }).sorted(by: { $0.id < $1.id }) {
-            actions += reassign(request, reason: "the connection to the peer sending it closed")
+            actions += reassign(request, reason: "the connection to \(name) \(reason.map { "ended (\($0))" } ?? "closed")")
         }
         for id in Array(items.keys) { dropIfUnused(id) }
         return actions
@@ -178,13 +191,14 @@ public final class SyncEngine {
                 return [.close(session, reason: "the peer speaks sync protocol \(hello.protocolVersion), this daemon \(SessionMessage.protocolVersion): update clipd on both machines")]
             }
             state.helloReceived = true
+            state.name = hello.deviceName.isEmpty ? "the peer" : hello.deviceName
             sessions[session] = state
             return []
         }
         guard state.helloReceived else { return [.close(session, reason: "message before hello")] }
         switch message {
-        case .hello, .unknown:
-            return []
+        case .hello, .unknown, .ping, .pong:
+            return []  // PING and PONG are the transport's (it answers pings itself)
         case .offer(let offer):
             return receivedOffer(offer, on: session)
         case .fetch(let fetch):
@@ -199,10 +213,14 @@ public final class SyncEngine {
             return receivedEnd(end, on: session)
         case .fetchFailed(let failure):
             guard let request = upstream[failure.requestID], request.session == session else { return [] }
-            return reassign(request, reason: "the peer could not send it (\(failure.reason))")
+            noteFetchProgress(on: session)
+            return reassign(request, reason: "\(state.name) could not send it (\(failure.reason))")
         case .cancel(let cancel):
             return receivedCancel(cancel, on: session)
         case .ack(let ack):
+            if let selection = state.unacknowledged.first(where: { $0.value == ack.item })?.key {
+                sessions[session]?.unacknowledged[selection] = nil
+            }
             return [.acknowledged(ack.item, by: session, status: ack.status)]
         }
     }
@@ -319,8 +337,14 @@ public final class SyncEngine {
             // Our HELLO went out when the session opened, so offers may follow at once: an
             // item made before the peer's HELLO arrives is offered too, not left behind.
             guard id != source, let s = sessions[id], s.peerDevice != item.id.origin, s.policy.admitsToPeer(item.header) else { return nil }
-            return .send(id, message)
+            return offering(item, on: id, message: message)
         }
+    }
+
+    /// Sends an offer of `item` on `session`, which from then on waits for its ACK.
+    func offering(_ item: TrackedItem, on session: SessionID, message: SessionMessage? = nil) -> SyncAction {
+        sessions[session]?.unacknowledged[item.header.selection] = item.id
+        return .send(session, message ?? offer(for: item))
     }
 
     func offer(for item: TrackedItem) -> SessionMessage {

@@ -105,8 +105,10 @@ final class ServeJob {
     /// Chunks fetched for this job and not yet sent.
     var arrived: [Int: ArraySlice<UInt8>] = [:]
     let startedMilliseconds: UInt64
+    /// When bytes of it last went out (monotonic milliseconds), or when it was asked for.
+    var lastSentMilliseconds: UInt64
 
-    init(key: Key, item: ItemID, representation: Int, start: UInt64, end: UInt64, now: UInt64) {
+    init(key: Key, item: ItemID, representation: Int, start: UInt64, end: UInt64, now: UInt64, monotonicNow: UInt64) {
         self.key = key
         self.item = item
         self.representation = representation
@@ -114,5 +116,6 @@ final class ServeJob {
         self.end = end
         position = start
         startedMilliseconds = now
+        lastSentMilliseconds = monotonicNow
     }
 }

@@ -31,7 +31,7 @@ extension VDAgentBridge {
         case .fetch(let fetch):
             // The guest's items always travel inline: there is nothing to fetch.
             return [.toEngine(.fetchFailed(.init(requestID: fetch.requestID, reason: .notHeld)))]
-        case .hello, .ack, .cancel, .unknown:
+        case .hello, .ack, .cancel, .ping, .pong, .unknown:
             return []
         }
     }

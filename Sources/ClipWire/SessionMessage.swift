@@ -18,6 +18,11 @@ public enum SessionMessage: Equatable, Sendable {
     case ack(Ack)
     /// The fetching side no longer wants a range it asked for.
     case cancel(Cancel)
+    /// Are you there? Sent only while something waits on the peer and it has been silent
+    /// (protocol/sync.md, Liveness); answered at once with PONG carrying the same token.
+    case ping(token: UInt64)
+    /// The answer to PING.
+    case pong(token: UInt64)
     /// An unknown type inside an authenticated session: ignored, for forward compatibility.
     case unknown(type: UInt8)
 
@@ -161,6 +166,7 @@ public enum SessionMessage: Equatable, Sendable {
 
     enum TypeCode: UInt8 {
         case hello = 0x01, offer = 0x02, fetch = 0x03, data = 0x04, dataEnd = 0x05, fetchFailed = 0x06, ack = 0x07, cancel = 0x08
+        case ping = 0x09, pong = 0x0a
     }
 
     /// Offer kinds: the item's bytes follow, or its manifest.
@@ -229,6 +235,12 @@ extension SessionMessage {
             w.u8(TypeCode.ack.rawValue)
             Self.writeItemID(a.item, into: &w)
             w.u8(a.status.rawValue)
+        case .ping(let token):
+            w.u8(TypeCode.ping.rawValue)
+            w.u64(token)
+        case .pong(let token):
+            w.u8(TypeCode.pong.rawValue)
+            w.u64(token)
         case .unknown(let type):
             w.u8(type)
         }
@@ -302,6 +314,10 @@ extension SessionMessage {
             let item = try readItemID(&r)
             guard let status = Ack.Status(rawValue: try r.u8()) else { throw WireError.malformed("ack status") }
             message = .ack(Ack(item: item, status: status))
+        case .ping:
+            message = .ping(token: try r.u64())
+        case .pong:
+            message = .pong(token: try r.u64())
         }
         try r.expectEnd()
         return message

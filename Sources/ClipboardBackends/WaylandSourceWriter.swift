@@ -11,10 +11,17 @@ import Glibc
 /// selection, offered under every type plus the text aliases, and the bytes written to
 /// each reader's pipe without blocking, as they arrive when they are still being fetched.
 ///
+/// A pipe has no way to say "failed": when the bytes cannot be had (the daemon gives up on
+/// a silent source within its fetch stall limit) the pipe is closed and the log says why,
+/// so the paste ends rather than hangs.
+///
 /// Confined to the backend's Wayland thread.
 final class WaylandSourceWriter {
-    /// How long a reader may stay silent in the middle of a transfer.
+    /// How long a reader may leave a full pipe unread in the middle of a transfer.
     static let transferTimeout = 5.0
+    /// How long a pipe may wait for bytes from the daemon: a safety net only, since the
+    /// daemon answers every read within its fetch stall limit.
+    static let readerTimeout = 120.0
     /// Bytes read ahead of a pipe for a value still being fetched.
     static let readAhead = 4 << 20
 
@@ -102,7 +109,7 @@ final class WaylandSourceWriter {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let write = OutgoingWrite(selection: owner.header.selection, content: owner.content, representation: representation,
-                                  mailbox: mailbox, deadline: monotonicSeconds() + Self.transferTimeout)
+                                  mailbox: mailbox, deadline: monotonicSeconds() + (owner.content.held == nil ? Self.readerTimeout : Self.transferTimeout))
         if write.held == nil || owner.header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
         writes[fd] = write
         write.incoming?.requestMore()
@@ -121,7 +128,6 @@ final class WaylandSourceWriter {
     /// A reader answered.
     func readArrived(_ token: Int, _ outcome: ReadOutcome) {
         guard let (fd, write) = writes.first(where: { $0.value.incoming?.token == token }), let incoming = write.incoming else { return }
-        write.deadline = monotonicSeconds() + Self.transferTimeout
         if let reason = incoming.arrived(outcome) {
             log("a paste of the \(write.selection) item stopped: \(reason)")
             return finish(fd)
@@ -135,16 +141,19 @@ final class WaylandSourceWriter {
             let count = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress!, min(raw.count, 1 << 20)) }
             if count > 0 {
                 transfer.written += UInt64(count)
-                transfer.deadline = monotonicSeconds() + Self.transferTimeout
                 transfer.incoming?.consume(count)
                 continue
             }
             if count < 0 && errno == EINTR { continue }
-            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                transfer.deadline = monotonicSeconds() + Self.transferTimeout  // the reader's turn
+                return
+            }
             finish(fd)  // the reader went away (EPIPE: SIGPIPE is ignored by the daemon)
             return
         }
-        if transfer.isDone { finish(fd) }
+        if transfer.isDone { return finish(fd) }
+        transfer.deadline = monotonicSeconds() + Self.readerTimeout  // ours: the bytes are on their way
     }
 
     private func finish(_ fd: Int32) {

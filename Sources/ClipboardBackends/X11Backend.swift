@@ -42,8 +42,12 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
         let loop = DesktopLoop(name: "the X display") { mailbox in
             X11Session(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
+        // The first session is made here, so the selections are watched before the daemon
+        // says it runs: a copy made right after `clipd run` answers is not missed (it was,
+        // under load, when the thread connected on its own time).
+        let first = X11Session(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
         lock.withLock { started = loop }
-        loop.start(first: nil, threadName: "clipd-x11", onReconnect: onReconnect, log: log)
+        loop.start(first: first, threadName: "clipd-x11", onReconnect: onReconnect, log: log)
     }
 
     /// Opens the display once and lets go: throws the one-line error a start would, else

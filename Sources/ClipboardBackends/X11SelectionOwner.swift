@@ -11,10 +11,20 @@ import Glibc
 /// TARGETS, TIMESTAMP, MULTIPLE, every type and the text aliases. Large values go by INCR;
 /// so do values whose bytes are still being fetched, chunk by chunk as they arrive.
 ///
+/// A paste of a value whose bytes are not here is answered once the first of them are (it
+/// starts INCR), or refused (property None) when they cannot be had: the application gets
+/// the data or a refusal, never a transfer that hangs. The fetch itself is bounded by the
+/// daemon (a silent source is given up on, protocol/sync.md); should it fail after bytes
+/// went out, the transfer stops without a final chunk, so the application's own timeout
+/// ends it and it never receives a truncated value as if it were whole.
+///
 /// Confined to the backend's X thread.
 final class X11SelectionOwner {
     /// How long a requestor may stay silent in the middle of a transfer.
     static let transferTimeout = 5.0
+    /// How long a transfer may wait for bytes from the daemon: a safety net only, since the
+    /// daemon answers every read within its fetch stall limit.
+    static let readerTimeout = 120.0
     /// Chunk size of outgoing INCR transfers.
     static let incrChunk = 1 << 20
     /// Bytes read ahead of a requestor for a value still being fetched.
@@ -57,6 +67,9 @@ final class X11SelectionOwner {
         /// The requestor deleted the property: it waits for the next chunk.
         var requestorReady = false
         var deadline: Double
+        /// The SelectionNotify still owed for a value whose first bytes are awaited: sent
+        /// (starting INCR) when they come, or as a refusal when they cannot.
+        var unanswered: XSelectionRequestEvent?
 
         init(requestor: Window, property: Atom, type: Atom, item: ItemHeader, representation: Int, held: ClipItem?, incoming: ReadAhead?, deadline: Double) {
             self.requestor = requestor
@@ -143,6 +156,20 @@ final class X11SelectionOwner {
     // MARK: Requests
 
     func selectionRequest(_ request: XSelectionRequestEvent) {
+        // Obsolete requestors give no property: ICCCM says use the target's name.
+        let property = request.property == clipd_x11_none_atom() ? request.target : request.property
+        var answer = Conversion.refused
+        if let selection = atoms.selection(request.selection), let item = owned[selection],
+           request.time == clipd_x11_current_time() || request.time >= item.time {
+            answer = convert(target: request.target, property: property, requestor: request.requestor, item: item, request: request)
+        }
+        guard answer != .deferred else { return }
+        notify(request, property: answer == .answered ? property : clipd_x11_none_atom())
+    }
+
+    /// Sends the SelectionNotify answering `request`: `property` holds the value, or is
+    /// None for a refusal.
+    private func notify(_ request: XSelectionRequestEvent, property: Atom) {
         var reply = XEvent()
         reply.xselection.type = SelectionNotify
         reply.xselection.display = request.display
@@ -150,20 +177,17 @@ final class X11SelectionOwner {
         reply.xselection.selection = request.selection
         reply.xselection.target = request.target
         reply.xselection.time = request.time
-        // Obsolete requestors give no property: ICCCM says use the target's name.
-        let property = request.property == clipd_x11_none_atom() ? request.target : request.property
-        var answered = false
-        if let selection = atoms.selection(request.selection), let item = owned[selection],
-           request.time == clipd_x11_current_time() || request.time >= item.time {
-            answered = convert(target: request.target, property: property, requestor: request.requestor, item: item)
-        }
-        reply.xselection.property = answered ? property : clipd_x11_none_atom()
+        reply.xselection.property = property
         XSendEvent(display, request.requestor, 0, NoEventMask, &reply)
     }
 
+    /// How a request for one target is answered.
+    private enum Conversion { case answered, refused, deferred }
+
     /// Writes one target's value to the requestor's property, or starts its INCR transfer.
-    /// False when the target is not served.
-    private func convert(target: Atom, property: Atom, requestor: Window, item: OwnedItem) -> Bool {
+    /// With `request` (not inside MULTIPLE) a value whose bytes are not here is answered
+    /// later (`deferred`), when they come or fail.
+    private func convert(target: Atom, property: Atom, requestor: Window, item: OwnedItem, request: XSelectionRequestEvent? = nil) -> Conversion {
         if target == atoms.targets {
             // Format-32 properties are C longs (Atom is unsigned long).
             var list = [atoms.targets, atoms.timestamp, atoms.multiple] + item.served.keys.sorted()
@@ -171,43 +195,50 @@ final class X11SelectionOwner {
             list.withUnsafeMutableBytes { raw in
                 _ = XChangeProperty(display, requestor, property, atoms.atom, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count)
             }
-            return true
+            return .answered
         }
         if target == atoms.timestamp {
             var value = CLong(bitPattern: UInt(item.time))
             withUnsafeMutableBytes(of: &value) { raw in
                 _ = XChangeProperty(display, requestor, property, atoms.integer, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
             }
-            return true
+            return .answered
         }
         if target == atoms.multiple {
-            return convertMultiple(property: property, requestor: requestor, item: item)
+            return convertMultiple(property: property, requestor: requestor, item: item) ? .answered : .refused
         }
-        guard let (type, representation) = item.served[target] else { return false }
+        guard let (type, representation) = item.served[target] else { return .refused }
         let size = Int(item.header.representations[representation].size)
         if let held = item.content.held, size < incrThreshold {
             let bytes = held.bytes(representation: representation)
             bytes.withUnsafeBufferPointer { p in
                 _ = XChangeProperty(display, requestor, property, type, 8, PropModeReplace, p.baseAddress, Int32(p.count))
             }
-            return true
+            return .answered
         }
-        // Too large for one request, or not here yet: announce INCR, then send chunks as the
-        // requestor deletes the property (and as the bytes arrive).
-        XSelectInput(display, requestor, PropertyChangeMask)
-        var announced = CLong(size)
-        withUnsafeMutableBytes(of: &announced) { raw in
-            _ = XChangeProperty(display, requestor, property, atoms.incr, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
-        }
+        // Too large for one request, or not here yet: INCR, with chunks sent as the requestor
+        // deletes the property (and as the bytes arrive). Bytes not here yet are waited for
+        // before INCR is announced, unless the answer cannot wait (inside MULTIPLE).
         for old in outgoing where old.requestor == requestor && old.property == property { old.incoming?.close() }
         outgoing.removeAll { $0.requestor == requestor && $0.property == property }
         let held = item.content.held
         let transfer = OutgoingTransfer(requestor: requestor, property: property, type: type, item: item.header, representation: representation,
                                         held: held, incoming: held == nil ? ReadAhead(reader: item.content.makeReader(representation: representation), mailbox: mailbox, limit: Self.readAhead) : nil,
-                                        deadline: monotonicSeconds() + Self.transferTimeout)
+                                        deadline: monotonicSeconds() + (held == nil ? Self.readerTimeout : Self.transferTimeout))
         outgoing.append(transfer)
+        let deferred = held == nil && request != nil
+        if deferred { transfer.unanswered = request } else { announceINCR(transfer) }
         transfer.incoming?.requestMore()
-        return true
+        return deferred ? .deferred : .answered
+    }
+
+    /// Tells the requestor the value comes by INCR, with its size.
+    private func announceINCR(_ transfer: OutgoingTransfer) {
+        XSelectInput(display, transfer.requestor, PropertyChangeMask)
+        var announced = CLong(transfer.item.representations[transfer.representation].size)
+        withUnsafeMutableBytes(of: &announced) { raw in
+            _ = XChangeProperty(display, transfer.requestor, transfer.property, atoms.incr, 32, PropModeReplace, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
+        }
     }
 
     private func convertMultiple(property: Atom, requestor: Window, item: OwnedItem) -> Bool {
@@ -224,7 +255,7 @@ final class X11SelectionOwner {
         var index = 0
         while index + 1 < pairs.count {
             let target = Atom(UInt(bitPattern: pairs[index])), targetProperty = Atom(UInt(bitPattern: pairs[index + 1]))
-            if target == atoms.multiple || !convert(target: target, property: targetProperty, requestor: requestor, item: item) {
+            if target == atoms.multiple || convert(target: target, property: targetProperty, requestor: requestor, item: item) != .answered {
                 pairs[index + 1] = 0  // ICCCM: None marks a pair that failed
             }
             index += 2
@@ -241,8 +272,10 @@ final class X11SelectionOwner {
     /// A requestor deleted a property: if it is one of our transfers, it wants the next chunk.
     /// Returns false when the event belongs to no transfer.
     func propertyDeleted(window: Window, property: Atom, now: Double) -> Bool {
-        guard let transfer = outgoing.first(where: { $0.requestor == window && $0.property == property }) else { return false }
-        transfer.deadline = now + Self.transferTimeout
+        guard let transfer = outgoing.first(where: { $0.requestor == window && $0.property == property }),
+              transfer.unanswered == nil else { return false }
+        // Now it waits for us: for the daemon's bytes when they are not here yet.
+        transfer.deadline = now + (transfer.incoming.map { $0.bufferedBytes == 0 && !$0.ended } == true ? Self.readerTimeout : Self.transferTimeout)
         transfer.requestorReady = true
         writeNext(transfer)
         return true
@@ -251,13 +284,26 @@ final class X11SelectionOwner {
     /// A reader answered.
     func readArrived(_ token: Int, _ outcome: ReadOutcome) {
         guard let transfer = outgoing.first(where: { $0.incoming?.token == token }), let incoming = transfer.incoming else { return }
-        transfer.deadline = monotonicSeconds() + Self.transferTimeout
         if let reason = incoming.arrived(outcome) {
-            // The requestor has part of the value and no way to hear why the rest is
-            // missing: it is left to time out rather than handed a silently truncated value.
-            log("a paste of the \(transfer.item.selection) item stopped: \(reason)")
+            if let request = transfer.unanswered {
+                // Nothing was promised yet: the paste is refused, cleanly.
+                log("refused a paste of the \(transfer.item.selection) item: \(reason)")
+                notify(request, property: clipd_x11_none_atom())
+            } else {
+                // The requestor has part of the value and no way to hear why the rest is
+                // missing: it is left to its own timeout rather than handed a truncated value.
+                log("a paste of the \(transfer.item.selection) item stopped: \(reason)")
+            }
             return end(transfer)
         }
+        if let request = transfer.unanswered {
+            transfer.unanswered = nil
+            announceINCR(transfer)
+            notify(request, property: transfer.property)
+            transfer.deadline = monotonicSeconds() + Self.transferTimeout  // the requestor's turn
+            return
+        }
+        if transfer.requestorReady { transfer.deadline = monotonicSeconds() + Self.readerTimeout }
         writeNext(transfer)
     }
 
@@ -285,6 +331,7 @@ final class X11SelectionOwner {
         }
         transfer.written += UInt64(chunk.count)
         transfer.requestorReady = false
+        transfer.deadline = monotonicSeconds() + Self.transferTimeout  // the requestor's turn
     }
 
     private func end(_ transfer: OutgoingTransfer) {
@@ -297,8 +344,12 @@ final class X11SelectionOwner {
 
     var nextDeadline: Double? { outgoing.map(\.deadline).min() }
 
-    /// Drops transfers whose requestor went silent.
+    /// Drops transfers whose requestor went silent (or whose bytes never came: refused if
+    /// nothing was promised yet).
     func expire(now: Double) {
-        for transfer in outgoing where transfer.deadline <= now { end(transfer) }
+        for transfer in outgoing where transfer.deadline <= now {
+            if let request = transfer.unanswered { notify(request, property: clipd_x11_none_atom()) }
+            end(transfer)
+        }
     }
 }

@@ -86,19 +86,15 @@ struct FaultTests {
     func aLossySlowLinkStillDeliversEveryCopyWhole() throws {
         let ns = try NetworkNamespaceTests.Namespaces()
         let relayPort = DaemonHarness.freePort()
-        let relay = Process()
-        relay.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         var a: DaemonHarness.Daemon?
-        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         let (hostA, b) = try pairedAcross(ns) { daemon in
             a = daemon
-            relay.arguments = ["netns", "exec", ns.names[0], "python3", VectorFile.packageRoot.appendingPathComponent("Tests/Fixtures/net/delay-relay.py").path,
-                               ns.addressA, "\(relayPort)", ns.addressA, "\(daemon.port!)", "0.2"]
-            let out = Pipe()
-            relay.standardOutput = out
-            relay.standardError = FileHandle.nullDevice  // never the test runner's: a relay left behind would hold it open
-            try relay.run()
-            _ = out.fileHandleForReading.readData(ofLength: 6)  // "ready\n"
+            let log = h.root + "/relay.log"
+            let relay = try h.spawn("/usr/sbin/ip", ["netns", "exec", ns.names[0], "python3", VectorFile.packageRoot.appendingPathComponent("Tests/Fixtures/net/delay-relay.py").path,
+                                                     ns.addressA, "\(relayPort)", ns.addressA, "\(daemon.port!)", "0.2"], log: log)
+            guard h.eventually(timeout: 20, { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") }) else {
+                throw HarnessError("the delay relay did not start: \(relay.isRunning ? "no ready line" : "it exited")")
+            }
             return "\(ns.addressA):\(relayPort)"
         }
         #expect(a === hostA)
@@ -112,10 +108,10 @@ struct FaultTests {
             }
         }
         // A session the loss breaks is dialled again, and its catch-up brings the copy.
-        #expect(h.clipd(["send", "--wait", "--timeout", "90", "through loss and delay"], b).status == 0)
+        #expect(h.clipd(["send", "--wait", "--timeout", "90", "through loss and delay"], b, timeout: 120).status == 0)
         #expect(h.eventually(timeout: 90) { h.received(hostA) == "through loss and delay" })
         let item = TestData.pattern(1 << 20, seed: 5)
-        #expect(h.clipd(["send", "--wait", "--timeout", "120", "-t", "application/octet-stream"], hostA, stdin: item).status == 0)
+        #expect(h.clipd(["send", "--wait", "--timeout", "120", "-t", "application/octet-stream"], hostA, stdin: item, timeout: 150).status == 0)
         var pasted = h.clipd(["recv", "-t", "application/octet-stream"], b)
         #expect(h.eventually(timeout: 120) {
             pasted = h.clipd(["recv", "-t", "application/octet-stream"], b)

@@ -196,11 +196,7 @@ struct HostileInputTests {
         chmod(home, 0o777)
         defer { try? FileManager.default.removeItem(atPath: home) }
         let socket = home + "/clipd.sock"
-        let impostor = Process()
-        impostor.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        impostor.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-u", "UNIX-LISTEN:\(socket)", "CREATE:\(home)/stolen"]
-        try impostor.run()
-        defer { impostor.terminate() }
+        _ = try h.spawn("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/socat", "-u", "UNIX-LISTEN:\(socket)", "CREATE:\(home)/stolen"])
         #expect(h.eventually { FileManager.default.fileExists(atPath: socket) })
         let result = h.clipd(["send", "--home", home, "a password"], nil)
         #expect(result.status == 1)
@@ -340,13 +336,8 @@ struct HostileInputTests {
         mkdir(home, 0o700)
         chown(home, 65534, 65534)
         defer { try? FileManager.default.removeItem(atPath: home) }
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        daemon.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", DaemonHarness.binary, "run", "--home", home, "--backend", "memory"]
-        daemon.standardOutput = FileHandle.nullDevice
-        daemon.standardError = FileHandle.nullDevice
-        try daemon.run()
-        defer { daemon.terminate() }
+        let daemon = try h.spawn("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", DaemonHarness.binary, "run", "--home", home, "--backend", "memory"])
+        defer { daemon.stop() }
         #expect(h.eventually { FileManager.default.fileExists(atPath: home + "/clipd.sock") })
         var info = stat()
         #expect(stat("/proc/\(daemon.processIdentifier)/status", &info) == 0)

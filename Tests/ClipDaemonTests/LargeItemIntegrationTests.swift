@@ -76,12 +76,7 @@ struct LargeItemIntegrationTests {
         #expect(h.eventually { sway.run("wl-paste", ["--list-types"], harness: h).stdout.contains("text/plain") }, "the daemon never owned the selection")
         let output = h.root + "/wl-paste.out"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let paste = Process()
-        paste.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        paste.arguments = ["WAYLAND_DISPLAY=\(sway.socket)", "wl-paste", "--no-newline"]
-        paste.standardOutput = FileHandle(forWritingAtPath: output)
-        paste.standardError = FileHandle.nullDevice
-        try paste.run()
+        let paste = try ChildProcess("/usr/bin/env", ["WAYLAND_DISPLAY=\(sway.socket)", "wl-paste", "--no-newline"], stdout: .file(output))
         let fetch = try answerPart(of: item, on: peer, first: 1 << 20)
         #expect(h.eventually { (FileManager.default.contents(atPath: output)?.count ?? 0) >= 512 << 10 }, "wl-paste got no bytes while the rest was not fetched yet")
         #expect(paste.isRunning)

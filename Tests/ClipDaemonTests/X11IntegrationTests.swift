@@ -134,11 +134,7 @@ struct X11IntegrationTests {
         let (x, desk, peer) = try desktopAndPeer()
         let big = [UInt8](repeating: 0x61, count: 24 << 20)
         #expect(h.clipd(["send", "--wait"], peer, stdin: big).status == 0)
-        let reader = Process()
-        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        reader.arguments = ["DISPLAY=\(x.display)", "xclip", "-o", "-selection", "clipboard"]
-        reader.standardOutput = FileHandle.nullDevice
-        try reader.run()
+        let reader = try h.spawn("/usr/bin/env", ["DISPLAY=\(x.display)", "xclip", "-o", "-selection", "clipboard"])
         usleep(150_000)
         reader.terminate()  // gone in the middle of the INCR transfer
         reader.waitUntilExit()

@@ -22,6 +22,9 @@ final class InMemoryMesh {
     var delivered = 0
     /// Set to flip a bit in the first byte of every DATA record's payload.
     var corruptData = false
+    /// Nodes that have gone silent (a frozen process, a dead path): what they would send is
+    /// lost and what is sent to them never arrives, while their sessions stay open.
+    var silent: Set<String> = []
     private var nextSession = 1
     private let clock = ClockBox()
     /// The wall clock every engine of the mesh reads, in milliseconds.
@@ -78,6 +81,7 @@ final class InMemoryMesh {
             budget -= 1
             if !queue.isEmpty {
                 let (to, session, bytes) = queue.removeFirst()
+                guard !silent.contains(to) else { continue }
                 delivered += 1
                 guard let message = try? SessionMessage.decode(bytes) else { fatalError("undecodable message in mesh") }
                 perform(engines[to]!.received(message, on: session), at: to)
@@ -92,6 +96,7 @@ final class InMemoryMesh {
     /// Pulls one record from the first ready stream (which goes to the back of the line).
     private func pullOne() {
         let (name, session) = streaming.removeFirst()
+        guard !silent.contains(name) else { return }
         let (message, actions) = engines[name]!.nextStreamMessage(on: session)
         if let message {
             streaming.append((name, session))
@@ -138,7 +143,7 @@ final class InMemoryMesh {
     func count(_ type: String, from name: String) -> Int { sent[name]?[type] ?? 0 }
 
     private func send(_ message: SessionMessage, on session: SessionID, from name: String) {
-        guard let (to, remote) = peer(of: name, session: session) else { return }
+        guard !silent.contains(name), let (to, remote) = peer(of: name, session: session) else { return }
         var bytes = message.encoded()
         if corruptData, case .data = message { bytes[SessionMessage.dataHeaderByteCount] ^= 1 }
         sent[name, default: [:]][Self.typeName(message), default: 0] += 1
@@ -155,6 +160,8 @@ final class InMemoryMesh {
         case .fetchFailed: "fetchFailed"
         case .ack: "ack"
         case .cancel: "cancel"
+        case .ping: "ping"
+        case .pong: "pong"
         case .unknown: "unknown"
         }
     }

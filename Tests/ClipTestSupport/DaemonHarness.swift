@@ -1,11 +1,15 @@
 import Foundation
+import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs the real `clipd` binary: daemons as child processes with their own `--home`, and
-/// CLI commands against them. Every process started is recorded and ended by PID.
+/// CLI commands against them. Every process started is a `ChildProcess` the harness ends
+/// (with everything it started) when the test ends, and every command it runs to
+/// completion has a time limit: past it the command is killed and the test fails with
+/// what it printed, so no test can wait forever on a process.
 public final class DaemonHarness: @unchecked Sendable {
     // Used from one test (or the benchmark) at a time: suites using it are serialized. The
     // class exists to clean up processes and directories in deinit.
@@ -13,18 +17,25 @@ public final class DaemonHarness: @unchecked Sendable {
         ProcessInfo.processInfo.environment["CLIPD_BINARY"] ?? VectorFile.packageRoot.appendingPathComponent(".build/debug/clipd").path
     }
 
+    /// How long a command run to completion may take unless its caller says otherwise.
+    public static let commandTimeLimit: TimeInterval = 60
+
     public struct Result {
+        /// The exit code (128 + the signal for a process a signal ended); -1 when it could
+        /// not start or was killed at its time limit.
         public let status: Int32
         public let stdout: String
         public let stderr: String
         public var stdoutBytes: [UInt8] = []
+        /// The command ran past its time limit and was killed.
+        public var timedOut = false
     }
 
     public final class Daemon {
         public let name: String
         public let home: String
         public let port: Int?
-        public var process: Process?
+        public var process: ChildProcess?
         public let log: String
         public let extraArguments: [String]
         public var namespace: String?
@@ -51,7 +62,10 @@ public final class DaemonHarness: @unchecked Sendable {
 
     public let root: String
     public private(set) var daemons: [Daemon] = []
-    private var background: [Process] = []
+    /// Processes started to run alongside the test (watchers, owners, helpers).
+    private var background: [ChildProcess] = []
+    private var serial = 0
+    private let lock = NSLock()
 
     public init() {
         var template = Array("/tmp/clipd-test-XXXXXX".utf8CString)
@@ -69,7 +83,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Stops every daemon and background process the harness started, then ends what it
     /// retained (X servers).
     public func stopAll() {
-        for p in background where p.isRunning { p.terminate() }
+        for p in background { p.stop(grace: 2) }
         for d in daemons { stop(d) }
         resources.removeAll()
     }
@@ -118,65 +132,49 @@ public final class DaemonHarness: @unchecked Sendable {
         if !daemon.extraArguments.contains("--backend") { arguments += ["--backend", "memory"] }
         if let port = daemon.port { arguments += ["--listen", "\(listenHost):\(port)"] }
         arguments += daemon.extraArguments
-        let process = Process()
+        var environment: [String: String]?
         if daemon.display != nil || daemon.wayland != nil || !daemon.environment.isEmpty {
-            var environment = ProcessInfo.processInfo.environment
+            var merged = ProcessInfo.processInfo.environment
             if daemon.display != nil || daemon.wayland != nil {
-                environment["DISPLAY"] = daemon.display
-                environment["WAYLAND_DISPLAY"] = daemon.wayland
+                merged["DISPLAY"] = daemon.display
+                merged["WAYLAND_DISPLAY"] = daemon.wayland
             }
-            environment.merge(daemon.environment) { $1 }
-            process.environment = environment
+            merged.merge(daemon.environment) { $1 }
+            environment = merged
         }
-        let command = daemon.launcher + [Self.binary] + arguments
-        if let ns = daemon.namespace {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", ns] + command
-        } else {
-            process.executableURL = URL(fileURLWithPath: command[0])
-            process.arguments = Array(command.dropFirst())
-        }
-        _ = FileManager.default.createFile(atPath: daemon.log, contents: nil)
-        let log = FileHandle(forWritingAtPath: daemon.log)!
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        var command = daemon.launcher + [Self.binary] + arguments
+        if let ns = daemon.namespace { command = ["/usr/sbin/ip", "netns", "exec", ns] + command }
+        let process = try ChildProcess(command[0], Array(command.dropFirst()), environment: environment,
+                                       stdout: .file(daemon.log), stderr: .file(daemon.log))
         daemon.process = process
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
-            if clipd(["status"], daemon).status == 0 { return }
+            if clipd(["status"], daemon, timeout: 10).status == 0 { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
         throw HarnessError("daemon \(daemon.name) did not start; log:\n\(logText(daemon))")
     }
 
-    /// Stops a daemon with SIGTERM and waits for it.
-    /// Stops the daemon with SIGTERM (SIGKILL after 10 s); returns how it ended, or nil if it
-    /// was not running.
+    /// Stops the daemon with SIGTERM (SIGKILL after 10 s); returns the signal that ended it
+    /// (nil for an exit) and its status, or nil if it was not running.
     @discardableResult
-    public func stop(_ daemon: Daemon) -> (reason: Process.TerminationReason, status: Int32)? {
+    public func stop(_ daemon: Daemon) -> (signal: Int32?, status: Int32)? {
         guard let process = daemon.process, process.isRunning else { return nil }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return (process.terminationReason, process.terminationStatus)
+        process.stop(grace: 10)
+        return (process.terminationSignal, process.terminationStatus)
     }
 
     public func logText(_ daemon: Daemon) -> String {
         (try? String(contentsOfFile: daemon.log, encoding: .utf8)) ?? ""
     }
 
-    /// Runs `clipd ARGS --home HOME` to completion.
+    /// Runs `clipd ARGS --home HOME` to completion, within `timeout` seconds.
     @discardableResult
-    public func clipd(_ arguments: [String], _ daemon: Daemon?, stdin: [UInt8]? = nil) -> Result {
+    public func clipd(_ arguments: [String], _ daemon: Daemon?, stdin: [UInt8]? = nil, timeout: TimeInterval = commandTimeLimit) -> Result {
         var full = arguments
         if let daemon { full.insert(contentsOf: ["--home", daemon.home], at: Self.optionIndex(arguments)) }
-        return run(Self.binary, full, stdin: stdin)
+        return run(Self.binary, full, stdin: stdin, timeout: timeout)
     }
 
     /// Where options go in `clipd ARGS`: after the command, and after the subcommand of the
@@ -186,40 +184,80 @@ public final class DaemonHarness: @unchecked Sendable {
         return 2
     }
 
-    public func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        do { try process.run() } catch { return Result(status: -1, stdout: "", stderr: "\(error)") }
+    /// A fresh path in the harness's directory for a command's files.
+    private func scratchPath(_ stem: String) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        serial += 1
+        return root + "/\(stem)-\(serial)"
+    }
+
+    /// Runs `executable` to completion, within `timeout` seconds: past it the command and
+    /// everything it started are killed, the test records a failure naming the command and
+    /// what it printed, and the result says `timedOut`.
+    public func run(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil,
+                    timeout: TimeInterval = commandTimeLimit) -> Result {
+        let base = scratchPath("run")
+        defer { for suffix in [".in", ".out", ".err"] { unlink(base + suffix) } }
+        var input = ChildProcess.Redirect.null
         if let stdin {
-            DispatchQueue.global().async {
-                input.fileHandleForWriting.write(Data(stdin))
-                try? input.fileHandleForWriting.close()
+            guard FileManager.default.createFile(atPath: base + ".in", contents: Data(stdin)) else {
+                return Result(status: -1, stdout: "", stderr: "cannot write \(base).in")
             }
+            input = .file(base + ".in")
         }
-        // Read both pipes concurrently so a full pipe never blocks the child.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(executable, arguments, environment: environment, stdin: input, stdout: .file(base + ".out"), stderr: .file(base + ".err"))
+        } catch {
+            return Result(status: -1, stdout: "", stderr: "\(error)")
         }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: [UInt8](outData))
+        let finished = process.wait(timeout: timeout)
+        if !finished { process.stop(grace: 2) }
+        let out = FileManager.default.contents(atPath: base + ".out") ?? Data()
+        let err = String(decoding: FileManager.default.contents(atPath: base + ".err") ?? Data(), as: UTF8.self)
+        var result = Result(status: finished ? process.terminationStatus : -1, stdout: String(decoding: out, as: UTF8.self),
+                            stderr: err, stdoutBytes: [UInt8](out))
+        if !finished {
+            result.timedOut = true
+            Self.reportTimeout(process.commandLine, limit: timeout, stdout: result.stdout, stderr: err)
+        }
+        return result
+    }
+
+    /// A process killed at its time limit fails the test that ran it, with what it printed.
+    static func reportTimeout(_ command: String, limit: TimeInterval, stdout: String, stderr: String) {
+        let message = "`\(command)` did not finish within \(Int(limit)) s and was killed; stdout: \(stdout.suffix(800).debugDescription), stderr: \(stderr.suffix(800).debugDescription)"
+        if Test.current != nil {
+            Issue.record(Comment(rawValue: message))
+        } else {
+            FileHandle.standardError.write(Data(("harness: " + message + "\n").utf8))
+        }
+    }
+
+    /// Starts a process that runs beside the test (a helper, a watcher, an owner); the
+    /// harness ends it, and whatever it started, when the test ends. Its output goes to
+    /// `log` when given (standard error to `errors`, when that is given).
+    public func spawn(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                      stdin: [UInt8]? = nil, log: String? = nil, errors: String? = nil) throws -> ChildProcess {
+        var input = ChildProcess.Redirect.null
+        if let stdin {
+            let path = scratchPath("stdin")
+            guard FileManager.default.createFile(atPath: path, contents: Data(stdin)) else { throw HarnessError("cannot write \(path)") }
+            input = .file(path)
+        }
+        let output = log.map { ChildProcess.Redirect.file($0) } ?? .null
+        let errorOutput = errors.map { ChildProcess.Redirect.file($0) } ?? output
+        let process = try ChildProcess(executable, arguments, environment: environment, stdin: input, stdout: output, stderr: errorOutput)
+        lock.lock()
+        background.append(process)
+        lock.unlock()
+        return process
     }
 
     /// A CLI command left running (`startCLI`), its output going to files.
     public struct RunningCommand {
-        public let process: Process
+        public let process: ChildProcess
         public let stdoutPath: String
         public let stderrPath: String
     }
@@ -228,30 +266,29 @@ public final class DaemonHarness: @unchecked Sendable {
     public func startCLI(_ arguments: [String], _ daemon: Daemon, stdin: String? = nil) throws -> RunningCommand {
         var full = arguments
         full.insert(contentsOf: ["--home", daemon.home], at: Self.optionIndex(arguments))
-        let base = root + "/cli-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = full
-        process.standardOutput = FileHandle(forWritingAtPath: base + ".out")
-        process.standardError = FileHandle(forWritingAtPath: base + ".err")
-        process.standardInput = stdin.map { FileHandle(forReadingAtPath: $0) ?? FileHandle.nullDevice } ?? FileHandle.nullDevice
-        try process.run()
+        let base = scratchPath("cli")
+        let process = try ChildProcess(Self.binary, full, stdin: stdin.map { .file($0) } ?? .null,
+                                       stdout: .file(base + ".out"), stderr: .file(base + ".err"))
+        lock.lock()
         background.append(process)
+        lock.unlock()
         return RunningCommand(process: process, stdoutPath: base + ".out", stderrPath: base + ".err")
     }
 
-    /// Waits for a command started with `startCLI` (at most `timeout` seconds, then ends it).
-    public func finish(_ command: RunningCommand, timeout: TimeInterval = 60) -> Result {
-        let deadline = Date().addingTimeInterval(timeout)
-        while command.process.isRunning && Date() < deadline { usleep(10_000) }
-        if command.process.isRunning { command.process.terminate() }
-        command.process.waitUntilExit()
+    /// Waits for a command started with `startCLI`, at most `timeout` seconds: past it the
+    /// command is killed and the test fails with what it printed.
+    public func finish(_ command: RunningCommand, timeout: TimeInterval = commandTimeLimit) -> Result {
+        let finished = command.process.wait(timeout: timeout)
+        if !finished { command.process.stop(grace: 2) }
         let out = FileManager.default.contents(atPath: command.stdoutPath) ?? Data()
-        let err = FileManager.default.contents(atPath: command.stderrPath) ?? Data()
-        return Result(status: command.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self), stdoutBytes: [UInt8](out))
+        let err = String(decoding: FileManager.default.contents(atPath: command.stderrPath) ?? Data(), as: UTF8.self)
+        var result = Result(status: finished ? command.process.terminationStatus : -1, stdout: String(decoding: out, as: UTF8.self),
+                            stderr: err, stdoutBytes: [UInt8](out))
+        if !finished {
+            result.timedOut = true
+            Self.reportTimeout(command.process.commandLine, limit: timeout, stdout: result.stdout, stderr: err)
+        }
+        return result
     }
 
     /// Starts a listening daemon "alpha" and a dialling daemon "beta" and pairs them: the
@@ -286,30 +323,32 @@ public final class DaemonHarness: @unchecked Sendable {
         let (code, window) = try openWindow(listener)
         let join = clipd(["pair", code, address ?? listener.address], joiner)
         guard join.status == 0 else { throw HarnessError("pair join failed: \(join.stderr)") }
-        window.waitUntilExit()
+        guard window.wait(timeout: 30) else {
+            window.stop(grace: 2)
+            throw HarnessError("the pairing window did not close within 30 s of the join")
+        }
         guard window.terminationStatus == 0 else { throw HarnessError("pair window failed") }
     }
 
-    /// Runs `clipd pair` on `listener`; returns the code from stdout's first line and the
-    /// still-running window process.
-    public func openWindow(_ listener: Daemon) throws -> (String, Process) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["pair", "--home", listener.home]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+    /// Runs `clipd pair` on `listener`; returns the code from stdout's first line (within
+    /// 30 s) and the still-running window process.
+    public func openWindow(_ listener: Daemon) throws -> (String, ChildProcess) {
+        let output = scratchPath("pair") + ".out"
+        let process = try ChildProcess(Self.binary, ["pair", "--home", listener.home], stdout: .file(output))
+        lock.lock()
         background.append(process)
-        var line: [UInt8] = []
-        while true {
-            let byte = out.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte.first == 0x0a { break }
-            line += byte
+        lock.unlock()
+        var line: Substring?
+        _ = eventually(timeout: 30) {
+            let text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
+            line = text.firstIndex(of: "\n").map { text[..<$0] }
+            return line != nil || !process.isRunning
         }
-        let code = String(decoding: line, as: UTF8.self)
-        guard code.split(separator: "-").count == 4 else { throw HarnessError("no pairing code on stdout (got '\(code)')") }
+        let code = String(line ?? "")
+        guard code.split(separator: "-").count == 4 else {
+            process.stop(grace: 2)
+            throw HarnessError("no pairing code on stdout within 30 s (got '\(code)')")
+        }
         return (code, process)
     }
 

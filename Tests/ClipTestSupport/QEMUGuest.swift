@@ -22,7 +22,9 @@ public final class QEMUGuest {
     /// QEMU's chardev server socket for the guest's org.clipd.0.
     public let clipdSocket: String
     private let testSocket: String
-    private let process = Process()
+    private var process: ChildProcess?
+    /// This guest's turn: one guest runs at a time in the whole test run.
+    private var slot: GuestSlot?
     private var shellFD: Int32 = -1
     private var pending: [UInt8] = []
 
@@ -32,7 +34,7 @@ public final class QEMUGuest {
         defer { imageLock.unlock() }
         guard !imageBuilt else { return }
         let script = VectorFile.packageRoot.appendingPathComponent("scripts/build-test-guest.sh").path
-        let result = harness.run("/bin/bash", [script, imageDirectory, DaemonHarness.binary])
+        let result = harness.run("/bin/bash", [script, imageDirectory, DaemonHarness.binary], timeout: 600)
         guard result.status == 0 else { throw HarnessError("building the test guest failed: \(result.stderr)") }
         imageBuilt = true
     }
@@ -58,10 +60,10 @@ public final class QEMUGuest {
             "-chardev", "socket,id=clipd0,path=\(clipdSocket),server=on,wait=off",
             "-device", "virtserialport,chardev=clipd0,name=org.clipd.0",
         ] + Self.testPortArguments(directory: self.directory)
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "exec \"$0\" \"$@\" </dev/null >>'\(self.directory)/launch.log' 2>&1"] + argv
-        try process.run()
+        slot = try GuestSlot.acquire()
         harness.retain(self)
+        let log = self.directory + "/launch.log"
+        process = try ChildProcess(argv[0], Array(argv.dropFirst()), stdout: .file(log), stderr: .file(log))
         try connectShell(timeout: 60)
     }
 
@@ -69,16 +71,12 @@ public final class QEMUGuest {
     public var launchLog: String { (try? String(contentsOfFile: directory + "/launch.log", encoding: .utf8)) ?? "" }
 
     /// Sends `signal` to the launched command (SIGTERM asks passvm to power the guest down).
-    public func signal(_ number: Int32) { Glibc.kill(process.processIdentifier, number) }
+    public func signal(_ number: Int32) { process?.signal(number) }
 
     /// Waits until the launched command ends; false on timeout.
-    public func waitForExit(timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return !process.isRunning
-    }
+    public func waitForExit(timeout: Double) -> Bool { process?.wait(timeout: timeout) ?? true }
 
-    public var exitStatus: Int32 { process.terminationStatus }
+    public var exitStatus: Int32 { process?.terminationStatus ?? -1 }
 
     /// The guest CPU: QEMU's default model plus AES-NI and carry-less multiply, as on any
     /// x86 machine of the last decade. Without them OpenSSL in the guest falls back to table
@@ -97,6 +95,7 @@ public final class QEMUGuest {
     }
 
     private func connectShell(timeout: Double) throws {
+        guard let process else { return }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline && process.isRunning {
             if let fd = UnixSocket.connect(testSocket) {
@@ -169,18 +168,14 @@ public final class QEMUGuest {
         throw HarnessError("the guest did not answer in time (got: \(String(decoding: pending.suffix(400), as: UTF8.self)))")
     }
 
-    /// Powers the guest off (QEMU ends).
+    /// Powers the guest off (QEMU ends) and gives the next guest its turn.
     public func kill() {
         if shellFD >= 0 {
             Glibc.close(shellFD)
             shellFD = -1
         }
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(3)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process?.stop(grace: 3)
+        slot = nil
     }
 
     deinit { kill() }

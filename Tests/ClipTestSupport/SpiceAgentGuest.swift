@@ -20,8 +20,8 @@ public final class SpiceAgentGuest {
     public let x: XvfbServer
     public let portSocket: String
     private let directory: String
-    private var daemon: Process?
-    private var agent: Process?
+    private var daemon: ChildProcess?
+    private var agent: ChildProcess?
 
     /// Starts the agents against `portSocket`, where something must already listen (a
     /// clipd with `--vdagent unix-listen:`, or a `ChardevStandIn`): spice-vdagentd gives up
@@ -36,13 +36,9 @@ public final class SpiceAgentGuest {
         harness.retain(self)
     }
 
-    private func spawn(_ argv: [String], log: String, environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        let env = environment.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
-        process.arguments = ["-c", "exec env \(env) \"$0\" \"$@\" </dev/null >>'\(directory)/\(log)' 2>&1"] + argv
-        try process.run()
-        return process
+    private func spawn(_ argv: [String], log: String, environment: [String: String] = [:]) throws -> ChildProcess {
+        let env = environment.map { "\($0.key)=\($0.value)" }
+        return try ChildProcess("/usr/bin/env", env + argv, stdout: .file(directory + "/" + log), stderr: .file(directory + "/" + log))
     }
 
     private var daemonSocket: String { directory + "/vdagentd.sock" }
@@ -71,7 +67,7 @@ public final class SpiceAgentGuest {
 
     /// An application on the guest's display copying `data` as `type` (xclip, kept in the
     /// foreground); the caller ends it.
-    public func copy(_ data: [UInt8], type: String = "UTF8_STRING", primary: Bool = false) throws -> Process {
+    public func copy(_ data: [UInt8], type: String = "UTF8_STRING", primary: Bool = false) throws -> ChildProcess {
         try x.startOwner("xclip", ["-quiet", "-selection", primary ? "primary" : "clipboard", "-t", type, "-i"], data: data)
     }
 
@@ -85,19 +81,10 @@ public final class SpiceAgentGuest {
         paste(type: "TARGETS", primary: primary, harness: harness).stdout.split(separator: "\n").map(String.init)
     }
 
-    private func end(_ process: Process?) {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
     /// Ends the session agent and the daemon.
     public func stop() {
-        end(agent)
-        end(daemon)
+        agent?.stop(grace: 2)
+        daemon?.stop(grace: 2)
     }
 
     deinit { stop() }

@@ -27,7 +27,11 @@ public final class WaylandCompositor {
     public let kind: Kind
     /// The compositor's socket, absolute.
     public private(set) var socket = ""
-    private var process = Process()
+    private var process: ChildProcess?
+    /// Copies started on this compositor: ended with it.
+    private var copies: [ChildProcess] = []
+    /// Weak: the harness keeps the compositor (and ends it after its daemons).
+    private weak var harness: DaemonHarness?
     private let directory: String
     private let runtime: String
     private let log: String
@@ -54,6 +58,7 @@ public final class WaylandCompositor {
     /// private one; root clients can still connect to its socket.
     public init(_ kind: Kind, harness: DaemonHarness) throws {
         self.kind = kind
+        self.harness = harness
         var template = Array("/tmp/clipd-\(kind.name)-XXXXXX".utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else { throw HarnessError("mkdtemp failed") }
         directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -96,11 +101,10 @@ public final class WaylandCompositor {
         case .minimal(let options):
             command = ["env", "-i", "XDG_RUNTIME_DIR=\(runtime)", Self.minimalBinary, "wayland-clipd"] + options
         }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // exec: the PID recorded is the compositor's own (env and setpriv exec too).
-        process.arguments = ["-c", "exec " + command.map { "'\($0)'" }.joined(separator: " ") + " </dev/null >\(log) 2>&1"]
-        try process.run()
+        try? FileManager.default.removeItem(atPath: log)
+        // The PID recorded is the compositor's own: env and setpriv exec.
+        let process = try ChildProcess("/usr/bin/env", command.dropFirst().map { $0 }, environment: [:], stdout: .file(log), stderr: .file(log))
+        self.process = process
         let deadline = Date().addingTimeInterval(15)
         var found: String?
         while Date() < deadline && process.isRunning {
@@ -113,8 +117,8 @@ public final class WaylandCompositor {
             usleep(10_000)
         }
         guard let found else {
-            if process.isRunning { process.terminate() }
-            throw HarnessError("\(kind.name) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            process.stop(grace: 2)
+            throw HarnessError("\(kind.name) did not start within 15 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
         socket = found
     }
@@ -144,12 +148,9 @@ public final class WaylandCompositor {
 
     /// Ends the compositor now (the desktop "goes away").
     public func kill() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        for copy in copies { copy.stop(grace: 1) }
+        copies.removeAll()
+        process?.stop(grace: 2)
     }
 
     deinit {
@@ -157,32 +158,28 @@ public final class WaylandCompositor {
         if ProcessInfo.processInfo.environment["CLIPD_KEEP_TEST_DIRS"] == nil { try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    /// Runs a Wayland client (wl-paste, wl-copy) against this compositor to completion.
-    public func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil, harness: DaemonHarness) -> DaemonHarness.Result {
-        harness.run("/usr/bin/env", ["WAYLAND_DISPLAY=\(socket)", tool] + arguments, stdin: stdin)
+    /// Runs a Wayland client (wl-paste, wl-copy) against this compositor to completion,
+    /// within `timeout` seconds.
+    public func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil, harness: DaemonHarness,
+                    timeout: TimeInterval = DaemonHarness.commandTimeLimit) -> DaemonHarness.Result {
+        harness.run("/usr/bin/env", ["WAYLAND_DISPLAY=\(socket)", tool] + arguments, stdin: stdin, timeout: timeout)
     }
 
     /// Starts `wl-copy --foreground` with `data` on its stdin; the caller ends it (or a later
-    /// copy replaces it and it exits by itself).
-    public func startCopy(_ arguments: [String], data: [UInt8]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["WAYLAND_DISPLAY=\(socket)", "wl-copy", "--foreground"] + arguments
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data(data))
-        try input.fileHandleForWriting.close()
-        return process
+    /// copy replaces it and it exits by itself), or the compositor does when it ends.
+    public func startCopy(_ arguments: [String], data: [UInt8]) throws -> ChildProcess {
+        guard let harness else { throw HarnessError("the harness has ended") }
+        let copy = try harness.spawn("/usr/bin/env", ["WAYLAND_DISPLAY=\(socket)", "wl-copy", "--foreground"] + arguments, stdin: data)
+        copies.append(copy)
+        return copy
     }
 
     /// What `wl-paste` prints for the clipboard (or, with `primary`, the primary selection).
-    public func paste(type: String? = nil, primary: Bool = false, harness: DaemonHarness) -> DaemonHarness.Result {
+    public func paste(type: String? = nil, primary: Bool = false, harness: DaemonHarness,
+                      timeout: TimeInterval = DaemonHarness.commandTimeLimit) -> DaemonHarness.Result {
         var arguments = ["--no-newline"]
         if primary { arguments.append("--primary") }
         if let type { arguments += ["--type", type] }
-        return run("wl-paste", arguments, harness: harness)
+        return run("wl-paste", arguments, harness: harness, timeout: timeout)
     }
 }

@@ -8,7 +8,11 @@ import Glibc
 /// is ended by PID when the value goes away.
 public final class XvfbServer {
     public let display: String
-    private let process: Process
+    private let process: ChildProcess
+    /// Owners started on this display: ended with it.
+    private var owners: [ChildProcess] = []
+    /// Weak: the harness keeps the server (and ends it after its daemons).
+    private weak var harness: DaemonHarness?
 
     public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/Xvfb") }
 
@@ -18,12 +22,12 @@ public final class XvfbServer {
         let directory = harness.root
         let file = directory + "/xvfb-\(UUID().uuidString).display"
         let log = directory + "/xvfb.log"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        // exec: the PID recorded is Xvfb's own.
+        self.harness = harness
+        // exec: the PID recorded is Xvfb's own; the shell gives it descriptor 3 to write
+        // its display number to.
         let which = fixed.map { "\($0) -displayfd 3" } ?? "-displayfd 3"
-        process.arguments = ["-c", "exec /usr/bin/Xvfb \(which) -screen 0 640x480x24 -nolisten tcp -noreset -extension GLX 3>\(file) </dev/null >>\(log) 2>&1"]
-        try process.run()
+        process = try ChildProcess("/bin/sh", ["-c", "exec /usr/bin/Xvfb \(which) -screen 0 640x480x24 -nolisten tcp -noreset -extension GLX 3>\(file)"],
+                                   stdout: .file(log), stderr: .file(log))
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if let text = try? String(contentsOfFile: file, encoding: .utf8), let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
@@ -33,41 +37,32 @@ public final class XvfbServer {
             }
             usleep(10_000)
         }
-        process.terminate()
-        throw HarnessError("Xvfb did not start; see \(log)")
+        process.stop(grace: 2)
+        throw HarnessError("Xvfb did not start within 10 s; see \(log)")
     }
 
     /// Ends the server now (the X server "goes away"). Xvfb sometimes lingers after SIGTERM
     /// while clients hang on, so it gets SIGKILL after 2 s.
     public func kill() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        for owner in owners { owner.stop(grace: 1) }
+        process.stop(grace: 2)
     }
 
     deinit { kill() }
 
-    /// Runs an X client (xclip, xsel) on this display to completion.
-    public func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil, harness: DaemonHarness) -> DaemonHarness.Result {
-        harness.run("/usr/bin/env", ["DISPLAY=\(display)", tool] + arguments, stdin: stdin)
+    /// Runs an X client (xclip, xsel) on this display to completion, within `timeout`
+    /// seconds.
+    public func run(_ tool: String, _ arguments: [String], stdin: [UInt8]? = nil, harness: DaemonHarness,
+                    timeout: TimeInterval = DaemonHarness.commandTimeLimit) -> DaemonHarness.Result {
+        harness.run("/usr/bin/env", ["DISPLAY=\(display)", tool] + arguments, stdin: stdin, timeout: timeout)
     }
 
     /// Starts an owner that stays in the foreground (`xclip -quiet`, `xsel --nodetach`)
-    /// with `data` on its stdin; the caller ends it.
-    public func startOwner(_ tool: String, _ arguments: [String], data: [UInt8]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["DISPLAY=\(display)", tool] + arguments
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data(data))
-        try input.fileHandleForWriting.close()
-        return process
+    /// with `data` on its stdin; the caller ends it, or the server does when it ends.
+    public func startOwner(_ tool: String, _ arguments: [String], data: [UInt8]) throws -> ChildProcess {
+        guard let harness else { throw HarnessError("the harness has ended") }
+        let owner = try harness.spawn("/usr/bin/env", ["DISPLAY=\(display)", tool] + arguments, stdin: data)
+        owners.append(owner)
+        return owner
     }
 }

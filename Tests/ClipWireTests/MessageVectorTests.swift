@@ -28,6 +28,8 @@ struct MessageVectorTests {
             "fetch-failed": .fetchFailed(.init(requestID: 5, reason: .badRange)),
             "ack": .ack(.init(item: ItemID(origin: origin, counter: 7), status: .applied)),
             "cancel": .cancel(.init(requestID: 5)),
+            "ping": .ping(token: 0x0123_4567_89AB_CDEF),
+            "pong": .pong(token: 0x0123_4567_89AB_CDEF),
         ]
     }
 
@@ -35,7 +37,7 @@ struct MessageVectorTests {
         ChunkRef(hash: ChunkHash(bytes: SHA256.hash(Array("vector chunk \(n)".utf8))), size: size)
     }
 
-    @Test(arguments: ["hello", "offer-inline", "offer-manifest", "fetch", "data", "data-end", "fetch-failed", "ack", "cancel"])
+    @Test(arguments: ["hello", "offer-inline", "offer-manifest", "fetch", "data", "data-end", "fetch-failed", "ack", "cancel", "ping", "pong"])
     func encodesAndDecodesExactly(name: String) throws {
         let message = try #require(expected[name])
         let bytes = vectors.record(name).hex("bytes")

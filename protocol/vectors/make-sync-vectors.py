@@ -56,6 +56,8 @@ messages = [
     ("fetch-failed", bytes([0x06]) + struct.pack(">I", 5) + bytes([4])),
     ("ack", bytes([0x07]) + item_id(7) + bytes([0])),
     ("cancel", bytes([0x08]) + struct.pack(">I", 5)),
+    ("ping", bytes([0x09]) + struct.pack(">Q", 0x0123456789ABCDEF)),
+    ("pong", bytes([0x0A]) + struct.pack(">Q", 0x0123456789ABCDEF)),
     ("unknown", bytes([0x7f]) + b"future"),
 ]
 

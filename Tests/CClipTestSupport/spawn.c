@@ -1,0 +1,6 @@
+#define _GNU_SOURCE
+#include "CClipTestSupport.h"
+
+int clipd_test_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
