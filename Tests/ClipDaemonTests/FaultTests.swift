@@ -80,6 +80,72 @@ struct FaultTests {
         }, "A: \(h.received(a) ?? "-"), B: \(h.received(b) ?? "-")")
     }
 
+    /// Drops every packet on B's side of the link, both ways (`percent` of them: 100 is a
+    /// path gone dead without a word, as when Wi-Fi goes) with nftables table `table`.
+    func dropPackets(_ ns: NetworkNamespaceTests.Namespaces, table: String, percent: Int) {
+        for (chain, hook, direction) in [("in", "input", "iifname"), ("out", "output", "oifname")] {
+            let rule = percent >= 100 ? [direction, ns.vethB, "drop"] : [direction, ns.vethB, "numgen", "random", "mod", "100", "<", "\(percent)", "drop"]
+            for command in [["add", "table", "inet", table],
+                            ["add", "chain", "inet", table, chain, "{ type filter hook \(hook) priority 0 ; }"],
+                            ["add", "rule", "inet", table, chain] + rule] {
+                let result = h.run("/usr/sbin/ip", ["netns", "exec", ns.names[1], "nft"] + command)
+                #expect(result.status == 0, "nft \(command.joined(separator: " ")): \(result.stderr)")
+            }
+        }
+    }
+
+    /// The path to the peer holding a large item goes dead without a word while it is
+    /// pasted: the paste ends in one line within 60 s instead of hanging on TCP's
+    /// retransmissions, and once the path is back the same paste succeeds.
+    @Test(.enabled(if: NetworkNamespaceTests.canRun && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft"), "needs root, iproute2 and nftables"))
+    func aPasteOverAPathThatWentDeadEndsAndWorksOnceItHeals() throws {
+        let ns = try NetworkNamespaceTests.Namespaces()
+        let (a, b) = try pairedAcross(ns)
+        let item = TestData.pattern(4 << 20, seed: 9)
+        #expect(h.clipd(["send", "--wait", "-t", "application/octet-stream"], a, stdin: item).status == 0)
+        dropPackets(ns, table: "clipddead", percent: 100)
+        let started = Date()
+        let paste = h.clipd(["recv", "-t", "application/octet-stream"], b, timeout: 75)
+        let took = Date().timeIntervalSince(started)
+        #expect(paste.status == 1 && !paste.timedOut, "\(paste.stderr)")
+        #expect(took < 60, "the paste took \(Int(took)) s to end")
+        #expect(paste.stderr.split(separator: "\n").count == 1 && paste.stderr.contains("hostA"), "\(paste.stderr)")
+        ip(["netns", "exec", ns.names[1], "nft", "delete", "table", "inet", "clipddead"])
+        #expect(h.eventually(timeout: 60) { h.clipd(["status"], b, timeout: 10).stdout.contains("1 connected") }, "the session did not come back")
+        let again = h.clipd(["recv", "-t", "application/octet-stream"], b)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(byteDifference(again.stdoutBytes, item) == nil)
+    }
+
+    /// The side sending a large item sees when its peer stops taking bytes (a VM paused
+    /// mid-paste): `clipd status` and `clipd doctor` say the transfer is stalled and by whom,
+    /// and the paste ends, one way or the other, once the peer runs again.
+    @Test(.enabled(if: NetworkNamespaceTests.canRun, "needs root and iproute2"))
+    func aPeerThatStopsTakingBytesShowsAsAStalledTransferWhereTheyComeFrom() throws {
+        let ns = try NetworkNamespaceTests.Namespaces()
+        let (a, b) = try pairedAcross(ns, arguments: ["--max-size", "1GiB"])
+        // A slow link out of A, so the transfer takes seconds.
+        ip(["netns", "exec", ns.names[0], "tc", "qdisc", "add", "dev", ns.vethA, "root", "tbf", "rate", "64mbit", "burst", "256kb", "latency", "500ms"])
+        let big = TestData.pattern(24 << 20, seed: 12)
+        #expect(h.clipd(["send", "--wait", "-t", "application/octet-stream"], a, stdin: big).status == 0)
+        let paste = try h.startCLI(["recv", "-t", "application/octet-stream"], b)
+        #expect(h.eventually(timeout: 30) { Self.size(paste.stdoutPath) > 1 << 20 }, "the paste never started")
+        b.process?.signal(SIGSTOP)
+        defer { b.process?.signal(SIGCONT) }
+        var status = ""
+        #expect(h.eventually(timeout: 30) {
+            status = h.clipd(["status"], a, timeout: 10).stdout
+            return status.contains("sending to hostB") && status.contains("stalled: hostB has taken nothing for")
+        }, "\(status)")
+        let doctor = h.clipd(["doctor"], a, timeout: 10).stdout
+        #expect(doctor.split(separator: "\n").contains { $0.hasPrefix("problem") && $0.contains("item transfer to hostB stalled") }, "\(doctor)")
+        b.process?.signal(SIGCONT)
+        let result = h.finish(paste, timeout: 90)
+        #expect(!result.timedOut)
+        if result.status == 0 { #expect(byteDifference(result.stdoutBytes, big) == nil) }
+        #expect(h.clipd(["status"], a).stdout.contains("stalled") == false || h.eventually(timeout: 40) { !h.clipd(["status"], a).stdout.contains("stalled") })
+    }
+
     /// 20% of packets lost both ways and 200 ms each way (this kernel has no netem: nftables
     /// drops the packets, a relay holds the bytes): copies still get through, whole.
     @Test(.enabled(if: NetworkNamespaceTests.canRun && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft"), "needs root, iproute2 and nftables"))
@@ -99,14 +165,7 @@ struct FaultTests {
         }
         #expect(a === hostA)
         #expect(h.eventually(timeout: 30) { h.clipd(["status"], b).stdout.contains("1 connected") })
-        for (chain, hook, direction) in [("in", "input", "iifname"), ("out", "output", "oifname")] {
-            for command in [["add", "table", "inet", "clipdloss"],
-                            ["add", "chain", "inet", "clipdloss", chain, "{ type filter hook \(hook) priority 0 ; }"],
-                            ["add", "rule", "inet", "clipdloss", chain, direction, ns.vethB, "numgen", "random", "mod", "100", "<", "20", "drop"]] {
-                let result = h.run("/usr/sbin/ip", ["netns", "exec", ns.names[1], "nft"] + command)
-                #expect(result.status == 0, "nft \(command.joined(separator: " ")): \(result.stderr)")
-            }
-        }
+        dropPackets(ns, table: "clipdloss", percent: 20)
         // A session the loss breaks is dialled again, and its catch-up brings the copy.
         #expect(h.clipd(["send", "--wait", "--timeout", "90", "through loss and delay"], b, timeout: 120).status == 0)
         #expect(h.eventually(timeout: 90) { h.received(hostA) == "through loss and delay" })

@@ -210,14 +210,16 @@ extension VDAgentIntegrationTests {
     @Test func everyRequestIsAnsweredAtOnceEvenWithNothing() throws {
         let (host, agent, _) = try hostAndRawAgent("requests")
         agent.send(.request(selection: 0, type: 1))
-        #expect(agent.next(timeout: 1) == .clipboard(selection: 0, type: 0, data: []))
+        #expect(agent.next(timeout: 2.5) == .clipboard(selection: 0, type: 0, data: []))
         let big = [UInt8](repeating: 0x71, count: 300_000)  // fetched by the bridge before its grab
         #expect(h.clipd(["send", "--wait"], host, stdin: big).status == 0)
         #expect(agent.await { if case .grab(0, 0, [1]) = $0 { true } else { false } } != nil)
         let asked = Date()
         agent.send(.request(selection: 0, type: 1))
-        #expect(agent.next(timeout: 1) == .clipboard(selection: 0, type: 1, data: big))
-        #expect(Date().timeIntervalSince(asked) < 1)
+        // Inside the agent's 3 s with room to spare, even on a loaded 2-core machine (the
+        // answer takes milliseconds at rest: the bytes are held).
+        #expect(agent.next(timeout: 2.5) == .clipboard(selection: 0, type: 1, data: big))
+        #expect(Date().timeIntervalSince(asked) < 2.5)
     }
 
     /// Review finding 3: a guest asking for a 2 MiB item a hundred times without reading used

@@ -24,11 +24,26 @@ public final class DaemonHarness: @unchecked Sendable {
         /// The exit code (128 + the signal for a process a signal ended); -1 when it could
         /// not start or was killed at its time limit.
         public let status: Int32
-        public let stdout: String
         public let stderr: String
         public var stdoutBytes: [UInt8] = []
         /// The command ran past its time limit and was killed.
         public var timedOut = false
+
+        /// Standard output as text, made when asked for: decoding tens of MiB of binary
+        /// output (repairing every invalid sequence) took most of a minute.
+        public var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
+
+        public init(status: Int32, stdout: String, stderr: String) {
+            self.status = status
+            self.stderr = stderr
+            stdoutBytes = Array(stdout.utf8)
+        }
+
+        public init(status: Int32, stderr: String, stdoutBytes: [UInt8]) {
+            self.status = status
+            self.stderr = stderr
+            self.stdoutBytes = stdoutBytes
+        }
     }
 
     public final class Daemon {
@@ -216,8 +231,7 @@ public final class DaemonHarness: @unchecked Sendable {
         if !finished { process.stop(grace: 2) }
         let out = FileManager.default.contents(atPath: base + ".out") ?? Data()
         let err = String(decoding: FileManager.default.contents(atPath: base + ".err") ?? Data(), as: UTF8.self)
-        var result = Result(status: finished ? process.terminationStatus : -1, stdout: String(decoding: out, as: UTF8.self),
-                            stderr: err, stdoutBytes: [UInt8](out))
+        var result = Result(status: finished ? process.terminationStatus : -1, stderr: err, stdoutBytes: [UInt8](out))
         if !finished {
             result.timedOut = true
             Self.reportTimeout(process.commandLine, limit: timeout, stdout: result.stdout, stderr: err)
@@ -282,8 +296,7 @@ public final class DaemonHarness: @unchecked Sendable {
         if !finished { command.process.stop(grace: 2) }
         let out = FileManager.default.contents(atPath: command.stdoutPath) ?? Data()
         let err = String(decoding: FileManager.default.contents(atPath: command.stderrPath) ?? Data(), as: UTF8.self)
-        var result = Result(status: finished ? command.process.terminationStatus : -1, stdout: String(decoding: out, as: UTF8.self),
-                            stderr: err, stdoutBytes: [UInt8](out))
+        var result = Result(status: finished ? command.process.terminationStatus : -1, stderr: err, stdoutBytes: [UInt8](out))
         if !finished {
             result.timedOut = true
             Self.reportTimeout(command.process.commandLine, limit: timeout, stdout: result.stdout, stderr: err)
