@@ -350,11 +350,15 @@ final class PeerConnection: ChannelInboundHandler {
         registered = true
         scheduleKeyUpdates()
         if let context {
+            // Weak: a timer that outlives the connection finds nothing waiting, and stops.
             liveness = SessionLiveness(
                 loop: context.eventLoop,
-                awaitsPeer: { [unowned self] in sessionID.map { daemon.sessionAwaitsPeer($0) } ?? false },
-                ping: { [unowned self] token in write(.ping(token: token), flush: true) },
-                giveUp: { [unowned self] reason in close(reason: reason) })
+                awaitsPeer: { [weak self] in
+                    guard let self, let sessionID else { return false }
+                    return daemon.sessionAwaitsPeer(sessionID)
+                },
+                ping: { [weak self] token in self?.write(.ping(token: token), flush: true) },
+                giveUp: { [weak self] reason in self?.close(reason: reason) })
         }
         if let handshakeTimestamp, let peer { daemon.recordHandshakeTimestamp(handshakeTimestamp, from: peer.deviceID) }
         sessionID = daemon.sessionEstablished(self)
