@@ -28,6 +28,10 @@ public final class RawPeer {
         guard ok == 0 else { throw HarnessError("connect failed") }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // A daemon that stops reading (back-pressure is what some tests provoke) makes a
+        // send give up after this, never block the test.
+        var sendTimeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { close(fd) }
@@ -65,11 +69,13 @@ public final class RawPeer {
     /// True when the daemon closes the connection within 5 s (bytes before it are ignored).
     public func closedByDaemon() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { return true }
             if n < 0 { return errno == ECONNRESET }
         }
+        return false  // still sending after 5 s: not closed
     }
 
     public func readFrame() -> HandshakeFrame? {
