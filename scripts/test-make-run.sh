@@ -6,7 +6,7 @@
 # Run by `make test` after the Swift tests (it builds a release binary from scratch).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-limit=${MAKE_RUN_TIMEOUT:-360}
+limit=${MAKE_RUN_TIMEOUT:-480}
 
 work=$(mktemp -d /tmp/clipd-make-run-XXXXXX)
 make_pid=""
