@@ -124,9 +124,11 @@ struct FaultTests {
     func aPeerThatStopsTakingBytesShowsAsAStalledTransferWhereTheyComeFrom() throws {
         let ns = try NetworkNamespaceTests.Namespaces()
         let (a, b) = try pairedAcross(ns, arguments: ["--max-size", "1GiB"])
-        // A slow link out of A, so the transfer takes seconds.
-        ip(["netns", "exec", ns.names[0], "tc", "qdisc", "add", "dev", ns.vethA, "root", "tbf", "rate", "64mbit", "burst", "256kb", "latency", "500ms"])
-        let big = TestData.pattern(24 << 20, seed: 12)
+        // A slow link out of A (4 MB/s), and an item far larger than what the buffers on the
+        // way (A's socket and NIO's, B's socket, the qdisc: about 15 MiB) take in while B
+        // is stopped, so the transfer cannot finish behind the test's back.
+        ip(["netns", "exec", ns.names[0], "tc", "qdisc", "add", "dev", ns.vethA, "root", "tbf", "rate", "32mbit", "burst", "256kb", "latency", "500ms"])
+        let big = TestData.pattern(48 << 20, seed: 12)
         #expect(h.clipd(["send", "--wait", "-t", "application/octet-stream"], a, stdin: big).status == 0)
         let paste = try h.startCLI(["recv", "-t", "application/octet-stream"], b)
         #expect(h.eventually(timeout: 30) { Self.size(paste.stdoutPath) > 1 << 20 }, "the paste never started")
