@@ -191,7 +191,8 @@ public final class SyncEngine {
                 return [.close(session, reason: "the peer speaks sync protocol \(hello.protocolVersion), this daemon \(SessionMessage.protocolVersion): update clipd on both machines")]
             }
             state.helloReceived = true
-            state.name = hello.deviceName.isEmpty ? "the peer" : hello.deviceName
+            // The peer chose it: made printable, as it reaches readers' one-line errors.
+            state.name = hello.deviceName.isEmpty ? "the peer" : DeviceIdentity.printableName(hello.deviceName)
             sessions[session] = state
             return []
         }

@@ -77,6 +77,25 @@ struct StalledFetchTests {
         mesh.perform(b.endRead(id), at: "b")
     }
 
+    @Test func aNameThePeerChoseReachesTheErrorPrintable() throws {
+        mesh.add("evil\u{1b}]0;x\u{07}")
+        mesh.add("b")
+        mesh.connect("evil\u{1b}]0;x\u{07}", "b")
+        mesh.run()
+        _ = lazyItem(at: "evil\u{1b}]0;x\u{07}", reaching: "b")
+        mesh.silent = ["evil\u{1b}]0;x\u{07}"]
+        let b = mesh.engines["b"]!
+        let id = beginRead(at: "b")
+        mesh.wallClock += stall
+        mesh.perform(b.expireStalledFetches(), at: "b")
+        guard case .failed(let reason) = b.read(id, representation: 0, offset: 0) else {
+            Issue.record("the read did not fail")
+            return
+        }
+        #expect(reason.contains("no data from evil?]0;x? for 30 s"), "\(reason.debugDescription)")
+        mesh.perform(b.endRead(id), at: "b")
+    }
+
     @Test func aSilentSourceIsReplacedByAnotherThatHoldsTheItem() throws {
         mesh.add("a")
         mesh.add("b")
