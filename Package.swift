@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "clipd",
             dependencies: [
-                "ClipDaemon", "CClipSystem",
+                "ClipDaemon", "ClipWire", "CClipSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -103,7 +103,7 @@ extension Daemon {
         let selection = try selection(of: request)
         guard !paused else { throw DaemonError("sync is paused: run `clipd resume` first (nothing was copied)") }
         let mimeType = request.mimeType ?? "application/octet-stream"
-        guard !mimeType.isEmpty, mimeType.utf8.count <= 255 else { throw DaemonError("invalid MIME type '\(mimeType)'") }
+        if let problem = MIMEType.problem(mimeType) { throw DaemonError("invalid MIME type '\(Printable.text(mimeType))': \(problem)") }
         let wait = request.wait == true
         let timeout = TimeAmount.milliseconds(Int64(request.timeoutMilliseconds ?? 30_000))
         intakeLocalCopy(selection: selection, representations: [RepresentationInfo(mimeType: mimeType, size: UInt64(payload.count))], data: payload) { [self] item in

@@ -389,6 +389,16 @@ public final class Daemon: @unchecked Sendable {
         assertOnLoop()
         guard !stopped, configuration.selections.contains(copy.selection) else { return }
         guard !copy.representations.isEmpty else { return desktopCleared(copy.selection) }
+        // A type name an application made up that is no MIME type (an X atom may hold any
+        // byte) is left out here, so no peer ever sees one (protocol/sync.md, MIMEType).
+        let unnamed = copy.representations.filter { !MIMEType.isValid($0.mimeType) }
+        if !unnamed.isEmpty {
+            logger.info("left out types that are not MIME types from a \(copy.selection) copy",
+                        metadata: ["types": "\(unnamed.map { Printable.text($0.mimeType) }.joined(separator: ", "))"])
+            let named = copy.representations.filter { MIMEType.isValid($0.mimeType) }
+            guard !named.isEmpty else { return }
+            return desktopCopied(LocalCopy(selection: copy.selection, representations: named))
+        }
         guard !paused else { return logger.debug("sync paused: a \(copy.selection) copy stays on this machine") }
         let total = copy.representations.reduce(0) { $0 + UInt64($1.bytes.count) }
         guard total <= configuration.maximumItemSize else {

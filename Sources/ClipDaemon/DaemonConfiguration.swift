@@ -103,6 +103,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let value = table["extra_mime_types"] {
             guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): extra_mime_types must be a list of MIME types") }
+            if let bad = list.first(where: { !MIMEType.isValid($0) }) {
+                throw DaemonError("invalid config \(path): extra_mime_types: '\(Printable.text(bad))' is not a MIME type (\(MIMEType.problem(bad)!))")
+            }
             config.extraMIMETypes = list
         }
         if let value = table["virtio"] {

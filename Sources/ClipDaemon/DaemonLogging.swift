@@ -1,3 +1,4 @@
+import ClipWire
 import Logging
 import Synchronization
 
@@ -42,7 +43,22 @@ struct SwitchableLevelHandler: LogHandler {
         set { inner[metadataKey: key] = newValue }
     }
 
+    /// Every line written is made printable here, the one place for the log: a message or
+    /// a metadata value that carries text from outside (a peer's name, a type, a path)
+    /// cannot forge a line or send an escape sequence to whoever reads the log.
     func log(event: LogEvent) {
+        var event = event
+        event.message = Logger.Message(stringLiteral: Printable.text(event.message.description))
+        event.metadata = event.metadata?.mapValues(Self.printable)
         inner.log(event: event)
+    }
+
+    static func printable(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
+        switch value {
+        case .string(let text): .string(Printable.text(text))
+        case .stringConvertible(let convertible): .string(Printable.text(convertible.description))
+        case .array(let values): .array(values.map(printable))
+        case .dictionary(let values): .dictionary(values.mapValues(printable))
+        }
     }
 }

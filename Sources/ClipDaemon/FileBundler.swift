@@ -52,7 +52,7 @@ enum FileBundler {
                             total: inout UInt64, limit: UInt64) throws {
         guard entries.count < FileBundle.maximumEntries else { throw DaemonError("the copied files hold more than \(FileBundle.maximumEntries) entries") }
         if kind == .file {
-            guard let data = FileManager.default.contents(atPath: path) else { throw DaemonError("cannot read the copied file \(path)") }
+            guard let data = FileManager.default.contents(atPath: path) else { throw DaemonError("cannot read the copied file \(Printable.text(path))") }
             total += UInt64(data.count)
             guard total <= limit else { throw DaemonError("the copied files are over --max-size \(SizeParser.format(limit))") }
             entries.append(FileBundle.Entry(kind: .file, path: bundlePath, mode: mode(of: path), bytes: [UInt8](data)))
@@ -77,16 +77,16 @@ enum FileBundler {
             let path = directory + "/" + entry.path
             switch entry.kind {
             case .directory:
-                guard mkdir(path, mode_t(entry.mode | 0o700)) == 0 else { throw DaemonError("cannot create \(path): \(errnoText())") }
+                guard mkdir(path, mode_t(entry.mode | 0o700)) == 0 else { throw DaemonError("cannot create \(Printable.text(path)): \(errnoText())") }
             case .file:
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(entry.mode | 0o600))
-                guard fd >= 0 else { throw DaemonError("cannot create \(path): \(errnoText())") }
+                guard fd >= 0 else { throw DaemonError("cannot create \(Printable.text(path)): \(errnoText())") }
                 defer { close(fd) }
                 var written = 0
                 while written < entry.bytes.count {
                     let n = entry.bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
                     if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw DaemonError("cannot write \(path): \(errnoText())") }
+                    guard n > 0 else { throw DaemonError("cannot write \(Printable.text(path)): \(errnoText())") }
                     written += n
                 }
             }

@@ -82,7 +82,7 @@ public struct FileBundle: Equatable, Sendable {
         for _ in 0..<Int(try r.u16()) {
             let uri = try text(&r)
             let name = try text(&r)
-            guard isComponent(name), names.insert(name).inserted else { throw WireError.malformed("file bundle: root name '\(name)'") }
+            guard isComponent(name), names.insert(name).inserted else { throw WireError.malformed("file bundle: root name '\(Printable.text(name))'") }
             roots.append(Root(uri: uri, name: name))
         }
         let count = Int(try r.u32())
@@ -96,7 +96,7 @@ public struct FileBundle: Equatable, Sendable {
             let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard components.allSatisfy(isComponent), mode <= 0o777, names.contains(components[0]),
                   components.count == 1 || directories.contains(components.dropLast().joined(separator: "/"))
-            else { throw WireError.malformed("file bundle: path '\(path)'") }
+            else { throw WireError.malformed("file bundle: path '\(Printable.text(path))'") }
             var content: [UInt8] = []
             if kind == .file {
                 let size = try r.u64()

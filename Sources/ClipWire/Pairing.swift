@@ -13,19 +13,8 @@ public struct DeviceIdentity: Sendable, Equatable {
         self.name = Self.printableName(name)
     }
 
-    /// A name another device chose, safe to print: control characters (escape sequences
-    /// that could rewrite a terminal or forge log lines) and format characters (bidi
-    /// overrides, zero-width marks that make one name look like another) become `?`.
-    public static func printableName(_ name: String) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in name.unicodeScalars {
-            switch scalar.properties.generalCategory {
-            case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .unassigned, .surrogate: out.append("?")
-            default: out.append(scalar)
-            }
-        }
-        return String(out)
-    }
+    /// A name another device chose, safe to print (`Printable.text`).
+    public static func printableName(_ name: String) -> String { Printable.text(name) }
 }
 
 extension DeviceID {

@@ -341,7 +341,8 @@ extension SessionMessage {
         var total: UInt64 = 0
         for _ in 0..<count {
             let mime = try r.shortString()
-            guard !mime.isEmpty, seen.insert(mime).inserted else { throw WireError.malformed("offer: empty or repeated MIME type") }
+            if let problem = MIMEType.problem(mime) { throw WireError.malformed("offer: a type name that is not a MIME type (\(problem))") }
+            guard seen.insert(mime).inserted else { throw WireError.malformed("offer: repeated MIME type") }
             let size = try r.u64()
             let (sum, overflow) = total.addingReportingOverflow(size)
             guard !overflow else { throw WireError.malformed("offer: sizes overflow") }

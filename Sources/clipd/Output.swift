@@ -1,9 +1,13 @@
+import ClipWire
 import Foundation
 
-/// Small helpers for writing to the standard streams without buffering surprises.
+/// Small helpers for writing to the standard streams without buffering surprises. Text
+/// (lines, messages) goes through `Printable.lines` on its way out: whatever the daemon
+/// relays from a peer or an application can never reach the terminal as an escape
+/// sequence. Item bytes (`standardOutput`) go out as they are, as `wl-paste` prints them.
 enum FileHandleOutput {
     static func standardError(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        FileHandle.standardError.write(Data(Printable.lines(text).utf8))
     }
 
     static func standardOutput<C: Collection>(_ bytes: C) where C.Element == UInt8 {
@@ -11,7 +15,7 @@ enum FileHandleOutput {
     }
 
     static func standardOutputLine(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        FileHandle.standardOutput.write(Data((Printable.lines(text) + "\n").utf8))
     }
 }
 

@@ -345,3 +345,73 @@ struct HostileInputTests {
         #expect(info.st_uid == 0, "owned by uid \(info.st_uid): the daemon is dumpable")
     }
 }
+
+/// Issue 19, finding 3: type names carried escape sequences and line breaks to terminals and
+/// logs. A peer's offer naming one is malformed (its session ends), an application's is
+/// left out, `clipd send -t` refuses one, and nothing of it reaches the log or a terminal.
+@Suite("Integration: type names from outside never reach a terminal or a log raw", .serialized)
+struct EscapeInjectionTests {
+    let h = DaemonHarness()
+    static let hostile = "text/x\u{1b}]0;owned\u{07}\n2026-01-01T00:00:00+0000 info clipd: forged"
+
+    func noEscapes(_ text: String, _ what: String) {
+        #expect(!text.contains("\u{1b}") && !text.contains("\u{07}"), "\(what) carries an escape: \(text.debugDescription)")
+        #expect(!text.split(separator: "\n").contains { $0.hasPrefix("2026-01-01T00:00:00+0000 info clipd: forged") }, "\(what) has a forged line")
+    }
+
+    @Test func aPeersOfferNamingAnEscapeSequenceEndsItsSessionAndLeavesNoTrace() throws {
+        let raw = TrustedRawPeer()
+        let (daemon, _) = try raw.startTrustingDaemon("target", in: h)
+        let peer = try raw.connect(to: daemon)  // both HELLOs exchanged
+        let header = raw.header(size: 2, mimeType: Self.hostile)
+        peer.sendMessage(.offer(.init(header: header, inlineData: [0x68, 0x69])))
+        #expect(peer.closedByDaemon(), "the session went on")
+        let status = h.clipd(["status"], daemon)
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("clipboard: empty"))
+        noEscapes(status.stdout, "status")
+        #expect(h.eventually { h.logText(daemon).contains("not a MIME type") })
+        noEscapes(h.logText(daemon), "the daemon's log")
+    }
+
+    @Test func sendRefusesSuchATypeInOneLine() throws {
+        let daemon = try h.start("sender", listen: false)
+        let result = h.clipd(["send", "-t", Self.hostile, "x"], daemon)
+        #expect(result.status == 1)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr.debugDescription)")
+        #expect(result.stderr.contains("invalid MIME type"))
+        noEscapes(result.stderr, "send's error")
+        noEscapes(h.logText(daemon), "the daemon's log")
+    }
+
+    @Test(.enabled(if: XvfbServer.isAvailable && FileManager.default.isExecutableFile(atPath: "/usr/bin/xclip"), "needs Xvfb and xclip"))
+    func anApplicationsTypeThatIsNoMIMETypeGoesNowhere() throws {
+        let x = try XvfbServer(harness: h)
+        let desk = try h.startOnDisplay("desk", display: x.display)
+        let peer = try h.start("peer", listen: false)
+        try h.pair(peer, with: desk)
+        #expect(h.eventually(timeout: 30) { h.clipd(["status"], peer).stdout.contains("1 connected") })
+        // xclip serves the text under the hostile target name only: nothing is taken.
+        let owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", Self.hostile], data: Array("hostile".utf8))
+        usleep(500_000)
+        owner.terminate()
+        // A plain copy after it goes through.
+        let plain = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("plain".utf8))
+        #expect(h.eventually { h.received(peer) == "plain" })
+        plain.terminate()
+        noEscapes(h.logText(desk), "the desktop daemon's log")
+        noEscapes(h.logText(peer), "the peer's log")
+        noEscapes(h.clipd(["status"], desk).stdout, "the desktop's status")
+        noEscapes(h.clipd(["recv", "-l"], peer).stdout, "recv -l")
+    }
+
+    @Test func aConfigNamingSuchATypeIsRefusedInOneLine() throws {
+        let config = h.root + "/hostile.toml"
+        try "extra_mime_types = [\"application/x-ok\", \"text/x\\u001b[31m\"]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let result = h.clipd(["config", "check", "--config", config], nil)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is not a MIME type"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        noEscapes(result.stderr, "config check")
+    }
+}
