@@ -239,15 +239,22 @@ extension Daemon {
         return response
     }
 
-    /// One line per transfer under way, with its rate, then what moved since start.
+    /// Most transfers `clipd status` lists one by one; the rest are counted. A response
+    /// stays small however many ranges peers have queued.
+    static let listedTransfers = 20
+
+    /// One line per transfer under way (at most `listedTransfers`), with its rate, then
+    /// what moved since start.
     private func transferLines() -> [String] {
-        var lines = engine.transfers.map { t -> String in
+        let transfers = engine.transfers
+        var lines = transfers.prefix(Self.listedTransfers).map { t -> String in
             let seconds = max(Double(t.elapsedMilliseconds) / 1000, 0.001)
             let rate = SizeParser.format(UInt64(Double(t.done) / seconds))
             let direction = t.direction == .receiving ? "receiving from" : "sending to"
             let line = "transfer: \(t.selection) item \(t.item), \(direction) \(peerName(of: t.session)): \(SizeParser.format(t.done)) of \(SizeParser.format(t.total)) at \(rate)/s"
             return line + (stallNote(t).map { "; " + $0 } ?? "")
         }
+        if transfers.count > Self.listedTransfers { lines.append("transfer: and \(transfers.count - Self.listedTransfers) more") }
         let (received, sent) = (engine.bytesFetched, engine.bytesServed)
         lines.append("item data: received \(SizeParser.format(received)) (\(received) bytes), sent \(SizeParser.format(sent)) (\(sent) bytes); chunk cache \(SizeParser.format(UInt64(engine.cachedChunkBytes)))")
         return lines

@@ -125,17 +125,14 @@ extension SyncEngine {
         }
         guard !runs.isEmpty else { return ([], false) }
         guard let source = item.sources.first(where: { sessions[$0]?.helloReceived == true && $0 != job?.session }) else { return ([], true) }
-        // A wait on this peer begins now, unless one is already under way.
-        if !upstream.values.contains(where: { $0.session == source }) { sessions[source]?.fetchQuietSince = monotonicMilliseconds() }
         var actions: [SyncAction] = []
         for run in runs {
             let id = allocateRequestID()
             let start = item.offsets[rep][run.lowerBound]
             let length = item.offsets[rep][run.upperBound] - start
-            upstream[id] = UpstreamRequest(id: id, session: source, item: item.id, representation: rep, chunks: run, start: start, length: length,
-                                           nextChunk: run.lowerBound, forAssembly: assembly, forJobs: job.map { [$0] } ?? [])
             for k in run { requested[item.id, default: [:]][refs[k].hash] = id }
-            actions.append(.send(source, .fetch(.init(requestID: id, item: item.id, representation: UInt8(rep), offset: start, length: length))))
+            actions += enqueue(UpstreamRequest(id: id, session: source, item: item.id, representation: rep, chunks: run, start: start, length: length,
+                                               nextChunk: run.lowerBound, forAssembly: assembly, forJobs: job.map { [$0] } ?? []))
         }
         return (actions, false)
     }
@@ -143,12 +140,11 @@ extension SyncEngine {
     /// A request's source is gone or refused: what it had not delivered is asked of another
     /// source, or its waiters learn it cannot be had.
     func reassign(_ request: UpstreamRequest, reason: String) -> [SyncAction] {
-        upstream[request.id] = nil
-        guard let item = items[request.item], let refs = item.manifest?.representations[request.representation] else { return [] }
+        var actions = removeRequest(request.id)
+        guard let item = items[request.item], let refs = item.manifest?.representations[request.representation] else { return actions }
         let remaining = Array(request.nextChunk..<request.chunks.upperBound)
         for k in remaining where requested[item.id]?[refs[k].hash] == request.id { requested[item.id]?[refs[k].hash] = nil }
         item.sources.removeAll { $0 == request.session }
-        var actions: [SyncAction] = []
         if request.forAssembly, let assembly = item.assembly, assembly.failure == nil {
             let stillMissing = remaining.filter { assembly.pieces[request.representation][$0] == nil }
             let (sent, unavailable) = self.request(item, representation: request.representation, chunks: stillMissing, assembly: true, job: nil)
@@ -173,29 +169,28 @@ extension SyncEngine {
             upstream[id] = request
             return []
         }
-        upstream[id] = nil
         if let refs = items[request.item]?.manifest?.representations[request.representation] {
             for k in request.nextChunk..<request.chunks.upperBound where requested[request.item]?[refs[k].hash] == id {
                 requested[request.item]?[refs[k].hash] = nil
             }
         }
-        guard sessions[request.session] != nil else { return [] }
-        return [.send(request.session, .cancel(.init(requestID: id)))]
+        // One that never went out is only forgotten.
+        let cancel: [SyncAction] = request.sent && sessions[request.session] != nil ? [.send(request.session, .cancel(.init(requestID: id)))] : []
+        return cancel + removeRequest(id)
     }
 
     // MARK: Arriving bytes
 
     func receivedData(_ chunk: SessionMessage.DataChunk, on session: SessionID) -> [SyncAction] {
         // Bytes of a request given up on (a newer item won) are ignored.
-        guard var request = upstream[chunk.requestID], request.session == session else { return [] }
+        guard var request = upstream[chunk.requestID], request.session == session, request.sent else { return [] }
         noteFetchProgress(on: session)
         let count = UInt64(chunk.byteCount)
         guard chunk.offset == request.start + request.received, request.received + count <= request.length else {
             return [.close(session, reason: "data out of order or beyond the range asked for")]
         }
         guard let item = items[request.item], let refs = item.manifest?.representations[request.representation] else {
-            upstream[request.id] = nil
-            return []
+            return removeRequest(request.id)
         }
         request.received += count
         bytesFetched += count
@@ -234,14 +229,14 @@ extension SyncEngine {
     }
 
     func receivedEnd(_ end: SessionMessage.DataEnd, on session: SessionID) -> [SyncAction] {
-        guard let request = upstream[end.requestID], request.session == session else { return [] }
+        guard let request = upstream[end.requestID], request.session == session, request.sent else { return [] }
         noteFetchProgress(on: session)
         guard end.length == request.length, request.received == request.length, request.nextChunk == request.chunks.upperBound else {
             return [.close(session, reason: "a range ended at \(request.received) of its \(request.length) bytes")]
         }
-        upstream[end.requestID] = nil
+        let actions = removeRequest(end.requestID)
         dropIfUnused(request.item)
-        return []
+        return actions
     }
 
     /// A verified chunk: into the assembly waiting for it, to serve jobs a window ahead, and

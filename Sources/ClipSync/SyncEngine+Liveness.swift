@@ -38,9 +38,14 @@ extension SyncEngine {
         for session in fetchingSessions.sorted() {
             guard let state = sessions[session], now &- state.fetchQuietSince >= Self.fetchStallMilliseconds else { continue }
             let seconds = (now &- state.fetchQuietSince) / 1000
-            for request in upstream.values.filter({ $0.session == session }).sorted(by: { $0.id < $1.id }) {
-                guard upstream[request.id] != nil else { continue }  // reassigned meanwhile
-                actions.append(.send(session, .cancel(.init(requestID: request.id))))
+            // Nothing more goes out to it: what waited for its turn there moves on too.
+            if var queue = requestQueues[session] {
+                queue.head = queue.waiting.count
+                requestQueues[session] = queue
+            }
+            for id in upstream.values.filter({ $0.session == session }).map(\.id).sorted() {
+                guard let request = upstream[id] else { continue }  // reassigned meanwhile
+                if request.sent { actions.append(.send(session, .cancel(.init(requestID: id)))) }
                 actions += reassign(request, reason: "no data from \(state.name) for \(seconds) s")
             }
         }

@@ -3,10 +3,16 @@ import ClipWire
 // MARK: Serving ranges to peers
 
 extension SyncEngine {
+    /// Most ranges one session may have queued here: a FETCH beyond it is answered busy
+    /// (honest daemons keep `maximumOutstandingFetches` out). Serving walks a session's
+    /// queue, so this also bounds what one step costs, however many FETCHes a peer sends.
+    public static let maximumQueuedFetches = 256
+
     func receivedFetch(_ fetch: SessionMessage.Fetch, on session: SessionID) -> [SyncAction] {
         let fail = { (reason: SessionMessage.FetchFailed.Reason) -> [SyncAction] in
             [.send(session, .fetchFailed(.init(requestID: fetch.requestID, reason: reason)))]
         }
+        guard (jobs[session]?.count ?? 0) < Self.maximumQueuedFetches else { return fail(.busy) }
         // What the peer's policy keeps from it is not held, as far as it can tell.
         guard let item = items[fetch.item], sessions[session]?.policy.admitsToPeer(item.header) ?? false else { return fail(.notHeld) }
         let rep = Int(fetch.representation)
@@ -64,11 +70,14 @@ extension SyncEngine {
     /// sets off (fetching the window beyond it). The transport calls this for as long as it
     /// can take more; after nil it waits for the next `.streamReady`.
     public func nextStreamMessage(on session: SessionID) -> (SessionMessage?, [SyncAction]) {
-        guard let list = jobs[session] else { return (nil, []) }
-        for job in list {
+        guard let queued = jobs[session]?.count else { return (nil, []) }
+        // By index, without a copy of the list in hand: removing a job then edits the list
+        // in place instead of copying it.
+        for position in 0..<queued {
+            let job = jobs[session]![position]
             if job.position == job.end {
-                jobs[session]?.removeAll { $0 === job }
-                if jobs[session]?.isEmpty == true { jobs[session] = nil }
+                jobs[session]!.remove(at: position)
+                if jobs[session]!.isEmpty { jobs[session] = nil }
                 var actions = dropInterest(of: job)
                 dropIfUnused(job.item)
                 if let next = jobs[session]?.first(where: { items[$0.item]?.held == nil }) { actions += ensureWindow(next) }

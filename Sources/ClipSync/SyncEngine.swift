@@ -52,6 +52,9 @@ public final class SyncEngine {
     var items: [ItemID: TrackedItem] = [:]
     var sessions: [SessionID: PeerSession] = [:]
     var upstream: [UInt32: UpstreamRequest] = [:]
+    /// Per session, the requests sent and not yet ended, and those waiting their turn
+    /// (`SyncEngine+RequestQueue`).
+    var requestQueues: [SessionID: RequestQueue] = [:]
     /// Chunks requested and not yet arrived, per item, by hash: the request bringing them.
     var requested: [ItemID: [ChunkHash: UInt32]] = [:]
     var jobs: [SessionID: [ServeJob]] = [:]
@@ -145,6 +148,7 @@ public final class SyncEngine {
         for request in upstream.values.filter({ $0.session == session }).sorted(by: { $0.id < $1.id }) {
             actions += reassign(request, reason: "the connection to \(name) \(reason.map { "ended (\($0))" } ?? "closed")")
         }
+        requestQueues[session] = nil
         for id in Array(items.keys) { dropIfUnused(id) }
         return actions
     }
@@ -213,7 +217,7 @@ public final class SyncEngine {
         case .dataEnd(let end):
             return receivedEnd(end, on: session)
         case .fetchFailed(let failure):
-            guard let request = upstream[failure.requestID], request.session == session else { return [] }
+            guard let request = upstream[failure.requestID], request.session == session, request.sent else { return [] }
             noteFetchProgress(on: session)
             return reassign(request, reason: "\(state.name) could not send it (\(failure.reason))")
         case .cancel(let cancel):

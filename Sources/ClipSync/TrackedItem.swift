@@ -89,6 +89,8 @@ struct UpstreamRequest {
     /// Who waits for it: the item's assembly, and serve jobs (by their key).
     var forAssembly: Bool
     var forJobs: Set<ServeJob.Key>
+    /// The FETCH went out; until then the request waits its turn (`RequestQueue`).
+    var sent = false
 }
 
 /// A range a peer asked this engine for, streamed as DATA records then DATA_END. Chunks the
