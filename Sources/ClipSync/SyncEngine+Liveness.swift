@@ -41,7 +41,7 @@ extension SyncEngine {
             for request in upstream.values.filter({ $0.session == session }).sorted(by: { $0.id < $1.id }) {
                 guard upstream[request.id] != nil else { continue }  // reassigned meanwhile
                 actions.append(.send(session, .cancel(.init(requestID: request.id))))
-                actions += reassign(request, reason: "no data from \(state.name) for \(seconds) s")
+                actions += reassign(request, reason: "no data from \(state.name) for \(seconds) s", dropSource: false)
             }
         }
         return actions
