@@ -224,6 +224,7 @@ extension Daemon {
         let connected = connectedPeers
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         lines += silentPeers().map(\.text)
+        if !watchers.isEmpty { lines.append("watches: \(watchers.count) (`clipd recv --watch`)") }
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let header = engine.currentHeader(selection) {
                 let origin = originName(of: header)

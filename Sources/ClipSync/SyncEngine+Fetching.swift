@@ -103,10 +103,12 @@ extension SyncEngine {
         return actions
     }
 
-    /// Asks a source of `item` for `chunks` of `rep` (indices, ascending), except those
-    /// already on their way, which the waiter joins. Contiguous chunks go in one request of
-    /// at most `requestSpan` bytes. `unavailable` when no session can be asked.
-    func request(_ item: TrackedItem, representation rep: Int, chunks: [Int], assembly: Bool, job: ServeJob.Key?) -> (actions: [SyncAction], unavailable: Bool) {
+    /// Asks a source of `item` (other than `excluding`) for `chunks` of `rep` (indices,
+    /// ascending), except those already on their way, which the waiter joins. Contiguous
+    /// chunks go in one request of at most `requestSpan` bytes. `unavailable` when no session
+    /// can be asked.
+    func request(_ item: TrackedItem, representation rep: Int, chunks: [Int], assembly: Bool, job: ServeJob.Key?,
+                 excluding: SessionID? = nil) -> (actions: [SyncAction], unavailable: Bool) {
         guard let manifest = item.manifest else { return ([], true) }
         let refs = manifest.representations[rep]
         var runs: [Range<Int>] = []
@@ -124,7 +126,7 @@ extension SyncEngine {
             }
         }
         guard !runs.isEmpty else { return ([], false) }
-        guard let source = item.sources.first(where: { sessions[$0]?.helloReceived == true && $0 != job?.session }) else { return ([], true) }
+        guard let source = item.sources.first(where: { sessions[$0]?.helloReceived == true && $0 != job?.session && $0 != excluding }) else { return ([], true) }
         var actions: [SyncAction] = []
         for run in runs {
             let id = allocateRequestID()
@@ -138,16 +140,22 @@ extension SyncEngine {
     }
 
     /// A request's source is gone or refused: what it had not delivered is asked of another
-    /// source, or its waiters learn it cannot be had.
-    func reassign(_ request: UpstreamRequest, reason: String) -> [SyncAction] {
+    /// source, or its waiters learn it cannot be had. A source that does not hold the item
+    /// (or is gone) stops being one; one that was busy or stalled stays, last in line, so a
+    /// paste tried again later asks it again (it may be back by then).
+    func reassign(_ request: UpstreamRequest, reason: String, dropSource: Bool = true) -> [SyncAction] {
         var actions = removeRequest(request.id)
         guard let item = items[request.item], let refs = item.manifest?.representations[request.representation] else { return actions }
         let remaining = Array(request.nextChunk..<request.chunks.upperBound)
         for k in remaining where requested[item.id]?[refs[k].hash] == request.id { requested[item.id]?[refs[k].hash] = nil }
-        item.sources.removeAll { $0 == request.session }
+        if item.sources.contains(request.session) {
+            item.sources.removeAll { $0 == request.session }
+            if !dropSource { item.sources.append(request.session) }
+        }
         if request.forAssembly, let assembly = item.assembly, assembly.failure == nil {
             let stillMissing = remaining.filter { assembly.pieces[request.representation][$0] == nil }
-            let (sent, unavailable) = self.request(item, representation: request.representation, chunks: stillMissing, assembly: true, job: nil)
+            let (sent, unavailable) = self.request(item, representation: request.representation, chunks: stillMissing, assembly: true, job: nil,
+                                                   excluding: request.session)
             actions += sent
             if unavailable { actions += failAssembly(item, reason: "\(reason), and no other connected peer holds it") }
         }

@@ -46,7 +46,7 @@ extension SyncEngine {
             for id in upstream.values.filter({ $0.session == session }).map(\.id).sorted() {
                 guard let request = upstream[id] else { continue }  // reassigned meanwhile
                 if request.sent { actions.append(.send(session, .cancel(.init(requestID: id)))) }
-                actions += reassign(request, reason: "no data from \(state.name) for \(seconds) s")
+                actions += reassign(request, reason: "no data from \(state.name) for \(seconds) s", dropSource: false)
             }
         }
         return actions

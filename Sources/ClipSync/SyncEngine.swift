@@ -219,7 +219,9 @@ public final class SyncEngine {
         case .fetchFailed(let failure):
             guard let request = upstream[failure.requestID], request.session == session, request.sent else { return [] }
             noteFetchProgress(on: session)
-            return reassign(request, reason: "\(state.name) could not send it (\(failure.reason))")
+            // Busy or a relay's lost source is for now; not holding it (or a bad range) is for good.
+            let forNow = failure.reason == .busy || failure.reason == .unavailable
+            return reassign(request, reason: "\(state.name) could not send it (\(failure.reason))", dropSource: !forNow)
         case .cancel(let cancel):
             return receivedCancel(cancel, on: session)
         case .ack(let ack):

@@ -149,7 +149,7 @@ struct LoopbackIntegrationTests {
         let (a, b) = try h.startPairedDaemons()
         let printed = h.root + "/watch.out"
         _ = try h.spawn(DaemonHarness.binary, ["recv", "--home", b.home, "--watch"], log: printed, errors: h.root + "/watch.err")
-        usleep(300_000)
+        #expect(h.awaitWatches(b))
         #expect(h.clipd(["send", "--wait", "one"], a).status == 0)
         #expect(h.clipd(["send", "--wait", "two"], a).status == 0)
         var seen = ""
@@ -165,7 +165,7 @@ struct LoopbackIntegrationTests {
         let (a, b) = try h.startPairedDaemons()
         let out = h.root + "/watched.txt"
         _ = try h.spawn(DaemonHarness.binary, ["recv", "--home", b.home, "--watch", "sh", "-c", "cat >> \(out); echo '|' >> \(out)"])
-        usleep(300_000)
+        #expect(h.awaitWatches(b))
         // The first run is for the clipboard as it was when the watch began: empty.
         #expect(h.eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") == "|\n" })
         #expect(h.clipd(["send", "--wait", "first"], a).status == 0)
@@ -201,6 +201,7 @@ struct PairingWindowAndStateTests {
             let watch = try h.startCLI(["recv", "--watch"], a)
             let window = try h.startCLI(["pair"], a)
             #expect(h.eventually { (try? String(contentsOfFile: window.stdoutPath, encoding: .utf8))?.isEmpty == false })
+            #expect(h.awaitWatches(a))  // a printing watch shows changes from then on only
             #expect(h.clipd(["send", "last words"], b).status == 0)
             #expect(h.eventually { (try? String(contentsOfFile: watch.stdoutPath, encoding: .utf8))?.contains("last words") == true })
             let ended = h.stop(a)

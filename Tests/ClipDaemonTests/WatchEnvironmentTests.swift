@@ -36,7 +36,7 @@ struct WatchEnvironmentTests {
     @Test func printingWatchesSkipEmptyStates() throws {
         let (a, b) = try h.startPairedDaemons()
         let running = try h.startCLI(["recv", "--watch"], b)
-        usleep(300_000)
+        #expect(h.awaitWatches(b))
         #expect(h.clipd(["send", "--wait", "one"], a).status == 0)
         #expect(h.eventually { read(running.stdoutPath) == "one\n" }, "\(read(running.stdoutPath))")
     }

@@ -376,6 +376,12 @@ public final class DaemonHarness: @unchecked Sendable {
         return condition()
     }
 
+    /// Waits until `count` watches (`clipd recv --watch`) are registered with the daemon, as
+    /// `clipd status` counts them: a printing watch shows changes from then on only.
+    public func awaitWatches(_ daemon: Daemon, _ count: Int = 1) -> Bool {
+        eventually(timeout: 30) { clipd(["status"], daemon, timeout: 10).stdout.contains("watches: \(count) ") }
+    }
+
     /// The item bytes a daemon received from peers, from the output of `clipd status`.
     public static func receivedBytes(_ status: String) throws -> UInt64 {
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("item data: received ") }),
