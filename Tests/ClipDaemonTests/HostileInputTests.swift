@@ -415,3 +415,50 @@ struct EscapeInjectionTests {
         noEscapes(result.stderr, "config check")
     }
 }
+
+/// Issue 19, finding 1: a paired peer that queued tens of thousands of FETCHes while not
+/// reading cost the daemon time quadratic in their number (31 s of CPU for 60,000): status,
+/// other peers and pastes froze. At most `maximumQueuedFetches` wait per session now (the
+/// rest are answered busy) and a step of the stream is cheap whatever a peer sends.
+@Suite("Integration: a fetch storm from a paired peer", .serialized)
+struct FetchStormTests {
+    let h = DaemonHarness()
+
+    /// CPU ticks (1/100 s) the process has used.
+    static func cpuTicks(_ pid: pid_t) -> Int {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)  // utime, stime
+    }
+
+    @Test func aStormOfFetchesCostsLittleAndTheDaemonStaysResponsive() throws {
+        let raw = TrustedRawPeer()
+        let (daemon, _) = try raw.startTrustingDaemon("stormed", in: h, arguments: ["--max-size", "64MiB"])
+        #expect(h.clipd(["send", "-t", "application/octet-stream"], daemon, stdin: TestData.pattern(48 << 20, seed: 3)).status == 0)
+        let peer = try raw.connect(to: daemon, receiveBuffer: 4096)
+        guard case .offer(let offer) = try peer.readMessage() else { throw HarnessError("no catch-up offer") }
+        let item = offer.header.id
+        var storm = peer.sealed(.fetch(.init(requestID: 1, item: item, representation: 0, offset: 0, length: 48 << 20)))
+        for id in 2...40_001 {
+            storm += peer.sealed(.fetch(.init(requestID: UInt32(id), item: item, representation: 0, offset: UInt64(id), length: 1)))
+        }
+        let pid = try #require(daemon.process?.processIdentifier)
+        let before = Self.cpuTicks(pid)
+        // Sent from a thread of its own: it blocks once the daemon stops reading, which is fine.
+        nonisolated(unsafe) let stormingPeer = peer
+        let bytes = storm
+        Thread { stormingPeer.send(bytes) }.start()
+        sleep(4)  // the peer reads nothing meanwhile
+        let asked = Date()
+        let status = h.clipd(["status"], daemon, timeout: 30)
+        let answeredIn = Date().timeIntervalSince(asked)
+        let used = Self.cpuTicks(pid) - before
+        peer.hangUp()
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(answeredIn < 5, "clipd status took \(answeredIn) s")
+        #expect(status.stdout.split(separator: "\n").count < 40, "the status response grew with the storm")
+        #expect(used < 300, "the storm cost the daemon \(Double(used) / 100) s of CPU")
+        #expect(h.clipd(["status"], daemon).status == 0)
+    }
+}
