@@ -16,6 +16,7 @@ extension Daemon {
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
+                .serverChannelInitializer(Self.acceptBackoff)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.so_keepalive), value: 1)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
@@ -46,6 +47,7 @@ extension Daemon {
         defer { umask(previous) }
         do {
             controlChannel = try await ServerBootstrap(group: group)
+                .serverChannelInitializer(Self.acceptBackoff)
                 .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -57,6 +59,15 @@ extension Daemon {
             throw DaemonError("cannot create control socket \(path): \(error)")
         }
         chmod(path, 0o600)
+    }
+
+    /// Every listening socket waits a second before accepting again after an accept failed
+    /// (EMFILE at the descriptor limit), instead of retrying in a busy loop: the classic
+    /// bootstrap does not add NIO's back-off by itself.
+    @Sendable static func acceptBackoff(_ channel: Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false))
+        }
     }
 
     /// Reads of up to 1 MiB: large items arrive in few system calls.

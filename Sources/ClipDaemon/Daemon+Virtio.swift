@@ -142,6 +142,7 @@ extension Daemon {
         defer { umask(previous) }
         do {
             let channel = try await ServerBootstrap(group: group)
+                .serverChannelInitializer(Self.acceptBackoff)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
                 .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
                 .childChannelInitializer { [self] channel in

@@ -70,6 +70,8 @@ public final class Daemon: @unchecked Sendable {
     let guestLink = VirtioGuestLink()
     /// Reads of items whose bytes are still on their way.
     let localReads = LocalReads()
+    /// Accepted connections still without a session or a finished pairing, bounded.
+    let unauthenticated = UnauthenticatedConnections()
     /// Copies of files that came with items from peers.
     private(set) lazy var files = FileDelivery(daemon: self)
     private(set) var stopped = false

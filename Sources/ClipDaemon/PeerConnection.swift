@@ -116,6 +116,8 @@ final class PeerConnection: ChannelInboundHandler {
             state = .pairingInitiator(pairing, target: target, reply: reply)
             writeFrame(pairing.start())
         case .responder:
+            // Bounded before anything is read: a stranger can hold only so many of these.
+            daemon.unauthenticated.admit(self, from: context.channel.remoteAddress?.ipAddress ?? "?")
             armTimeout()
         case .channelHost(let attachID):
             // No timer while waiting: a guest may take minutes to boot, or never run clipd.
@@ -348,6 +350,7 @@ final class PeerConnection: ChannelInboundHandler {
         timeout?.cancel()
         timeout = nil
         registered = true
+        daemon.unauthenticated.remove(self)
         scheduleKeyUpdates()
         if let context {
             // Weak: a timer that outlives the connection finds nothing waiting, and stops.
@@ -510,6 +513,7 @@ final class PeerConnection: ChannelInboundHandler {
         keyUpdates = nil
         liveness?.stop()
         liveness = nil
+        daemon.unauthenticated.remove(self)
         let session = sessionID
         sessionID = nil
         context?.channel.close(promise: nil)

@@ -102,6 +102,7 @@ struct Run: ParsableCommand {
         }
         DaemonLogging.bootstrap(level: configuration.logLevel)
         let logger = Logger(label: "clipd")
+        ProcessHardening.raiseDescriptorLimit()
         // Swift Concurrency's default pool on Linux is libdispatch's, whose pool monitor
         // wakes the process every second for ever. Running concurrency on NIO's threads
         // instead keeps an idle daemon asleep (no timer, no wake-up). Must happen before the

@@ -462,3 +462,50 @@ struct FetchStormTests {
         #expect(h.clipd(["status"], daemon).status == 0)
     }
 }
+
+/// Issue 19, finding 2: thousands of idle TCP connections from anyone on the network kept a
+/// daemon at its descriptor limit, retrying accept in a busy loop (70-99 % CPU), and a
+/// paired peer's handshake took seconds. Now unauthenticated connections are bounded (in
+/// all and per address), accepts back off at the limit, and the soft limit is raised.
+@Suite("Integration: a connection flood from a stranger", .serialized)
+struct ConnectionFloodTests {
+    let h = DaemonHarness()
+
+    @Test func thousandsOfIdleConnectionsCostLittleAndPeersStillGetIn() throws {
+        // The test opens 4,000 sockets: it needs the descriptors.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let saved = limit
+        limit.rlim_cur = min(limit.rlim_max, 16_384)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        defer { var restore = saved; setrlimit(Int32(RLIMIT_NOFILE.rawValue), &restore) }
+        try #require(limit.rlim_cur >= 5_000, "the test cannot open enough descriptors")
+
+        let raw = TrustedRawPeer()
+        let (daemon, _) = try raw.startTrustingDaemon("flooded", in: h)
+        let pid = try #require(daemon.process?.processIdentifier)
+        var open: [Int32] = []
+        defer { for fd in open { close(fd) } }
+        for _ in 0..<4_000 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)  // connects in the background
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(daemon.port!).bigEndian
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            open.append(fd)
+        }
+        let before = FetchStormTests.cpuTicks(pid)
+        sleep(5)
+        let used = FetchStormTests.cpuTicks(pid) - before
+        #expect(used < 50, "the daemon used \(Double(used) / 100) s of CPU in 5 s with the flood held open")
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        #expect(descriptors < 400, "the daemon holds \(descriptors) descriptors")
+        let started = Date()
+        let peer = try raw.connect(to: daemon)
+        let took = Date().timeIntervalSince(started)
+        #expect(took < 2, "a paired peer's handshake took \(took) s")
+        peer.hangUp()
+        #expect(h.clipd(["status"], daemon).status == 0)
+    }
+}
