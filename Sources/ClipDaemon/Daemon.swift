@@ -72,6 +72,8 @@ public final class Daemon: @unchecked Sendable {
     let localReads = LocalReads()
     /// Accepted connections still without a session or a finished pairing, bounded.
     let unauthenticated = UnauthenticatedConnections()
+    /// Connections that ended before authenticating, summed up for the log.
+    private(set) lazy var strangers = StrangerLog(loop: loop, logger: logger)
     /// Copies of files that came with items from peers.
     private(set) lazy var files = FileDelivery(daemon: self)
     private(set) var stopped = false
@@ -228,6 +230,7 @@ public final class Daemon: @unchecked Sendable {
             pairingWindow?.expiry.cancel()
             fetchWatch?.cancel()
             fetchWatch = nil
+            strangers.write()
             let all = listeners.map(\.channel) + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
             for connection in connections.values { connection.close(reason: "daemon stopping") }
             do {

@@ -79,6 +79,8 @@ final class PeerConnection: ChannelInboundHandler {
     /// The device that dialled: both ends compute the same value (for duplicate sessions).
     private(set) var initiatorDevice: DeviceID?
     let remoteDescription: String
+    /// The address an accepted connection came from, without its port.
+    private var sourceAddress = "?"
 
     init(daemon: Daemon, role: Role, remote: String) {
         self.daemon = daemon
@@ -117,7 +119,8 @@ final class PeerConnection: ChannelInboundHandler {
             writeFrame(pairing.start())
         case .responder:
             // Bounded before anything is read: a stranger can hold only so many of these.
-            daemon.unauthenticated.admit(self, from: context.channel.remoteAddress?.ipAddress ?? "?")
+            sourceAddress = context.channel.remoteAddress?.ipAddress ?? remoteDescription
+            daemon.unauthenticated.admit(self, from: sourceAddress)
             armTimeout()
         case .channelHost(let attachID):
             // No timer while waiting: a guest may take minutes to boot, or never run clipd.
@@ -290,9 +293,9 @@ final class PeerConnection: ChannelInboundHandler {
         guard let (remoteStatic, payload) = try? responder.readMessage1(frame.body),
               let peer = daemon.peers.peer(staticKey: remoteStatic)
         else {
-            // Unknown key or garbage: drop without a word (nothing to learn for a scanner).
-            daemon.logger.info("dropped a handshake from an unknown key", metadata: ["remote": "\(remoteDescription)"])
-            close(reason: nil)
+            // Unknown key or garbage: drop without a word (nothing to learn for a scanner), and
+            // only counted in the log's summary of strangers.
+            close(reason: "a handshake from an unknown key")
             return
         }
         var reader = ByteReader(payload, context: "handshake payload")
@@ -474,6 +477,13 @@ final class PeerConnection: ChannelInboundHandler {
         close(reason: reason)
     }
 
+    private var isPairing: Bool {
+        switch state {
+        case .pairingResponder, .pairingResponderFinished, .pairingInitiator, .pairingJoined: true
+        default: false
+        }
+    }
+
     private var isHandshaking: Bool {
         switch state {
         case .session, .closed: return false
@@ -504,7 +514,11 @@ final class PeerConnection: ChannelInboundHandler {
             break
         }
         if let reason {
-            daemon.logger.info("closing connection", metadata: ["remote": "\(remoteDescription)", "peer": "\(peer?.name ?? "-")", "reason": "\(reason)"])
+            if case .responder = role, !registered, !isPairing {
+                daemon.strangers.record(reason, from: sourceAddress)  // summed up, never one line each
+            } else {
+                daemon.logger.info("closing connection", metadata: ["remote": "\(remoteDescription)", "peer": "\(peer?.name ?? "-")", "reason": "\(reason)"])
+            }
         }
         state = .closed
         timeout?.cancel()

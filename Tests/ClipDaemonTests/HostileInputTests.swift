@@ -509,3 +509,37 @@ struct ConnectionFloodTests {
         #expect(h.clipd(["status"], daemon).status == 0)
     }
 }
+
+/// Issue 19, finding 7: every connection a stranger ended before authenticating was a line
+/// in the log (212 MB in 25 minutes of flooding). They are counted, and summed up in one
+/// line a period; an unknown key gets no answer and no line of its own.
+@Suite("Integration: strangers do not fill the log", .serialized)
+struct StrangerLogTests {
+    let h = DaemonHarness()
+
+    @Test func aFloodOfBadConnectionsIsOneSummaryLine() throws {
+        let daemon = h.prepare("logged")
+        daemon.environment = ["CLIPD_STRANGER_LOG_MS": "2000"]
+        try h.start(daemon)
+        let linesBefore = h.logText(daemon).split(separator: "\n").count
+        let stranger = TrustedRawPeer()  // its key is not paired here: an unknown key
+        let daemonKey = try TrustedRawPeer.staticKey(of: daemon)
+        for round in 0..<300 {
+            let peer = try RawPeer(port: daemon.port!)
+            if round % 3 == 0 {
+                peer.send(Array("GET / HTTP/1.1\r\n\r\n".utf8))  // garbage
+                _ = peer.closedByDaemon()
+            } else {
+                #expect(throws: (any Error).self) { try peer.handshake(key: stranger.key, psk: stranger.psk, daemonKey: daemonKey) }
+            }
+        }
+        #expect(h.eventually { h.logText(daemon).contains("connections ended before authenticating") })
+        let lines = h.logText(daemon).split(separator: "\n").dropFirst(linesBefore)
+        #expect(lines.count <= 4, "the flood wrote \(lines.count) lines:\n\(lines.prefix(10).joined(separator: "\n"))")
+        let summary = try #require(lines.first { $0.contains("connections ended before authenticating") })
+        #expect(summary.contains("300 connections"), "\(summary)")
+        #expect(summary.contains("a handshake from an unknown key 200"), "\(summary)")
+        #expect(summary.contains("127.0.0.1 300"), "\(summary)")
+        #expect(h.clipd(["status"], daemon).status == 0)
+    }
+}
