@@ -39,12 +39,34 @@ extension Daemon {
         logger.info("pairing window open", metadata: ["for": "\(Self.describe(lifetime))"])
     }
 
-    /// Burns the open window's code for the first well-formed pairing attempt; nil when no
-    /// window is open (or its code was used).
-    func takePairingCode() -> PairingCode? {
-        guard let window = pairingWindow, !window.burned else { return nil }
+    /// What a pairing attempt gets of the window.
+    enum CodeOutcome {
+        /// No window is open.
+        case none
+        /// Another attempt took the code: it is spoiled, and the window closes at once.
+        case taken
+        /// The code, burned for this attempt.
+        case code(PairingCode)
+    }
+
+    /// Burns the open window's code for the first well-formed pairing attempt, and tells
+    /// `clipd pair` at once who took it. A second attempt while the first is under way
+    /// means one of the two is not the other device: the window fails at once, saying
+    /// so, and both the second joiner and `clipd pair` know to start over.
+    func takePairingCode(from remote: String) -> CodeOutcome {
+        guard let window = pairingWindow else { return .none }
+        guard !window.burned else {
+            pairingWindow = nil
+            window.expiry.cancel()
+            logger.warning("pairing spoiled: a second connection tried the code while the first used it", metadata: ["remote": "\(remote)"])
+            window.reply.finish(.failure("pairing failed: two connections tried the code (the second from \(remote)); someone else knows it or raced your device. Run `clipd pair` again for a new code"))
+            return .taken
+        }
         window.burned = true
-        return window.code
+        var note = ControlResponse(ok: true)
+        note.lines = ["the code was taken by a connection from \(remote); waiting for it to finish pairing (if that was not your other device, run `clipd pair` again)"]
+        window.reply.reply(note)
+        return .code(window.code)
     }
 
     /// The listener's side paired (the joiner confirmed with PAIR_DONE): store the peer (it

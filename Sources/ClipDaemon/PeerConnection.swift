@@ -317,11 +317,19 @@ final class PeerConnection: ChannelInboundHandler {
     private func respondToPairing(_ frame: HandshakeFrame) throws {
         let (peerID, message) = try PairingResponder.parseStart(frame)
         // The code is burned here, before any cryptography, whatever happens next.
-        guard let code = daemon.takePairingCode() else {
+        switch daemon.takePairingCode(from: remoteDescription) {
+        case .none:
             writeFrame(PairingResponder.noWindowFrame)
             closeAfterFlush()
-            return
+        case .taken:
+            writeFrame(PairingResponder.codeTakenFrame)
+            closeAfterFlush()
+        case .code(let code):
+            try startPairing(code, peerID: peerID, message: message)
         }
+    }
+
+    private func startPairing(_ code: PairingCode, peerID: DeviceID, message: [UInt8]) throws {
         do {
             let responder = try PairingResponder(code: code, local: daemon.identity.deviceIdentity, key: daemon.identity.key, peer: peerID, peerMessage: message)
             state = .pairingResponder(responder)

@@ -37,12 +37,15 @@ public struct PairedPeer: Sendable, Equatable {
 public enum PairingError: Error, Equatable, CustomStringConvertible {
     case codeMismatch
     case windowClosed
+    /// Another connection used the code first (it works once).
+    case codeTaken
     case protocolViolation(String)
 
     public var description: String {
         switch self {
         case .codeMismatch: return "pairing failed: the code did not match"
         case .windowClosed: return "pairing failed: no pairing window is open on the other device (run `clipd pair` there first)"
+        case .codeTaken: return "pairing failed: another connection used this code first, so it is spoiled; run `clipd pair` on the other device again and use the new code"
         case .protocolViolation(let what): return "pairing failed: \(what)"
         }
     }
@@ -54,6 +57,8 @@ public enum PairFailReason: UInt8, Sendable {
     case noWindow = 2
     case malformed = 3
     case notStored = 4
+    /// The window's code is being used by another connection.
+    case codeTaken = 5
 
     public var error: PairingError {
         switch self {
@@ -61,6 +66,7 @@ public enum PairFailReason: UInt8, Sendable {
         case .noWindow: return .windowClosed
         case .malformed: return .protocolViolation("the other device rejected a malformed message")
         case .notStored: return .protocolViolation("the other device could not save the pairing")
+        case .codeTaken: return .codeTaken
         }
     }
 }
@@ -310,6 +316,8 @@ public final class PairingResponder {
     public static let codeMismatchFrame = PairingProtocol.fail(.codeMismatch)
     /// The frame to send when no pairing window is open.
     public static let noWindowFrame = PairingProtocol.fail(.noWindow)
+    /// The frame to send when the window's code was taken by another connection.
+    public static let codeTakenFrame = PairingProtocol.fail(.codeTaken)
     /// The frame to send when the pair could not be saved: the joiner stores nothing.
     public static let notStoredFrame = PairingProtocol.fail(.notStored)
 }

@@ -69,6 +69,9 @@ struct Pair: ParsableCommand {
                     for line in response.lines ?? [] { FileHandleOutput.standardError(line + "\n") }
                     return
                 }
+                if response.code == nil {
+                    for line in response.lines ?? [] { FileHandleOutput.standardError(line + "\n") }  // news while waiting
+                }
             }
         } catch let error as DaemonError {
             throw fail(error.description)

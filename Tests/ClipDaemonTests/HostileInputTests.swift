@@ -258,6 +258,35 @@ struct HostileInputTests {
         #expect(h.clipd(["peers"], daemon).stdout.contains("mallory") == false)
     }
 
+    /// Issue 19, finding 6: a stranger's PAIR_START took the window; the real joiner was told
+    /// "no pairing window is open" and the listener heard only 10 s later. Now the listener
+    /// hears at once who took the code, a second attempt fails both sides at once naming
+    /// what happened, and a new window opens in one command.
+    @Test func aWindowSpoiledByAStrangerTellsBothSidesAtOnce() throws {
+        let daemon = try h.start("spoiled")
+        let joiner = try h.start("joiner", listen: false)
+        let (code, window) = try openWindow(daemon)
+        let mallory = X25519PrivateKey.generate()
+        let stranger = try RawPeer(port: daemon.port!)
+        let guess = PairingCode.generate()  // any code: the window's is burned either way
+        stranger.send(try PairingInitiator(code: guess, local: DeviceIdentity(staticPublicKey: mallory.publicKey, name: "mallory"), key: mallory).start().encoded())
+        #expect(stranger.readFrame()?.kind == .pairReply)  // and then it stalls
+        #expect(h.eventually(timeout: 5) { (try? String(contentsOfFile: window.stderrPath, encoding: .utf8))?.contains("the code was taken by a connection from") == true },
+                "the listener was not told at once")
+        let asked = Date()
+        let join = h.clipd(["pair", code.description, daemon.address], joiner)
+        #expect(join.status == 1)
+        #expect(join.stderr.contains("another connection used this code first"), "\(join.stderr)")
+        let listener = h.finish(window, timeout: 20)
+        #expect(Date().timeIntervalSince(asked) < 5, "the window waited")
+        #expect(listener.status == 1)
+        #expect(listener.stderr.contains("two connections tried the code"), "\(listener.stderr)")
+        // One command opens a new window, and the real joiner gets in with its code.
+        try h.pair(joiner, with: daemon)
+        #expect(h.clipd(["peers"], daemon).stdout.contains("joiner"))
+        #expect(!h.clipd(["peers"], daemon).stdout.contains("mallory"))
+    }
+
     static var nowNanoseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
 
     /// DoctorFinding 8: a handshake stamped a day ahead used to be accepted and recorded, locking
