@@ -78,6 +78,8 @@ final class FileDelivery {
                         try FileBundler.extract(bundle, into: directory)
                         return .success(FileBundler.rewrite(uriList: listBytes, bundle: bundle, directory: directory))
                     } catch {
+                        // Nothing half-written stays behind (it used to, until a restart).
+                        try? FileManager.default.removeItem(atPath: directory)
                         return .failure(DaemonError("cannot write the copied files: \(error)"))
                     }
                 }.whenComplete { result in
@@ -90,9 +92,12 @@ final class FileDelivery {
         }
     }
 
+    /// Keeps a delivery's outcome for the pastes that follow: a success (its files are on
+    /// disk, the two newest kept), never a failure, so a paste tried again (its source back,
+    /// say) tries again, and failures cannot pile up.
     private func settle(_ id: ItemID, _ result: Result<[String], DaemonError>) {
-        done[id] = result
         if case .success = result {
+            done[id] = result
             onDisk.append(id)
             while onDisk.count > 2 {
                 let old = onDisk.removeFirst()

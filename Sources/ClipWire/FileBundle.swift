@@ -89,13 +89,15 @@ public struct FileBundle: Equatable, Sendable {
         guard count <= maximumEntries else { throw WireError.tooLarge("file bundle with \(count) entries") }
         var entries: [Entry] = []
         var directories = Set<String>()
+        var paths = Set<String>()
         for _ in 0..<count {
             guard let kind = Entry.Kind(rawValue: try r.u8()) else { throw WireError.malformed("file bundle: entry kind") }
             let path = try text(&r)
             let mode = try r.u16()
             let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard components.allSatisfy(isComponent), mode <= 0o777, names.contains(components[0]),
-                  components.count == 1 || directories.contains(components.dropLast().joined(separator: "/"))
+                  components.count == 1 || directories.contains(components.dropLast().joined(separator: "/")),
+                  paths.insert(path).inserted  // twice would fail half-way through writing
             else { throw WireError.malformed("file bundle: path '\(Printable.text(path))'") }
             var content: [UInt8] = []
             if kind == .file {

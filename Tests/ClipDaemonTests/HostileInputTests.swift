@@ -287,6 +287,33 @@ struct HostileInputTests {
         #expect(!h.clipd(["peers"], daemon).stdout.contains("mallory"))
     }
 
+    /// Issue 19, finding 5: bundles that wrote a file and then failed left their files in
+    /// the private directory until a restart. A failed delivery leaves nothing, and is not
+    /// remembered: a paste tried again tries again.
+    @Test func aFailedFileDeliveryLeavesNothingBehind() throws {
+        let raw = TrustedRawPeer()
+        let (daemon, _) = try raw.startTrustingDaemon("files", in: h)
+        let peer = try raw.connect(to: daemon)
+        let list = Array("file:///home/mallory/a.txt\r\n".utf8)
+        for round in 0..<3 {
+            let bundle = FileBundle(roots: [FileBundle.Root(uri: "file:///home/mallory/a.txt", name: "a.txt")],
+                                    entries: [.init(kind: .file, path: "a.txt", mode: 0o644, bytes: Array(repeating: UInt8(round), count: 100_000)),
+                                              .init(kind: .file, path: "a.txt", mode: 0o644, bytes: [1])]).encoded()
+            let template = raw.header(size: 1)
+            let header = ItemHeader(selection: .clipboard, id: ItemID(origin: template.id.origin, counter: template.id.counter + UInt64(round)),
+                                    clock: HybridTimestamp(rawValue: template.clock.rawValue + UInt64(round) << 16),
+                                    representations: [RepresentationInfo(mimeType: "text/uri-list", size: UInt64(list.count)),
+                                                      RepresentationInfo(mimeType: FileBundle.mimeType, size: UInt64(bundle.count))])
+            peer.sendMessage(.offer(.init(header: header, inlineData: list + bundle)))
+            #expect(h.eventually { h.clipd(["recv", "-l"], daemon).stdout.contains("text/uri-list") })
+            let paste = h.clipd(["recv", "-t", "text/uri-list"], daemon)
+            #expect(paste.status == 1, "\(paste.stdout)")
+            #expect(paste.stderr.contains("cannot write the copied files"), "\(paste.stderr)")
+        }
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: daemon.home + "/files")) ?? []
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
     static var nowNanoseconds: UInt64 { UInt64(Date().timeIntervalSince1970 * 1e9) }
 
     /// DoctorFinding 8: a handshake stamped a day ahead used to be accepted and recorded, locking

@@ -29,6 +29,14 @@ struct FileBundleTests {
         }
     }
 
+    /// Issue 19, finding 5: the same path twice made an extraction write a file and then
+    /// fail, leaving it behind.
+    @Test func aPathListedTwiceIsMalformed() {
+        let twice = FileBundle(roots: [FileBundle.Root(uri: "file:///x/a.txt", name: "a.txt")],
+                               entries: [.init(kind: .file, path: "a.txt", mode: 0o644, bytes: [1]), .init(kind: .file, path: "a.txt", mode: 0o644, bytes: [2])])
+        #expect(throws: WireError.self) { try FileBundle.decode(twice.encoded()) }
+    }
+
     @Test func aFileLongerThanTheBundleIsTruncation() {
         var bytes = FileBundle(roots: roots, entries: [.init(kind: .directory, path: "dir", mode: 0o755), .init(kind: .file, path: "dir/a", mode: 0o644, bytes: [1, 2, 3])]).encoded()
         bytes.removeLast()
