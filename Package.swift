@@ -15,7 +15,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // System OpenSSL 3 (libcrypto) plus a tiny shim for what Swift cannot import.
@@ -56,20 +55,20 @@ let package = Package(
         .target(
             name: "ClipDaemon",
             dependencies: [
-                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent", "TOMLPreflight",
+                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent", "ClipTOML",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         // passvm's core: VM config, host tree, checks, QEMU argv. Pure apart from reading
         // the host tree through its root directory.
-        .target(name: "PassthroughCore", dependencies: ["TOMLPreflight", .product(name: "TOMLKit", package: "TOMLKit")]),
-        // What must be refused before TOMLKit's parser sees a file (it aborts on some).
-        .target(name: "TOMLPreflight"),
+        .target(name: "PassthroughCore", dependencies: ["ClipTOML"]),
+        // TOML 1.0 for config, peers, identity and VM files: every problem reported in one
+        // line, no input can stop the process. Pure Swift, no dependencies.
+        .target(name: "ClipTOML"),
         .executableTarget(
             name: "passvm",
             dependencies: [
@@ -98,7 +97,7 @@ let package = Package(
         ),
         // Every decoder as a fuzzing step, and libFuzzer's entry for them (`make fuzz`); a
         // seed replayer otherwise.
-        .target(name: "ClipFuzzTargets", dependencies: ["ClipCrypto", "ClipDaemon", "ClipSync", "ClipVDAgent", "ClipWire", "PassthroughCore"],
+        .target(name: "ClipFuzzTargets", dependencies: ["ClipCrypto", "ClipDaemon", "ClipSync", "ClipTOML", "ClipVDAgent", "ClipWire", "PassthroughCore"],
                 path: "Tests/Fuzz/Targets"),
         .executableTarget(name: "clipd-fuzz", dependencies: ["ClipFuzzTargets"], path: "Tests/Fuzz/Fuzzer"),
         .testTarget(name: "FuzzReplayTests", dependencies: ["ClipFuzzTargets", "ClipTestSupport"]),
@@ -115,7 +114,8 @@ let package = Package(
         ),
         .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
-        .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "TOMLPreflight", "ClipTestSupport"]),
+        .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "ClipTestSupport"]),
+        .testTarget(name: "ClipTOMLTests", dependencies: ["ClipTOML", "ClipTestSupport"]),
         // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
         // the tests no packaged compositor here can serve (none ships the ext protocol).
         .executableTarget(

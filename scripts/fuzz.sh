@@ -17,11 +17,7 @@ failed=0
     if [ -n "$only" ] && ! echo " $only " | grep -q " $target "; then continue; fi
     mkdir -p ".build/fuzz-corpus/$target" "Tests/Fuzz/seeds/$target"
     log=".build/fuzz-$target.log"
-    # TOMLKit (toml++ behind a Swift wrapper) leaks a few bytes per malformed document; a
-    # config is parsed once per start, so leak reports there (per input and at exit) are
-    # not findings.
     leaks=1
-    case "$target" in *-config) leaks=0 ;; esac
     ASAN_OPTIONS="detect_leaks=$leaks" CLIPD_FUZZ_TARGET=$target "$binary" -max_total_time="$seconds" -max_len="$length" -print_final_stats=1 -detect_leaks="$leaks" \
         -artifact_prefix=".build/fuzz-crashes/$target-" ".build/fuzz-corpus/$target" "Tests/Fuzz/seeds/$target" \
         ".build/fuzz-generated/$target" > "$log" 2>&1

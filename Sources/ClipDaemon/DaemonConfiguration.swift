@@ -1,7 +1,7 @@
 import ClipWire
 import Foundation
 import Logging
-import TOMLKit
+import ClipTOML
 
 /// Everything `clipd run` needs, from the config file and then the command line (the
 /// command line wins).
@@ -130,7 +130,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     /// A size key: a string like "64MiB" or a plain number of bytes.
-    private static func size(_ value: TOMLValueConvertible, key: String, example: String, path: String, zero: Bool = false) throws -> UInt64 {
+    private static func size(_ value: TOMLValue, key: String, example: String, path: String, zero: Bool = false) throws -> UInt64 {
         if let s = value.string { return try SizeParser.parse(s) }
         if let n = value.int, n > 0 || (zero && n == 0) { return UInt64(n) }
         throw DaemonError("invalid config \(path): \(key) must be a size like \"\(example)\"")

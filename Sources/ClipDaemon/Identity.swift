@@ -1,6 +1,6 @@
 import ClipCrypto
 import ClipWire
-import TOMLKit
+import ClipTOML
 
 #if canImport(Glibc)
 import Glibc

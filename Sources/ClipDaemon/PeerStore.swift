@@ -1,7 +1,7 @@
 import ClipCrypto
 import ClipSync
 import ClipWire
-import TOMLKit
+import ClipTOML
 
 /// A paired peer as stored on disk: its identity, the PSK, and where to dial it.
 public struct StoredPeer: Sendable, Equatable {
@@ -39,13 +39,13 @@ public final class PeerStore {
         guard let bytes = try PrivateFiles.read(path) else { return [] }
         let table = try TOMLDocument.parse(String(decoding: bytes, as: UTF8.self), what: "cannot parse \(path)")
         var loaded: [StoredPeer] = []
-        for (index, entry) in (table["peer"]?.array ?? TOMLArray()).enumerated() {
+        for (index, entry) in (table["peer"]?.array ?? []).enumerated() {
             guard let t = entry.table,
                   let keyHex = t["public_key"]?.string, let key = [UInt8](hex: keyHex), key.count == 32,
                   let pskHex = t["psk"]?.string, let psk = [UInt8](hex: pskHex), psk.count == 32
             else { throw DaemonError("\(path): peer \(index + 1) lacks a valid public_key or psk") }
             let name = t["name"]?.string ?? "peer"
-            let addresses = (t["addresses"]?.array ?? TOMLArray()).compactMap { $0.string }
+            let addresses = (t["addresses"]?.array ?? []).compactMap { $0.string }
             let policy = try Self.policy(in: t, peer: "\(path): peer \(index + 1) (\(name))")
             loaded.append(StoredPeer(identity: DeviceIdentity(staticPublicKey: key, name: name), psk: psk, addresses: addresses, policy: policy))
         }

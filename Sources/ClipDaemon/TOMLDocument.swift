@@ -1,17 +1,14 @@
-import TOMLKit
-import TOMLPreflight
+import ClipTOML
 
-/// Parsing the daemon's TOML files (config, peers, identity). The text is checked by
-/// `TOMLPreflight` first: the parser behind TOMLKit aborts the process on some malformed
-/// files instead of reporting an error.
+/// Parsing the daemon's TOML files (config, peers, identity) with `ClipTOML`, which
+/// reports every malformed file instead of stopping the process.
 enum TOMLDocument {
     /// The table in `text`; `what` starts each one-line error ("invalid config PATH").
     static func parse(_ text: String, what: String) throws -> TOMLTable {
-        if let problem = TOMLPreflight.problem(in: text) { throw DaemonError("\(what): \(problem)") }
         do {
-            return try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw DaemonError("\(what): \(error.description) at line \(error.source.begin.line)")
+            return try TOMLParser.parse(text)
+        } catch {
+            throw DaemonError("\(what): \(error.description)")
         }
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
-import TOMLKit
-import TOMLPreflight
+import ClipTOML
 
 /// One VM as its TOML file describes it (README, "passvm"). Immutable once read.
 public struct VMConfig: Sendable, Equatable {
@@ -74,13 +73,11 @@ public struct VMConfig: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, source: String) throws -> VMConfig {
-        // The parser behind TOMLKit aborts on some malformed files: refused first, in one line.
-        if let problem = TOMLPreflight.problem(in: text) { throw PassvmError("invalid \(source): \(problem)") }
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw PassvmError("invalid \(source): \(error.description) at line \(error.source.begin.line)")
+            table = try TOMLParser.parse(text)
+        } catch {
+            throw PassvmError("invalid \(source): \(error.description)")
         }
         return try ConfigReader(table: table, source: source, prefix: "").vmConfig()
     }

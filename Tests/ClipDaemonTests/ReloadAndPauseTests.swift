@@ -100,6 +100,33 @@ struct ReloadAndPauseTests {
         #expect(shown.status == 0 && shown.stdout.hasPrefix("# clipd configuration."))
     }
 
+    /// Files that made the old parser (toml++ through TOMLKit) abort the process (SIGABRT,
+    /// exit 134): refused in one line by `config check` and `run` (exit 2, as every config
+    /// error), and a running daemon asked to reload one keeps running with its settings.
+    @Test func filesThatAbortedTheOldParserAreRefusedInOneLineEverywhere() throws {
+        let inputs = [#"a = ["""x"""", [}]"#, "a = ['''x'''', [}]", #"a = 1979-05-27T"07:32:00Z"#]
+        let a = try h.start("alpha")
+        let config = a.home + "/clipd.toml"
+        for (index, input) in inputs.enumerated() {
+            try (input + "\n").write(toFile: config, atomically: true, encoding: .utf8)
+            let check = h.run(DaemonHarness.binary, ["config", "check", "--home", a.home])
+            #expect(check.status == 1 && check.stderr.hasPrefix("clipd: invalid config \(config): ") && check.stderr.contains(" at line 1, column "), "\(check)")
+            #expect(check.stderr.filter { $0 == "\n" }.count == 1, "\(check)")
+
+            let home = h.root + "/run-\(index)"
+            mkdir(home, 0o700)
+            try (input + "\n").write(toFile: home + "/clipd.toml", atomically: true, encoding: .utf8)
+            let run = h.run(DaemonHarness.binary, ["run", "--home", home, "--backend", "memory"], timeout: 30)
+            #expect(run.status == 2 && run.stderr.contains("invalid config \(home)/clipd.toml: ") && run.stderr.contains(" at line 1, column "), "\(run)")
+
+            let reload = h.clipd(["config", "reload"], a)
+            #expect(reload.status == 1 && reload.stderr.hasPrefix("clipd: not reloaded, still running with the previous settings: invalid config \(config): "), "\(reload)")
+            #expect(h.clipd(["status"], a).status == 0, "the daemon died on reload")
+        }
+        #expect(h.clipd(["send", "still here"], a).status == 0)
+        #expect(h.clipd(["recv"], a).stdout == "still here")
+    }
+
     @Test func pauseKeepsEverythingLocalUntilResumeAndSurvivesARestart() throws {
         let (a, b) = try h.startPairedDaemons()
         #expect(h.clipd(["send", "--wait", "shared"], b).status == 0)

@@ -199,5 +199,8 @@ struct PassthroughCoreTests {
         #expect(problem("name = \"a b\"\nmemory = \"8G\"\n").hasPrefix("invalid vm.toml: name may hold only"))
         #expect(problem("name = \"a\"\nmemory = \"8G\"\n[boot]\nkernel = \"/k\"\nextra = []\n").hasPrefix("invalid vm.toml: unknown key 'boot.extra'"))
         #expect(problem("name = \"a\nmemory").hasPrefix("invalid vm.toml: "))
+        // What made the old parser (toml++) abort the process.
+        #expect(problem(#"a = ["""x"""", [}]"#) == "invalid vm.toml: expected a value, found '}' at line 1, column 17")
+        #expect(problem(#"a = 1979-05-27T"07:32:00Z"#) == #"invalid vm.toml: expected a digit in a date or time, found '"' at line 1, column 16"#)
     }
 }

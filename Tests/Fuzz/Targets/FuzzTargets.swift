@@ -1,6 +1,7 @@
 import ClipCrypto
 import ClipDaemon
 import ClipSync
+import ClipTOML
 import ClipVDAgent
 import ClipWire
 import Foundation
@@ -18,6 +19,7 @@ public enum FuzzTargets {
         ("noise", 4096, noiseMessages),
         ("records", 1 << 20, DaemonFuzzing.recordIngest),
         ("control", 1 << 20, DaemonFuzzing.controlFrames),
+        ("toml", 64 << 10, tomlDocument),
         ("clipd-config", 64 << 10, DaemonFuzzing.configuration),
         ("passvm-config", 64 << 10, passvmConfiguration),
         ("qmp", 1 << 20, qmpStream),
@@ -115,6 +117,18 @@ public enum FuzzTargets {
                                                         remoteStatic: responderKey.publicKey, psk: [UInt8](repeating: 9, count: 32)),
               (try? initiator.writeMessage1(payload: [])) != nil else { return }
         if (try? initiator.readMessage2(bytes)) != nil { preconditionFailure("message 2 from a stranger authenticated") }
+    }
+
+    /// Any TOML document: parsed twice, the same table both times (or the same error).
+    static func tomlDocument(_ input: UnsafeRawBufferPointer) {
+        let text = String(decoding: input, as: UTF8.self)
+        let first = Result { () throws(TOMLError) in try TOMLParser.parse(text) }
+        let second = Result { () throws(TOMLError) in try TOMLParser.parse(text) }
+        switch (first, second) {
+        case (.success, .success): break  // NaN makes equal tables unequal; the parse itself is the check
+        case (.failure(let a), .failure(let b)): precondition(a == b, "two parses of one text failed differently")
+        default: preconditionFailure("two parses of one text disagreed")
+        }
     }
 
     /// passvm's VM config file.

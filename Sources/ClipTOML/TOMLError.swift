@@ -1,0 +1,52 @@
+/// Why a TOML document was refused, and where: one line for a person.
+///
+/// Values from the document that appear in `message` (key names) are written as TOML
+/// strings, escapes and all, so the message is always printable.
+public struct TOMLError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    /// 1-based line of the problem.
+    public let line: Int
+    /// 1-based column, counted in bytes of UTF-8.
+    public let column: Int
+
+    public init(_ message: String, line: Int, column: Int) {
+        self.message = message
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(message) at line \(line), column \(column)" }
+}
+
+/// A key path for messages: `a.b."c d"`, each part quoted and escaped unless it is a
+/// bare key.
+func describe(_ path: some Sequence<String>) -> String {
+    path.map { part in
+        let bare = !part.isEmpty && part.utf8.allSatisfy(TOMLScanner.isBareKeyByte)
+        return bare ? part : quoted(part)
+    }.joined(separator: ".")
+}
+
+/// `text` as a TOML basic string: quotes and backslashes escaped, every control and
+/// non-ASCII format character as `\uXXXX`.
+func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        default:
+            let printable = scalar.value >= 0x20 && scalar.value != 0x7f
+                && !(0x80..<0xa0).contains(scalar.value) && scalar.properties.generalCategory != .format
+                && scalar.properties.generalCategory != .lineSeparator && scalar.properties.generalCategory != .paragraphSeparator
+            if printable {
+                out.unicodeScalars.append(scalar)
+            } else {
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out += scalar.value > 0xffff ? "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
+                    : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+    }
+    return out + "\""
+}
