@@ -16,6 +16,7 @@ public enum FuzzSeeds {
         case "noise": [noise]
         case "control": control
         case "clipd-config": config
+        case "toml": config + vmConfig + [Array(ConfigurationTemplate.text.utf8)]
         case "passvm-config": vmConfig
         case "qmp": qmp
         default: []
