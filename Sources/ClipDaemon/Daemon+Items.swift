@@ -73,7 +73,8 @@ extension Daemon: SessionHost {
     /// The item as this machine's desktop and readers see it, and what pastes of it are
     /// served from: the item itself when its bytes are here, else the engine, which fetches
     /// them while the paste waits. An item that carries files shows lists naming copies of
-    /// them here instead of the bundle (`FileDelivery`).
+    /// them here instead of the bundle (`FileDelivery`); a peer's list without files shows
+    /// no `file:` URIs (`PeerURIListContent`).
     /// The rules for what reaches this desktop (the configuration's extra MIME types).
     var desktopPolicy: ClipboardPolicy { ClipboardPolicy(syncSecrets: configuration.syncSecrets, extraMIMETypes: Set(configuration.extraMIMETypes)) }
 
@@ -98,9 +99,13 @@ extension Daemon: SessionHost {
     }
 
     func desktopView(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent) {
-        if FileDelivery.carriesFiles(header) && header.id.origin != identity.deviceID { return files.view(of: header, held: held) }
-        if let held { return (header, HeldContent(held)) }
-        return (header, EngineItemContent(daemon: self, header: header))
+        let fromPeer = header.id.origin != identity.deviceID
+        if FileDelivery.carriesFiles(header) && fromPeer { return files.view(of: header, held: held) }
+        let content: ItemContent = held.map { HeldContent($0) } ?? EngineItemContent(daemon: self, header: header)
+        if fromPeer, let list = header.representations.firstIndex(where: { $0.mimeType == FileDelivery.uriList }) {
+            return (header, PeerURIListContent(daemon: self, header: header, heldItem: held, base: content, list: list))
+        }
+        return (header, content)
     }
 }
 

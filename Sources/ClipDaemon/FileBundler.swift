@@ -94,10 +94,14 @@ enum FileBundler {
     }
 
     /// The list with every URI of a bundled root replaced by the URI of its copy in
-    /// `directory`; other URIs stay as they were. Lines end in CR LF (RFC 2483).
+    /// `directory`. Other `file:` URIs are left out: a peer's list names on this machine
+    /// only copies of files the peer sent (a path it names without sending the file would
+    /// be a file of this machine, which a clipboard manager's re-copy would bundle and send
+    /// to every peer). URIs of other schemes stay. Lines end in CR LF (RFC 2483).
     static func rewrite(uriList: [UInt8], bundle: FileBundle, directory: String) -> [String] {
-        URIList.uris(uriList).map { uri in
-            bundle.roots.first { $0.uri == uri }.map { URIList.fileURI(directory + "/" + $0.name) } ?? uri
+        URIList.uris(uriList).compactMap { uri in
+            if let root = bundle.roots.first(where: { $0.uri == uri }) { return URIList.fileURI(directory + "/" + root.name) }
+            return URIList.isFileURI(uri) ? nil : uri
         }
     }
 }

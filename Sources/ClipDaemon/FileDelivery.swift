@@ -145,40 +145,41 @@ struct FileItemContent: ItemContent {
             if let heldItem { return HeldContent(heldItem).makeReader(representation: index) }
             return EngineItemReader(daemon: daemon, item: header.id, representation: index)
         case .rewritten(let gnome):
-            return RewrittenListReader(daemon: daemon, header: header, held: heldItem, gnome: gnome)
+            return DerivedBytesReader(daemon: daemon) { [daemon, header, heldItem] finish in
+                daemon.files.uris(of: header, held: heldItem) { result in
+                    finish(result.map { uris in Array((gnome ? "copy\n" + uris.joined(separator: "\n") : uris.map { $0 + "\r\n" }.joined()).utf8) })
+                }
+            }
         }
     }
 }
 
-/// Serves a list of URIs naming the copies of an item's files, once they are written.
+/// Serves bytes made from an item when first read (a list of URIs naming the copies of
+/// its files, a peer's list without its `file:` URIs), then from memory for the rest of the
+/// transfer. A failure is kept too: every later read of the transfer gets it.
 ///
 /// Sound as `@unchecked Sendable`: `bytes` and `failure` are only touched on the daemon's
-/// loop, where every entry point hops first.
-final class RewrittenListReader: ItemReader, @unchecked Sendable {
+/// loop, where every entry point hops first; `produce` runs there and answers there.
+final class DerivedBytesReader: ItemReader, @unchecked Sendable {
+    typealias Producer = (@escaping (Result<[UInt8], DaemonError>) -> Void) -> Void
     private let daemon: Daemon
-    private let header: ItemHeader
-    private let held: ClipItem?
-    private let gnome: Bool
+    private let produce: Producer
     private var bytes: [UInt8]?
     private var failure: String?
 
-    init(daemon: Daemon, header: ItemHeader, held: ClipItem?, gnome: Bool) {
+    init(daemon: Daemon, produce: @escaping Producer) {
         self.daemon = daemon
-        self.header = header
-        self.held = held
-        self.gnome = gnome
+        self.produce = produce
     }
 
     func read(from offset: UInt64, deliver: @escaping @Sendable (ReadOutcome) -> Void) {
         daemon.loop.execute { [self] in
             if let failure { return deliver(.failed(failure)) }
             if let bytes { return deliver(offset < UInt64(bytes.count) ? .bytes(bytes[Int(offset)...]) : .end) }
-            daemon.files.uris(of: header, held: held) { [self] result in
+            produce { [self] result in
                 switch result {
-                case .success(let uris):
-                    bytes = Array((gnome ? "copy\n" + uris.joined(separator: "\n") : uris.map { $0 + "\r\n" }.joined()).utf8)
-                case .failure(let reason):
-                    failure = reason.description
+                case .success(let made): bytes = made
+                case .failure(let reason): failure = reason.description
                 }
                 read(from: offset, deliver: deliver)
             }

@@ -134,6 +134,12 @@ public enum URIList {
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 
+    /// Whether `uri` names a file (its scheme is `file`, in any case and any form:
+    /// `file:///p`, `file:/p`, `file://host/p`).
+    public static func isFileURI(_ uri: String) -> Bool {
+        uri.utf8.count >= 5 && uri.prefix(5).lowercased() == "file:"
+    }
+
     /// The local path a `file:` URI names (no host, or `localhost`), percent-decoded.
     public static func localPath(_ uri: String) -> String? {
         guard uri.hasPrefix("file://") else { return nil }

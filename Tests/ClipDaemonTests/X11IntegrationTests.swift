@@ -57,7 +57,8 @@ struct X11IntegrationTests {
         let owner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "text/html"], data: html)
         #expect(h.eventually { h.clipd(["recv", "-t", "text/html"], peer).stdoutBytes == html })
         owner.terminate()
-        let uris = Array("file:///tmp/a.txt\r\nfile:///tmp/b.txt\r\n".utf8)
+        // Links: a peer's file: URIs without their files are not shown (PeerFileListTests).
+        let uris = Array("https://example.com/a\r\nhttps://example.com/b\r\n".utf8)
         let uriOwner = try x.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard", "-t", "text/uri-list"], data: uris)
         #expect(h.eventually { h.clipd(["recv", "-t", "text/uri-list"], peer).stdoutBytes == uris })
         uriOwner.terminate()
