@@ -7,7 +7,7 @@ DESTDIR ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: help deps test-deps build release run install test lint bench fuzz soak test-sanitize clean
+.PHONY: help deps test-deps build release run install test lint bench fuzz soak attack test-sanitize clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -58,6 +58,10 @@ bench: release test-deps  ## Performance figures (throughput, latency, idle CPU 
 fuzz: test-deps  ## libFuzzer on every decoder, FUZZ_SECONDS (60) each; FUZZ_TARGETS="a b" for some
 	$(SWIFT) build -c release --product clipd-fuzz --build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
+
+attack: test-deps  ## The security review's attacks at full size against live daemons; prints what held (minutes)
+	$(SWIFT) build --build-tests
+	scripts/attack.sh
 
 soak: test-deps  ## Three daemons, 10,000 copies from every side; memory and descriptors checked (minutes)
 	$(SWIFT) build --build-tests

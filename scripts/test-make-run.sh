@@ -6,7 +6,10 @@
 # Run by `make test` after the Swift tests (it builds a release binary from scratch).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-limit=${MAKE_RUN_TIMEOUT:-480}
+# Bounded twice: by the whole time (15 min), and by time without a new line of build
+# output (5 min: a build that makes progress, however slowly on a loaded machine, goes on).
+limit=${MAKE_RUN_TIMEOUT:-900}
+stall_limit=${MAKE_RUN_STALL:-300}
 
 work=$(mktemp -d /tmp/clipd-make-run-XXXXXX)
 make_pid=""
@@ -39,10 +42,16 @@ make_pid=$!
 clipd="$work/clone/.build/release/clipd"
 
 status=""
+log_size=0
+progressed=$started
 while true; do
     if [ -x "$clipd" ] && status=$(timeout -k 2 10 "${clean_env[@]}" "$clipd" status 2>/dev/null); then break; fi
     kill -0 "$make_pid" 2>/dev/null || fail "ended before the daemon answered"
-    [ $(( $(date +%s) - started )) -lt "$limit" ] || fail "no answer from clipd status within $limit s"
+    now=$(date +%s)
+    size=$(stat -c %s "$work/make-run.log" 2>/dev/null || echo 0)
+    if [ "$size" != "$log_size" ]; then log_size=$size; progressed=$now; fi
+    [ $(( now - started )) -lt "$limit" ] || fail "no answer from clipd status within $limit s"
+    [ $(( now - progressed )) -lt "$stall_limit" ] || fail "no output from make run for $stall_limit s and no answer from clipd status"
     sleep 2
 done
 echo "make run: clipd status answered after $(( $(date +%s) - started )) s (build included):"

@@ -77,6 +77,9 @@ struct PeerFileListTests {
             #expect(!inline.contains(secret), "the local secret was sent to the peer")
             #expect(withBundle == types.contains(FileBundle.mimeType), "\(types)")
             if withBundle { #expect(inline.contains("from mallory")) }
+            AttackReport.record("a peer's file: URI of a local secret (\(withBundle ? "beside a bundle" : "no bundle")), re-copied by another X client",
+                                "desktop shown a local path: \(text.contains("/victim/")), secret sent on: \(inline.contains(secret))",
+                                held: !text.contains("/victim/") && !inline.contains(secret))
         }
     }
 }

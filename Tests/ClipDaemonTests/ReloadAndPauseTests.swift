@@ -121,7 +121,11 @@ struct ReloadAndPauseTests {
 
             let reload = h.clipd(["config", "reload"], a)
             #expect(reload.status == 1 && reload.stderr.hasPrefix("clipd: not reloaded, still running with the previous settings: invalid config \(config): "), "\(reload)")
-            #expect(h.clipd(["status"], a).status == 0, "the daemon died on reload")
+            let alive = h.clipd(["status"], a).status == 0
+            #expect(alive, "the daemon died on reload")
+            AttackReport.record("TOML that aborted toml++: \(input.debugDescription)",
+                                "config check exit \(check.status), run exit \(run.status), reload exit \(reload.status), daemon alive: \(alive)",
+                                held: check.status == 1 && run.status == 2 && reload.status == 1 && alive)
         }
         #expect(h.clipd(["send", "still here"], a).status == 0)
         #expect(h.clipd(["recv"], a).stdout == "still here")
