@@ -29,7 +29,7 @@ public struct LocalIdentity: Sendable {
         let text = """
             # clipd identity: this device's private key. Keep it private (mode 0600).
             private_key = "\(identity.key.rawRepresentation.hexString)"
-            name = \(tomlString(identity.name))
+            name = \(TOMLText.basicString(identity.name))
 
             """
         try PrivateFiles.writeAtomically(paths.identityFile, contents: Array(text.utf8))
@@ -42,29 +42,4 @@ public struct LocalIdentity: Sendable {
         let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? "clipd" : name
     }
-}
-
-/// A TOML basic string literal for `value`.
-func tomlString(_ value: String) -> String {
-    var out = "\""
-    for scalar in value.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                out += "\\u" + String(scalar.value, radix: 16).leftPadded(4)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -111,15 +111,15 @@ public final class PeerStore {
         for p in next {
             text += "\n[[peer]]\n"
             text += "id = \"\(p.deviceID)\"\n"
-            text += "name = \(tomlString(p.name))\n"
+            text += "name = \(TOMLText.basicString(p.name))\n"
             text += "public_key = \"\(p.identity.staticPublicKey.hexString)\"\n"
             text += "psk = \"\(p.psk.hexString)\"\n"
-            text += "addresses = [\(p.addresses.map(tomlString).joined(separator: ", "))]\n"
+            text += "addresses = [\(p.addresses.map(TOMLText.basicString).joined(separator: ", "))]\n"
             if p.policy.direction != .both { text += "direction = \"\(p.policy.direction.rawValue)\"\n" }
             if p.policy.selections != PeerPolicy.open.selections {
-                text += "selections = [\(Selection.allCases.filter(p.policy.selections.contains).map { tomlString($0.description) }.joined(separator: ", "))]\n"
+                text += "selections = [\(Selection.allCases.filter(p.policy.selections.contains).map { TOMLText.basicString($0.description) }.joined(separator: ", "))]\n"
             }
-            if let types = p.policy.mimeTypes { text += "mime_types = [\(types.map(tomlString).joined(separator: ", "))]\n" }
+            if let types = p.policy.mimeTypes { text += "mime_types = [\(types.map(TOMLText.basicString).joined(separator: ", "))]\n" }
         }
         try PrivateFiles.writeAtomically(path, contents: Array(text.utf8))
         peers = next

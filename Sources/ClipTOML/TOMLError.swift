@@ -27,26 +27,32 @@ func describe(_ path: some Sequence<String>) -> String {
     }.joined(separator: ".")
 }
 
-/// `text` as a TOML basic string: quotes and backslashes escaped, every control and
-/// non-ASCII format character as `\uXXXX`.
-func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        default:
-            let printable = scalar.value >= 0x20 && scalar.value != 0x7f
-                && !(0x80..<0xa0).contains(scalar.value) && scalar.properties.generalCategory != .format
-                && scalar.properties.generalCategory != .lineSeparator && scalar.properties.generalCategory != .paragraphSeparator
-            if printable {
-                out.unicodeScalars.append(scalar)
-            } else {
-                let hex = String(scalar.value, radix: 16, uppercase: true)
-                out += scalar.value > 0xffff ? "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
-                    : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+func quoted(_ text: String) -> String { TOMLText.basicString(text) }
+
+/// Writing TOML.
+public enum TOMLText {
+    /// `text` as a TOML basic string (`"…"`) that reads back as `text`: quotes and
+    /// backslashes escaped, every control character, C1 control and invisible format
+    /// character as `\uXXXX`, so the result is printable and holds no line break.
+    public static func basicString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default:
+                let printable = scalar.value >= 0x20 && scalar.value != 0x7f
+                    && !(0x80..<0xa0).contains(scalar.value) && scalar.properties.generalCategory != .format
+                    && scalar.properties.generalCategory != .lineSeparator && scalar.properties.generalCategory != .paragraphSeparator
+                if printable {
+                    out.unicodeScalars.append(scalar)
+                } else {
+                    let hex = String(scalar.value, radix: 16, uppercase: true)
+                    out += scalar.value > 0xffff ? "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
+                        : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
             }
         }
+        return out + "\""
     }
-    return out + "\""
 }

@@ -32,6 +32,15 @@ struct StalledFetchTests {
         return id
     }
 
+    /// Engines a and b, connected, with a lazily offered item of a's known to b.
+    private func aLinkedToBWithALazyItem() -> (link: InMemoryMesh.Link, bytes: [UInt8]) {
+        mesh.add("a")
+        mesh.add("b")
+        let link = mesh.connect("a", "b")
+        mesh.run()
+        return (link, lazyItem(at: "a", reaching: "b"))
+    }
+
     @Test func anIdleSessionAwaitsNothingAndNoFetchDeadlineRuns() {
         mesh.add("a")
         mesh.add("b")
@@ -48,11 +57,7 @@ struct StalledFetchTests {
     }
 
     @Test func aSilentOnlySourceFailsTheReadInOneLineAfterTheStallLimit() throws {
-        mesh.add("a")
-        mesh.add("b")
-        let link = mesh.connect("a", "b")
-        mesh.run()
-        let bytes = lazyItem(at: "a", reaching: "b")
+        let (link, bytes) = aLinkedToBWithALazyItem()
         mesh.silent = ["a"]
         let b = mesh.engines["b"]!
         let id = beginRead(at: "b")
@@ -127,11 +132,7 @@ struct StalledFetchTests {
     }
 
     @Test func bytesThatKeepComingAreNoStall() throws {
-        mesh.add("a")
-        mesh.add("b")
-        mesh.connect("a", "b")
-        mesh.run()
-        _ = lazyItem(at: "a", reaching: "b")
+        _ = aLinkedToBWithALazyItem()
         let b = mesh.engines["b"]!
         let id = b.currentHeader(.clipboard)!.id
         let (_, actions) = b.beginRead(id)
@@ -154,11 +155,7 @@ struct StalledFetchTests {
     }
 
     @Test func aFailedReadKeepsWhatArrivedSoATryLaterFetchesOnlyTheRest() throws {
-        mesh.add("a")
-        mesh.add("b")
-        let link = mesh.connect("a", "b")
-        mesh.run()
-        let bytes = lazyItem(at: "a", reaching: "b")
+        let (link, bytes) = aLinkedToBWithALazyItem()
         let b = mesh.engines["b"]!
         let id = b.currentHeader(.clipboard)!.id
         let (_, actions) = b.beginRead(id)

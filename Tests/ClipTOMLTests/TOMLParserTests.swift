@@ -1,3 +1,4 @@
+import ClipTestSupport
 import ClipTOML
 import Testing
 
@@ -168,6 +169,19 @@ struct TOMLParserTests {
         #expect(table["fruit"]?.table?["apple"]?.table?["texture"]?.table?["smooth"]?.bool == true)
         #expect(table["x"]?.table?["y"]?.table?["w"]?.int == 1)
         #expect(table["a"]?.table?["b"]?.table?["d"]?.int == 1)
+    }
+
+    @Test func writtenStringsReadBackAsTheyWereAndArePrintable() throws {
+        var random = TestRandom(state: 0x5eed)
+        let alphabet: [Unicode.Scalar] = ["a", " ", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1b}", "\u{7f}", "\u{85}", "\u{200e}", "\u{2028}", "é", "😀", "'", "#"]
+        for _ in 0..<2_000 {
+            var text = String.UnicodeScalarView()
+            for _ in 0..<random.below(12) { text.append(alphabet[random.below(alphabet.count)]) }
+            let value = String(text)
+            let written = TOMLText.basicString(value)
+            #expect(!written.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f || $0.properties.generalCategory == .format }, "\(written.debugDescription)")
+            #expect(try TOMLParser.parse("k = \(written)")["k"]?.string == value, "\(value.debugDescription)")
+        }
     }
 
     private func problem(_ text: String) -> String? {
