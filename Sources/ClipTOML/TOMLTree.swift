@@ -32,7 +32,7 @@ final class TOMLTree {
                 switch entries[key] {
                 case .value(let value): table.set(key, value)
                 case .table(let node): table.set(key, .table(node.table()))
-                case .tableArray(let nodes): table.set(key, .array(nodes.map { .table($0.table()) }))
+                case .tableArray(let list): table.set(key, .array(list.nodes.map { .table($0.table()) }))
                 case nil: break
                 }
             }
@@ -45,7 +45,14 @@ final class TOMLTree {
     enum Entry {
         case value(TOMLValue)
         case table(Node)
-        case tableArray([Node])
+        case tableArray(NodeList)
+    }
+
+    /// The tables of an array of tables, appended to in place (each `[[header]]` costs the
+    /// same however many came before).
+    final class NodeList {
+        var nodes: [Node]
+        init(_ first: Node) { nodes = [first] }
     }
 
     let root = Node(.header)
@@ -76,8 +83,8 @@ final class TOMLTree {
         let key = path[path.count - 1]
         let node = Node(.header)
         switch parent.entries[key] {
-        case nil: parent.set(key, .tableArray([node]))
-        case .tableArray(let nodes): parent.set(key, .tableArray(nodes + [node]))
+        case nil: parent.set(key, .tableArray(NodeList(node)))
+        case .tableArray(let list): list.nodes.append(node)
         case .table: throw Problem("[[\(describe(path))]]: \(describe(path)) is already a table, not an array of tables")
         case .value: throw Problem("[[\(describe(path))]]: \(describe(path)) already holds a value (an array written inline cannot be added to)")
         }
@@ -121,7 +128,7 @@ final class TOMLTree {
                 node.set(key, .table(child))
                 node = child
             case .table(let child): node = child
-            case .tableArray(let nodes): node = nodes[nodes.count - 1]
+            case .tableArray(let list): node = list.nodes[list.nodes.count - 1]
             case .value(let existing):
                 let here = describe(path.prefix(depth + 1))
                 throw Problem(existing.table != nil ? "\(here) is an inline table, which cannot be added to" : "\(here) already holds a value, not a table")
