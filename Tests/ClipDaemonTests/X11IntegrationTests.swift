@@ -32,7 +32,9 @@ struct X11IntegrationTests {
     @Test func textFromThePeerBecomesTheDesktopClipboard() throws {
         let (x, desk, peer) = try desktopAndPeer()
         #expect(h.clipd(["send", "--wait", "from the peer ✓"], peer).status == 0)
-        #expect(xclipOut(x, ["-selection", "clipboard"]).stdout == "from the peer ✓")
+        // `send --wait` returns once the daemon has the item; the X selection follows from
+        // the backend's thread a moment later (late, on a loaded machine).
+        #expect(h.eventually { xclipOut(x, ["-selection", "clipboard"]).stdout == "from the peer ✓" })
         let targets = xclipOut(x, ["-selection", "clipboard", "-t", "TARGETS"]).stdout
         for target in ["TARGETS", "TIMESTAMP", "MULTIPLE", "UTF8_STRING", "STRING", "TEXT", "text/plain;charset=utf-8", "text/plain"] {
             #expect(targets.contains(target + "\n"), "missing \(target)")
@@ -86,6 +88,7 @@ struct X11IntegrationTests {
         var other = big
         other[0] = 0x7a
         #expect(h.clipd(["send", "--wait"], peer, stdin: other).status == 0)
+        #expect(h.eventually(timeout: 60) { xclipOut(x, ["-selection", "clipboard", "-t", "TARGETS"]).stdout.contains("MULTIPLE") })
         #expect(byteDifference(xclipOut(x, ["-selection", "clipboard"]).stdoutBytes, other) == nil)
     }
 
@@ -96,7 +99,7 @@ struct X11IntegrationTests {
         #expect(h.eventually { h.received(peer, primary: true) == "selected text" })
         #expect(h.received(peer) == nil, "primary never replaces the clipboard")
         #expect(h.clipd(["send", "--wait", "-p", "primary from peer"], peer).status == 0)
-        #expect(x.run("xsel", ["--primary", "--output"], harness: h).stdout == "primary from peer")
+        #expect(h.eventually { x.run("xsel", ["--primary", "--output"], harness: h).stdout == "primary from peer" })
     }
 
     // Both selections change at once with items large enough for INCR. xclip sends its next
@@ -135,6 +138,7 @@ struct X11IntegrationTests {
         let (x, desk, peer) = try desktopAndPeer()
         let big = [UInt8](repeating: 0x61, count: 24 << 20)
         #expect(h.clipd(["send", "--wait"], peer, stdin: big).status == 0)
+        #expect(h.eventually { xclipOut(x, ["-selection", "clipboard", "-t", "TARGETS"]).stdout.contains("MULTIPLE") })
         let reader = try h.spawn("/usr/bin/env", ["DISPLAY=\(x.display)", "xclip", "-o", "-selection", "clipboard"])
         usleep(150_000)
         reader.terminate()  // gone in the middle of the INCR transfer
