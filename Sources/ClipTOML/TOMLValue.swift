@@ -78,6 +78,7 @@ public struct TOMLTable: Sendable, Equatable {
 /// (months 1-12, days within their month, leap years, hours 0-23, minutes 0-59, seconds
 /// 0-59: no leap seconds, as in most date libraries).
 public struct TOMLDateTime: Sendable, Equatable {
+    /// A calendar date (proleptic Gregorian, as RFC 3339).
     public struct Date: Sendable, Equatable {
         public var year: Int, month: Int, day: Int
 
@@ -88,6 +89,7 @@ public struct TOMLDateTime: Sendable, Equatable {
         }
     }
 
+    /// A time of day, to any precision the document wrote.
     public struct Time: Sendable, Equatable {
         public var hour: Int, minute: Int, second: Int
         /// The digits after the decimal point of the seconds, as written ("" for none).
