@@ -41,15 +41,13 @@ public enum TOMLText {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             default:
-                let printable = scalar.value >= 0x20 && scalar.value != 0x7f
-                    && !(0x80..<0xa0).contains(scalar.value) && scalar.properties.generalCategory != .format
-                    && scalar.properties.generalCategory != .lineSeparator && scalar.properties.generalCategory != .paragraphSeparator
-                if printable {
-                    out.unicodeScalars.append(scalar)
-                } else {
+                switch scalar.properties.generalCategory {
+                case .control, .format, .lineSeparator, .paragraphSeparator:  // C0, DEL and C1 are .control
                     let hex = String(scalar.value, radix: 16, uppercase: true)
                     out += scalar.value > 0xffff ? "\\U" + String(repeating: "0", count: 8 - hex.count) + hex
                         : "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default:
+                    out.unicodeScalars.append(scalar)
                 }
             }
         }

@@ -90,11 +90,8 @@ extension TOMLScanner {
     /// `YYYY-MM-DD`, optionally followed by `T` (or a space) and a time, and then an offset.
     private mutating func dateTime() throws(TOMLError) -> TOMLDateTime {
         let start = index
-        let year = try fixedDigits(4)
-        try expect(UInt8(ascii: "-"), in: "a date")
-        let month = try fixedDigits(2)
-        try expect(UInt8(ascii: "-"), in: "a date")
-        let day = try fixedDigits(2)
+        let date = try fields([4, 2, 2], separatedBy: UInt8(ascii: "-"), in: "a date")
+        let (year, month, day) = (date[0], date[1], date[2])
         guard (1...12).contains(month) else { throw error("month \(month) does not exist (dates are YYYY-MM-DD)", at: start) }
         guard (1...Self.days(inMonth: month, year: year)).contains(day) else { throw error("day \(day) does not exist in month \(month) of \(year)", at: start) }
         var value = TOMLDateTime(date: .init(year: year, month: month, day: day))
@@ -110,9 +107,8 @@ extension TOMLScanner {
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             let sign = peek() == UInt8(ascii: "-") ? -1 : 1
             skip()
-            let hours = try fixedDigits(2)
-            try expect(UInt8(ascii: ":"), in: "a time offset")
-            let minutes = try fixedDigits(2)
+            let offset = try fields([2, 2], separatedBy: UInt8(ascii: ":"), in: "a time offset")
+            let (hours, minutes) = (offset[0], offset[1])
             guard hours < 24, minutes < 60 else { throw error("the offset \(hours):\(minutes) is out of range") }
             value.offsetMinutes = sign * (hours * 60 + minutes)
         default: break
@@ -123,11 +119,8 @@ extension TOMLScanner {
     /// `HH:MM:SS` with optional fractional seconds.
     private mutating func time() throws(TOMLError) -> TOMLDateTime.Time {
         let start = index
-        let hour = try fixedDigits(2)
-        try expect(UInt8(ascii: ":"), in: "a time")
-        let minute = try fixedDigits(2)
-        try expect(UInt8(ascii: ":"), in: "a time (TOML 1.0 times are HH:MM:SS)")
-        let second = try fixedDigits(2)
+        let clock = try fields([2, 2, 2], separatedBy: UInt8(ascii: ":"), in: "a time (TOML 1.0 times are HH:MM:SS)")
+        let (hour, minute, second) = (clock[0], clock[1], clock[2])
         guard hour < 24, minute < 60, second < 60 else { throw error("the time \(hour):\(minute):\(second) is out of range", at: start) }
         var fraction = ""
         if consume(UInt8(ascii: ".")) {
@@ -138,6 +131,16 @@ extension TOMLScanner {
             guard !fraction.isEmpty else { throw error("a decimal point in a time must be followed by digits") }
         }
         return .init(hour: hour, minute: minute, second: second, fraction: fraction)
+    }
+
+    /// Numbers of fixed widths between separators, as in `1979-05-27` and `07:32:00`.
+    private mutating func fields(_ widths: [Int], separatedBy separator: UInt8, in what: String) throws(TOMLError) -> [Int] {
+        var values: [Int] = []
+        for width in widths {
+            if !values.isEmpty { try expect(separator, in: what) }
+            values.append(try fixedDigits(width))
+        }
+        return values
     }
 
     private mutating func fixedDigits(_ count: Int) throws(TOMLError) -> Int {

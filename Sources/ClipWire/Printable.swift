@@ -8,19 +8,22 @@
 public enum Printable {
     /// `text` with every character that is not safe to show replaced by `?`.
     public static func text(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars { out.append(isUnsafe(scalar) ? "?" : scalar) }
-        return String(out)
+        replacingUnsafe(in: text) { _ in false }
     }
 
     /// Like `text`, but keeps line breaks and tabs: for output this program formats itself
     /// (a command's lines, tab-separated columns), where every field from outside has
     /// already been made printable, and this is the last guard before the terminal.
     public static func lines(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { isUnsafe($0) && $0 != "\n" && $0 != "\t" }) else { return text }
+        replacingUnsafe(in: text) { $0 == "\n" || $0 == "\t" }
+    }
+
+    /// `text` with each unsafe character that `kept` does not keep replaced by `?`; the
+    /// text itself, uncopied, when there is none.
+    private static func replacingUnsafe(in text: String, keeping kept: (Unicode.Scalar) -> Bool) -> String {
+        guard text.unicodeScalars.contains(where: { isUnsafe($0) && !kept($0) }) else { return text }
         var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars { out.append(isUnsafe(scalar) && scalar != "\n" && scalar != "\t" ? "?" : scalar) }
+        for scalar in text.unicodeScalars { out.append(isUnsafe(scalar) && !kept(scalar) ? "?" : scalar) }
         return String(out)
     }
 
