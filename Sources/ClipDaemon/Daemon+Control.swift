@@ -114,6 +114,7 @@ extension Daemon {
             }
             notifyWatchers(item.header, held: item)
             backend.own(item.header, content: HeldContent(item))  // like wl-copy: the item is also this desktop's clipboard
+            restoreGuard.gaveDesktop(item.header, held: item)
             var pending: [SessionID: String] = [:]
             for id in engine.recipients(of: item.header) { pending[id] = peerName(of: id) }
             guard wait && !pending.isEmpty else {
@@ -229,7 +230,8 @@ extension Daemon {
             if let header = engine.currentHeader(selection) {
                 let origin = originName(of: header)
                 let here = engine.currentItem(selection) == nil ? " (fetched when pasted)" : ""
-                lines.append("\(selection): \(SizeParser.format(header.totalSize)) \(header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)\(here)")
+                let failed = undelivered[header.id].map { "; could not be delivered: " + Printable.text($0) } ?? ""
+                lines.append("\(selection): \(SizeParser.format(header.totalSize)) \(header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)\(here)\(failed)")
             } else {
                 lines.append("\(selection): empty")
             }

@@ -109,6 +109,24 @@ extension Daemon: SessionHost {
     }
 }
 
+extension Daemon {
+    /// A paste of an item could not be served (its files could not be written, its bytes could
+    /// not be fetched): `clipd status` says so while it is current. The application was
+    /// refused at once, and the backend logged the refusal with its cause.
+    func pasteFailed(_ id: ItemID, reason: String) {
+        assertOnLoop()
+        undelivered[id] = reason
+        let current = Set(Selection.allCases.compactMap { engine.currentHeader($0)?.id })
+        undelivered = undelivered.filter { current.contains($0.key) }
+    }
+
+    /// A paste of an item was served whole: what failed before is over.
+    func pasteServed(_ id: ItemID) {
+        assertOnLoop()
+        undelivered[id] = nil
+    }
+}
+
 /// Readers waiting for bytes still on their way, by item: each retries when the engine
 /// says more of the item is here (`.readable`). Confined to the daemon's loop.
 final class LocalReads {
@@ -165,11 +183,13 @@ final class EngineItemReader: ItemReader, @unchecked Sendable {
             guard known else { return deliver(.failed("the item is no longer here")) }
         }
         let outcome = daemon.engine.read(item, representation: representation, offset: offset)
-        if outcome == .pending {
-            daemon.localReads.wait(for: item) { [self] in attempt(offset, deliver) }
-        } else {
-            deliver(outcome)
+        switch outcome {
+        case .pending: daemon.localReads.wait(for: item) { [self] in attempt(offset, deliver) }
+        case .failed(let reason): daemon.pasteFailed(item, reason: reason)
+        case .end: daemon.pasteServed(item)
+        case .bytes: break
         }
+        if outcome != .pending { deliver(outcome) }
     }
 
     func close() {

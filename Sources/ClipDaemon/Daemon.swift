@@ -76,6 +76,11 @@ public final class Daemon: @unchecked Sendable {
     private(set) lazy var strangers = StrangerLog(loop: loop, logger: logger)
     /// Copies of files that came with items from peers.
     private(set) lazy var files = FileDelivery(daemon: self)
+    /// Tells a clipboard manager's restore of older text from a copy (loop only).
+    var restoreGuard = RestoreGuard()
+    /// Why the newest pastes of items failed, by item (loop only): `clipd status` shows it
+    /// for the current items until a paste of them succeeds.
+    var undelivered: [ItemID: String] = [:]
     private(set) var stopped = false
     /// False until `start()` has finished: control requests that come earlier wait for it,
     /// so an answer from the control socket means the desktop is watched and the
@@ -331,7 +336,10 @@ public final class Daemon: @unchecked Sendable {
                 let source = from.map { peerName(of: $0) } ?? "this device"
                 logger.debug("applied item", metadata: ["item": "\(header.id)", "from": "\(source)", "bytes": "\(header.totalSize)", "held": "\(held != nil)"])
                 notifyWatchers(header, held: held)
-                if let view = desktopOwnership(of: header, held: held) { backend.own(view.header, content: view.content) }
+                if let view = desktopOwnership(of: header, held: held) {
+                    backend.own(view.header, content: view.content)
+                    restoreGuard.gaveDesktop(header, held: held)
+                }
                 // A large item replaced another: give the freed memory back at once.
                 if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
                 scheduleMemoryTrim()
@@ -405,6 +413,13 @@ public final class Daemon: @unchecked Sendable {
             return desktopCopied(LocalCopy(selection: copy.selection, representations: named))
         }
         guard !paused else { return logger.debug("sync paused: a \(copy.selection) copy stays on this machine") }
+        if let current = engine.currentItem(copy.selection), restoreGuard.isRestore(copy, current: current) {
+            // A clipboard manager put an older entry back just as a newer item arrived: the
+            // newer one stays current here and everywhere, and goes back on the desktop.
+            logger.notice("kept the newer \(copy.selection) item: an application put older text back on the desktop a moment after it arrived (a clipboard manager restoring its history)")
+            if let view = desktopOwnership(of: current.header, held: current) { backend.own(view.header, content: view.content) }
+            return
+        }
         let total = copy.representations.reduce(0) { $0 + UInt64($1.bytes.count) }
         guard total <= configuration.maximumItemSize else {
             logger.warning("not syncing a \(SizeParser.format(total)) \(copy.selection) item: over --max-size \(SizeParser.format(configuration.maximumItemSize))")
@@ -437,6 +452,7 @@ public final class Daemon: @unchecked Sendable {
         intakeLocalCopy(selection: selection, representations: representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) },
                         data: data) { [self] item in
             guard let item else { return }
+            restoreGuard.remember(item.header, held: item)
             notifyWatchers(item.header, held: item)
         }
     }

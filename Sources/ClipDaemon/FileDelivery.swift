@@ -96,7 +96,9 @@ final class FileDelivery {
     /// disk, the two newest kept), never a failure, so a paste tried again (its source back,
     /// say) tries again, and failures cannot pile up.
     private func settle(_ id: ItemID, _ result: Result<[String], DaemonError>) {
-        if case .success = result {
+        switch result {
+        case .success:
+            daemon.pasteServed(id)
             done[id] = result
             onDisk.append(id)
             while onDisk.count > 2 {
@@ -104,8 +106,8 @@ final class FileDelivery {
                 done[old] = nil
                 try? FileManager.default.removeItem(atPath: root + "/\(old.origin.short)-\(old.counter)")
             }
-        } else {
-            daemon.logger.warning("could not deliver the files of item \(id): \(result)")
+        case .failure(let error):
+            daemon.pasteFailed(id, reason: error.description)  // the paste's refusal logs it
         }
         for finish in waiting.removeValue(forKey: id) ?? [] { finish(result) }
     }

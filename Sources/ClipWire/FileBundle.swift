@@ -82,7 +82,9 @@ public struct FileBundle: Equatable, Sendable {
         for _ in 0..<Int(try r.u16()) {
             let uri = try text(&r)
             let name = try text(&r)
-            guard isComponent(name), names.insert(name).inserted else { throw WireError.malformed("file bundle: root name '\(Printable.text(name))'") }
+            if let problem = componentProblem(name) ?? (names.insert(name).inserted ? nil : "names two roots") {
+                throw WireError.malformed("file bundle: root name '\(Printable.text(name))' \(problem)")
+            }
             roots.append(Root(uri: uri, name: name))
         }
         let count = Int(try r.u32())
@@ -119,19 +121,33 @@ public struct FileBundle: Equatable, Sendable {
     }
 
     /// One path component a bundle may use.
-    static func isComponent(_ name: String) -> Bool {
-        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.utf8.contains(0)
+    static func isComponent(_ name: String) -> Bool { componentProblem(name) == nil }
+
+    /// Why `name` is no path component a bundle may use, in words (a NUL shows as `?` once
+    /// printable, so the error says what it was); nil when it is one.
+    static func componentProblem(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name == "." || name == ".." { return "is '.' or '..'" }
+        if name.contains("/") { return "holds a '/'" }
+        if name.utf8.contains(0) { return "holds a NUL byte" }
+        return nil
     }
 }
 
 /// `text/uri-list` (RFC 2483): one URI a line, `#` lines are comments, lines end in CR LF
 /// (LF is accepted).
 public enum URIList {
-    /// The URIs, in order.
+    /// The URIs, in order. What real owners add around them is not part of any: C
+    /// terminators (pcmanfm ends its list with a NUL), blanks at either end of a line. A line
+    /// that still holds a control character is no URI (RFC 3986 has none) and is left out.
     public static func uris(_ bytes: [UInt8]) -> [String] {
         String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
-            .map { line in String(line.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed()) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            .map { line in String(line.drop(while: isPadding).reversed().drop(while: isPadding).reversed()) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") && !$0.unicodeScalars.contains { $0.properties.generalCategory == .control } }
+    }
+
+    private static func isPadding(_ character: Character) -> Bool {
+        character == " " || character == "\t" || character == "\r" || character == "\0"
     }
 
     /// Whether `uri` names a file (its scheme is `file`, in any case and any form:
@@ -156,6 +172,7 @@ public enum URIList {
                 out.append(byte)
             }
         }
+        guard !out.contains(0) else { return nil }  // no path holds a NUL
         return String(validating: out, as: UTF8.self)
     }
 

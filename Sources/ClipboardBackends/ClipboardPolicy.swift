@@ -22,13 +22,15 @@ public struct ClipboardPolicy: Sendable {
     public static let textMIME = "text/plain;charset=utf-8"
 
     /// The names a text representation is offered under when clipd owns a selection, so
-    /// that GTK, Qt, Xt and terminal programs all find it. STRING is Latin-1 by ICCCM;
-    /// clipd serves UTF-8 there too, as most owners do.
+    /// that GTK, Qt, Xt and terminal programs all find it. STRING is Latin-1 (ICCCM): it is
+    /// served converted, and refused for text Latin-1 cannot hold.
     public static let textAliases = [textMIME, "text/plain", "UTF8_STRING", "TEXT", "STRING"]
 
-    /// The text names clipd reads, best first. TEXT is left out: its owner picks the
-    /// encoding (often COMPOUND_TEXT). STRING, last, is converted from Latin-1.
-    static let readableText = [textMIME, "UTF8_STRING", "text/plain", "STRING"]
+    /// The text names clipd reads, best first. UTF8_STRING leads: it is the owner's text as
+    /// it is, while toolkits treat `text/plain` targets as MIME text and give them CR LF
+    /// line ends (GTK does; RFC 2046's canonical form). TEXT is left out: its owner picks
+    /// the encoding (often COMPOUND_TEXT). STRING, last, is converted from Latin-1.
+    static let readableText = ["UTF8_STRING", textMIME, "text/plain", "STRING"]
 
     /// The type a password manager offers to mark an item.
     public static let passwordHint = "x-kde-passwordManagerHint"
@@ -67,13 +69,22 @@ public struct ClipboardPolicy: Sendable {
             || extraMIMETypes.contains(name)
     }
 
-    /// Text read under `name`, as UTF-8: a trailing C terminator dropped, STRING converted
-    /// from Latin-1.
-    public static func utf8Text(_ bytes: [UInt8], readAs name: String) -> [UInt8] {
-        var text = bytes
-        if text.last == 0 { text.removeLast() }
-        guard normalized(name) == "STRING" else { return text }
-        return Array(String(String.UnicodeScalarView(text.map { Unicode.Scalar($0) })).utf8)
+    /// A value read from a desktop owner under `name` and stored as `storedAs`, as clipd
+    /// keeps it: text-like values (text, HTML, URI lists, file-manager lists) lose the C
+    /// terminators some owners send after them (pcmanfm ends its `text/uri-list` with a NUL,
+    /// which would otherwise end up in the last file's name); text read as STRING is
+    /// converted from Latin-1. Other values are kept byte for byte.
+    public static func storedValue(_ bytes: [UInt8], readAs name: String, storedAs: String) -> [UInt8] {
+        guard isTextLike(storedAs) else { return bytes }
+        var value = bytes
+        while value.last == 0 { value.removeLast() }
+        return normalized(name) == "STRING" ? Latin1.utf8(fromLatin1: value) : value
+    }
+
+    /// Whether values of a type are text, where a trailing NUL is a C terminator and never
+    /// part of the value: the text names, `text/*`, and file managers' lists of copied files.
+    static func isTextLike(_ mimeType: String) -> Bool {
+        isTextAlias(mimeType) || mimeType.hasPrefix("text/") || mimeType == "x-special/gnome-copied-files"
     }
 
     /// Whether an item whose password hint reads `hint` must stay on this machine.

@@ -122,7 +122,7 @@ final class WaylandOfferReader {
                 return
             }
         } else {
-            let value = reading.storedAs == ClipboardPolicy.textMIME ? ClipboardPolicy.utf8Text(bytes, readAs: reading.offered) : bytes
+            let value = ClipboardPolicy.storedValue(bytes, readAs: reading.offered, storedAs: reading.storedAs)
             if !value.isEmpty {
                 job.collected.append((reading.storedAs, value))
                 job.collectedSize += value.count

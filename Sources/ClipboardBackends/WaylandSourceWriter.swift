@@ -102,15 +102,25 @@ final class WaylandSourceWriter {
     }
 
     func sendRequested(_ source: OpaquePointer?, mimeType: UnsafePointer<CChar>?, fd: Int32) {
-        guard let source, let mimeType, let owner = sources[source], let representation = owner.served[String(cString: mimeType)] else {
+        guard let source, let mimeType, let owner = sources[source], var representation = owner.served[String(cString: mimeType)] else {
             Glibc.close(fd)  // a type we never offered, or a source already replaced
             return
         }
+        var (header, content) = (owner.header, owner.content)
+        if String(cString: mimeType) == "STRING" {
+            // Latin-1, as X11 defines STRING; text it cannot hold gets an empty, closed pipe.
+            guard let view = Latin1View.of(header, content: content, representation: representation) else {
+                log("refused a paste of the \(header.selection) item as STRING: the text has characters Latin-1 cannot hold")
+                Glibc.close(fd)
+                return
+            }
+            (header, content, representation) = (view.header, view.content, 0)
+        }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let write = OutgoingWrite(selection: owner.header.selection, content: owner.content, representation: representation,
-                                  mailbox: mailbox, deadline: monotonicSeconds() + (owner.content.held == nil ? Self.readerTimeout : Self.transferTimeout))
-        if write.held == nil || owner.header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
+        let write = OutgoingWrite(selection: header.selection, content: content, representation: representation,
+                                  mailbox: mailbox, deadline: monotonicSeconds() + (content.held == nil ? Self.readerTimeout : Self.transferTimeout))
+        if write.held == nil || header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
         writes[fd] = write
         write.incoming?.requestMore()
         writeMore(fd)  // small held items finish here, without another trip through poll
@@ -129,7 +139,8 @@ final class WaylandSourceWriter {
     func readArrived(_ token: Int, _ outcome: ReadOutcome) {
         guard let (fd, write) = writes.first(where: { $0.value.incoming?.token == token }), let incoming = write.incoming else { return }
         if let reason = incoming.arrived(outcome) {
-            log("a paste of the \(write.selection) item stopped: \(reason)")
+            // Nothing written yet: the pipe closes empty, a refusal as far as a pipe can say.
+            log(write.written == 0 ? "refused a paste of the \(write.selection) item: \(reason)" : "a paste of the \(write.selection) item stopped: \(reason)")
             return finish(fd)
         }
         writeMore(fd)  // what is buffered goes out; at the end the pipe closes

@@ -45,8 +45,8 @@ struct X11Atoms {
         return nil
     }
 
-    /// Targets that mean "text" and all carry the same UTF-8 bytes when clipd owns the
-    /// selection. STRING is Latin-1 by ICCCM; clipd serves UTF-8 there too, as most owners do.
+    /// Targets that mean "text". When clipd owns the selection they carry the item's UTF-8,
+    /// except STRING: Latin-1 by ICCCM, converted (and refused for text Latin-1 cannot hold).
     var textTargets: [Atom] { [utf8String, textPlainUTF8, textPlain, string, text] }
 
     /// Names of the text atoms and the password hint, known without a round trip.

@@ -150,17 +150,25 @@ final class X11SelectionOwner {
         return atom
     }
 
-    /// Another client took the selection.
-    func lost(_ selection: Selection) { owned[selection] = nil }
+    /// Another client took the selection at `time`. A clear older than the item owned now is
+    /// stale (clipd took the selection again before reading it) and changes nothing: taken
+    /// for real, it would leave clipd the owner with nothing to answer, every paste refused.
+    func lost(_ selection: Selection, time: Time) {
+        guard let item = owned[selection], time >= item.time || time == clipd_x11_current_time() else { return }
+        owned[selection] = nil
+    }
 
     // MARK: Requests
 
     func selectionRequest(_ request: XSelectionRequestEvent) {
         // Obsolete requestors give no property: ICCCM says use the target's name.
         let property = request.property == clipd_x11_none_atom() ? request.target : request.property
+        // A request stamped before clipd took the selection is answered too, with the item
+        // now owned (ICCCM says refuse it; GTK answers it, as clipd does). Clipboard managers
+        // handling an earlier owner change ask with that change's time, and a refusal reads
+        // to them as an empty clipboard, which they "restore" from their history.
         var answer = Conversion.refused
-        if let selection = atoms.selection(request.selection), let item = owned[selection],
-           request.time == clipd_x11_current_time() || request.time >= item.time {
+        if let selection = atoms.selection(request.selection), let item = owned[selection] {
             answer = convert(target: request.target, property: property, requestor: request.requestor, item: item, request: request)
         }
         guard answer != .deferred else { return }
@@ -207,9 +215,16 @@ final class X11SelectionOwner {
         if target == atoms.multiple {
             return convertMultiple(property: property, requestor: requestor, item: item) ? .answered : .refused
         }
-        guard let (type, representation) = item.served[target] else { return .refused }
-        let size = Int(item.header.representations[representation].size)
-        if let held = item.content.held, size < incrThreshold {
+        guard let (type, served) = item.served[target] else { return .refused }
+        var representation = served
+        var (header, content) = (item.header, item.content)
+        if target == atoms.string {
+            // Latin-1, as ICCCM defines STRING; text it cannot hold is refused.
+            guard let view = Latin1View.of(header, content: content, representation: representation) else { return .refused }
+            (header, content, representation) = (view.header, view.content, 0)
+        }
+        let size = Int(header.representations[representation].size)
+        if let held = content.held, size < incrThreshold {
             let bytes = held.bytes(representation: representation)
             bytes.withUnsafeBufferPointer { p in
                 _ = XChangeProperty(display, requestor, property, type, 8, PropModeReplace, p.baseAddress, Int32(p.count))
@@ -221,9 +236,9 @@ final class X11SelectionOwner {
         // before INCR is announced, unless the answer cannot wait (inside MULTIPLE).
         for old in outgoing where old.requestor == requestor && old.property == property { old.incoming?.close() }
         outgoing.removeAll { $0.requestor == requestor && $0.property == property }
-        let held = item.content.held
-        let transfer = OutgoingTransfer(requestor: requestor, property: property, type: type, item: item.header, representation: representation,
-                                        held: held, incoming: held == nil ? ReadAhead(reader: item.content.makeReader(representation: representation), mailbox: mailbox, limit: Self.readAhead) : nil,
+        let held = content.held
+        let transfer = OutgoingTransfer(requestor: requestor, property: property, type: type, item: header, representation: representation,
+                                        held: held, incoming: held == nil ? ReadAhead(reader: content.makeReader(representation: representation), mailbox: mailbox, limit: Self.readAhead) : nil,
                                         deadline: monotonicSeconds() + (held == nil ? Self.readerTimeout : Self.transferTimeout))
         outgoing.append(transfer)
         let deferred = held == nil && request != nil

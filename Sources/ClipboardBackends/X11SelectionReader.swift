@@ -159,7 +159,7 @@ final class X11SelectionReader {
             return
         }
         let (target, mimeType) = job.wanted[job.index]
-        if let value = accept(requested: target, returnedType: type, bytes: bytes) {
+        if let value = accept(requested: target, storedAs: mimeType, returnedType: type, bytes: bytes) {
             if !job.collected.contains(where: { $0.mimeType == mimeType }) { job.collected.append((mimeType, value)) }
         }
         reads[selection] = job
@@ -182,10 +182,12 @@ final class X11SelectionReader {
 
     /// The bytes to keep for a requested target, or nil when the owner answered with
     /// something else (some owners answer every target with their one type).
-    private func accept(requested: Atom, returnedType: Atom, bytes: [UInt8]) -> [UInt8]? {
-        guard atoms.textTargets.contains(requested) else { return returnedType == requested ? bytes : nil }
+    private func accept(requested: Atom, storedAs mimeType: String, returnedType: Atom, bytes: [UInt8]) -> [UInt8]? {
+        guard atoms.textTargets.contains(requested) else {
+            return returnedType == requested ? ClipboardPolicy.storedValue(bytes, readAs: mimeType, storedAs: mimeType) : nil
+        }
         guard atoms.textTargets.contains(returnedType), let name = atoms.knownName(returnedType) else { return nil }
-        return ClipboardPolicy.utf8Text(bytes, readAs: name)
+        return ClipboardPolicy.storedValue(bytes, readAs: name, storedAs: mimeType)
     }
 
     private func atomName(_ atom: Atom) -> String? {

@@ -109,7 +109,7 @@ final class X11Session: DesktopSession {
         case SelectionRequest: owner.selectionRequest(event.xselectionrequest)
         case SelectionClear:
             if let selection = atoms.selection(event.xselectionclear.selection), event.xselectionclear.window == owner.window {
-                owner.lost(selection)
+                owner.lost(selection, time: event.xselectionclear.time)
             }
         default: break
         }

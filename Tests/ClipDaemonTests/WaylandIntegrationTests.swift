@@ -221,4 +221,46 @@ struct WaylandIntegrationTests {
                                 representations: parts.map { RepresentationInfo(mimeType: $0.0, size: UInt64($0.1.count)) })
         return ClipItem(header: header, data: parts.flatMap(\.1))
     }
+
+    // MARK: Issue 20: what real owners send, and pastes that cannot be served
+
+    /// A list of files ending in a NUL (as pcmanfm sends it) loses the NUL on Wayland too: the
+    /// files go with it, and the peer pastes copies of them.
+    @Test func aFileListEndingInNULArrivesAsFiles() throws {
+        let (sway, desk, peer) = try desktopAndPeer()
+        let source = h.root + "/copied"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: source + "/report.txt", contents: Data("report".utf8))
+        let copy = try sway.startCopy(["--type", "text/uri-list"], data: Array(URIList.fileURI(source + "/report.txt").utf8) + [0])
+        defer { copy.terminate() }
+        #expect(h.eventually { h.clipd(["recv", "-l"], peer).stdout.contains("x-special/gnome-copied-files") })
+        #expect(!h.clipd(["recv", "-t", "text/uri-list"], desk).stdoutBytes.contains(0))
+        let pasted = h.clipd(["recv", "-t", "text/uri-list"], peer)
+        let copies = URIList.uris(pasted.stdoutBytes).compactMap(URIList.localPath)
+        #expect(copies.count == 1 && copies.first.flatMap { FileManager.default.contents(atPath: $0) } == Data("report".utf8), "\(pasted.stdout) \(pasted.stderr)")
+    }
+
+    /// A paste clipd cannot serve gets its pipe closed at once, empty; the log says why in
+    /// one line and `clipd status` says the item could not be delivered.
+    @Test func aPasteThatCannotBeDeliveredEndsAtOnce() throws {
+        let sway = try WaylandCompositor(.sway, harness: h)
+        let raw = TrustedRawPeer()
+        let (daemon, _) = try raw.startTrustingDaemon("desk", in: h, arguments: ["--backend", "wayland"]) { $0.wayland = sway.socket }
+        let peer = try raw.connect(to: daemon)
+        let list = Array("file:///home/someone/report.txt\r\n".utf8)
+        let bundle = DesktopApplicationTests.bundleNaming("report.txt\0")
+        let template = raw.header(size: 1)
+        let header = ItemHeader(selection: .clipboard, id: template.id, clock: template.clock,
+                                representations: [RepresentationInfo(mimeType: "text/uri-list", size: UInt64(list.count)),
+                                                  RepresentationInfo(mimeType: FileBundle.mimeType, size: UInt64(bundle.count))])
+        peer.sendMessage(.offer(.init(header: header, inlineData: list + bundle)))
+        #expect(h.eventually { sway.run("wl-paste", ["--list-types"], harness: h).stdout.contains("text/uri-list") })
+        let started = Date()
+        let paste = sway.paste(type: "text/uri-list", harness: h, timeout: 20)
+        #expect(paste.stdoutBytes.isEmpty, "\(paste.stdout)")
+        #expect(Date().timeIntervalSince(started) < 5, "answered after \(Date().timeIntervalSince(started)) s")
+        let lines = h.logText(daemon).split(separator: "\n").filter { $0.contains("holds a NUL byte") }
+        #expect(lines.count == 1 && lines[0].contains("refused a paste of the clipboard item"), "\(lines)")
+        #expect(h.clipd(["status"], daemon).stdout.contains("could not be delivered: cannot write the copied files"))
+    }
 }

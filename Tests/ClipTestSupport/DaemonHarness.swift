@@ -200,7 +200,7 @@ public final class DaemonHarness: @unchecked Sendable {
     }
 
     /// A fresh path in the harness's directory for a command's files.
-    private func scratchPath(_ stem: String) -> String {
+    public func scratchPath(_ stem: String) -> String {
         lock.lock()
         defer { lock.unlock() }
         serial += 1

@@ -148,6 +148,11 @@ public final class X11Probe {
         XSendEvent(display, request.requestor, 0, NoEventMask, &reply)
     }
 
+    /// The X server's time now (a property change's timestamp).
+    public func serverTime() -> UInt {
+        UInt(clipd_x11_server_time(display, window, XInternAtom(display, "CLIPD_PROBE_TIME", 0)))
+    }
+
     /// Whether the server has an atom of this name (asking does not create one).
     public func atomExists(_ name: String) -> Bool { XInternAtom(display, name, 1) != 0 }
 
@@ -166,11 +171,13 @@ public final class X11Probe {
     /// Pastes CLIPBOARD as `target` the way toolkits do, following INCR: `progress` hears the
     /// byte count after every chunk. Nil when the owner refuses or goes silent for
     /// `timeout` seconds.
-    public func paste(target: String, timeout: Double, progress: (Int) -> Void = { _ in }) -> [UInt8]? {
+    /// With `time`, the request is stamped with it (as a toolkit stamps it with the event it
+    /// handles), rather than CurrentTime.
+    public func paste(target: String, timeout: Double, time: UInt? = nil, progress: (Int) -> Void = { _ in }) -> [UInt8]? {
         let property = XInternAtom(display, "CLIPD_PROBE_PASTE", 0)
         let incr = XInternAtom(display, "INCR", 0)
         let wanted = XInternAtom(display, target, 0)
-        XConvertSelection(display, clipboard, wanted, property, window, clipd_x11_current_time())
+        XConvertSelection(display, clipboard, wanted, property, window, time.map { Time($0) } ?? clipd_x11_current_time())
         XFlush(display)
         var deadline = Date().addingTimeInterval(timeout)
         var incremental = false
