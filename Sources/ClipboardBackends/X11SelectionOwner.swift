@@ -164,9 +164,10 @@ final class X11SelectionOwner {
         // Obsolete requestors give no property: ICCCM says use the target's name.
         let property = request.property == clipd_x11_none_atom() ? request.target : request.property
         // A request stamped before clipd took the selection is answered too, with the item
-        // now owned (ICCCM says refuse it; GTK answers it, as clipd does). Clipboard managers
-        // handling an earlier owner change ask with that change's time, and a refusal reads
-        // to them as an empty clipboard, which they "restore" from their history.
+        // now owned (ICCCM says refuse it; xclip does not check either). Toolkits stamp a
+        // request with the event they handle, older than clipd's ownership when a peer's item
+        // arrived in between, and a refusal reads as an empty clipboard, which history-
+        // restoring clipboard managers refill with an older entry.
         var answer = Conversion.refused
         if let selection = atoms.selection(request.selection), let item = owned[selection] {
             answer = convert(target: request.target, property: property, requestor: request.requestor, item: item, request: request)
@@ -358,6 +359,9 @@ final class X11SelectionOwner {
     // MARK: Timeouts
 
     var nextDeadline: Double? { outgoing.map(\.deadline).min() }
+
+    /// When clipd took `selection` for the item it answers requests for there, if any.
+    func ownershipTime(_ selection: Selection) -> Time? { owned[selection]?.time }
 
     /// Drops transfers whose requestor went silent (or whose bytes never came: refused if
     /// nothing was promised yet).

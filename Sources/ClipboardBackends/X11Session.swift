@@ -18,7 +18,7 @@ final class X11Session: DesktopSession {
     private let fixesEventBase: Int32
     private let selections: Set<Selection>
     private let reader: X11SelectionReader
-    private let owner: X11SelectionOwner
+    let owner: X11SelectionOwner
     private let onCopy: (LocalCopy) -> Void
 
     init?(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy, mailbox: ReadMailbox,

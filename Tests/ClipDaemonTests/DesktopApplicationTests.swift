@@ -1,5 +1,6 @@
 import ClipTestSupport
 import ClipWire
+@testable import ClipboardBackends
 import Foundation
 import Testing
 
@@ -180,5 +181,25 @@ struct DesktopApplicationTests {
         #expect(h.clipd(["send", "--wait", "second"], peer).status == 0)
         #expect(h.eventually { xclipOut(x, "UTF8_STRING").stdout == "second" })
         #expect(requestor.paste(target: "UTF8_STRING", timeout: 5, time: before) == Array("second".utf8))
+    }
+}
+
+/// The X11 owner's rule for SelectionClear, against a real server: a clear older than the
+/// ownership is stale and leaves clipd answering; a newer one ends the ownership.
+@Suite("X11 owner: stale SelectionClear", .enabled(if: XvfbServer.isAvailable, "needs Xvfb (make test installs it)"))
+struct StaleSelectionClearTests {
+    let h = DaemonHarness()
+
+    @Test func aClearOlderThanTheOwnershipChangesNothing() throws {
+        let x = try XvfbServer(harness: h)
+        let session = try #require(X11Session(displayName: x.display, selections: [.clipboard], policy: ClipboardPolicy(),
+                                              mailbox: ReadMailbox(wake: {}), onCopy: { _ in }, log: { _ in }))
+        defer { session.close() }
+        session.own(DesktopValueTests.item("newest", counter: 1, clock: 1).header, content: HeldContent(DesktopValueTests.item("newest", counter: 1, clock: 1)))
+        let taken = try #require(session.owner.ownershipTime(.clipboard))
+        session.owner.lost(.clipboard, time: taken - 1)
+        #expect(session.owner.ownershipTime(.clipboard) == taken, "a clear read after clipd took the selection again is stale")
+        session.owner.lost(.clipboard, time: taken + 1)
+        #expect(session.owner.ownershipTime(.clipboard) == nil)
     }
 }

@@ -39,9 +39,11 @@ struct WaylandIntegrationTests {
         #expect(h.eventually { sway.paste(harness: h).stdout == "from the peer ✓" })
         let types = sway.run("wl-paste", ["--list-types"], harness: h).stdout
         #expect(Set(types.split(separator: "\n").map(String.init)) == ["text/plain;charset=utf-8", "text/plain", "UTF8_STRING", "TEXT", "STRING"])
-        for type in ["UTF8_STRING", "TEXT", "STRING", "text/plain"] {
+        for type in ["UTF8_STRING", "TEXT", "text/plain"] {
             #expect(sway.paste(type: type, harness: h).stdout == "from the peer ✓", "\(type)")
         }
+        // STRING is Latin-1, which has no ✓: the pipe closes empty.
+        #expect(sway.paste(type: "STRING", harness: h).stdoutBytes.isEmpty)
         // The daemon's own source coming back is not a new copy: the item stays the peer's.
         usleep(300_000)
         #expect(h.clipd(["status"], desk).stdout.contains("from peer"))
