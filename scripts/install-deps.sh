@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_packages=(libssl-dev pkg-config libx11-dev libxfixes-dev libwayland-dev python3)
-test_packages=(iproute2 python3-pip python3-gi gir1.2-gtk-3.0 xvfb xclip xsel x11-utils sway wl-clipboard weston qemu-system-x86 busybox-static openssl spice-vdagent socat nftables strace systemd man-db groff-base zsh fish git)
+test_packages=(iproute2 python3-pip python3-gi gir1.2-gtk-3.0 wtype xvfb xclip xsel x11-utils sway wl-clipboard weston qemu-system-x86 busybox-static openssl spice-vdagent socat nftables strace systemd man-db groff-base zsh fish git)
 
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then wanted+=("${test_packages[@]}"); fi

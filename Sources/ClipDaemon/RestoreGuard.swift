@@ -17,8 +17,9 @@ import Foundation
 /// Confined to the daemon's loop.
 struct RestoreGuard {
     /// How soon after clipd gives the desktop an item a re-post of older text is taken for a
-    /// manager's restore (clipit checks the clipboard every half second).
-    static let window = 1.0
+    /// manager's restore (managers that poll look every half second; a loaded machine adds
+    /// its own delay).
+    static let window = 2.0
     /// How many items' texts are remembered.
     static let remembered = 32
 

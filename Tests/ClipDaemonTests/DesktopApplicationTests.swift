@@ -161,7 +161,7 @@ struct DesktopApplicationTests {
         #expect(everywhere("X"))
         let second = try x2.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("Y".utf8))
         #expect(everywhere("Y"))
-        usleep(1_500_000)  // a person, not a manager: later than RestoreGuard.window
+        usleep(2_500_000)  // a person, not a manager: later than RestoreGuard.window
         let again = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("X".utf8))
         #expect(everywhere("X"))
         usleep(1_000_000)

@@ -265,4 +265,17 @@ struct WaylandIntegrationTests {
         #expect(lines.count == 1 && lines[0].contains("refused a paste of the clipboard item"), "\(lines)")
         #expect(h.clipd(["status"], daemon).stdout.contains("could not be delivered: cannot write the copied files"))
     }
+
+    /// GTK 3 on Wayland offers text under the X names and the MIME ones, all with the
+    /// application's own line ends (its CR LF conversion of `text/plain` is X11's); clipd
+    /// reads UTF8_STRING and the text arrives as it was.
+    @Test(.enabled(if: GTKClipboard.isAvailable && GTKClipboard.canTypeOnWayland, "needs python3-gi, GTK 3 and wtype (make test installs them)"))
+    func multiLineTextCopiedInGTKKeepsItsLineEnds() throws {
+        let (sway, _, peer) = try desktopAndPeer()
+        let text = "first line\nsecond line\n\tindented ✓"
+        _ = try GTKClipboard.own(text, on: sway, harness: h)
+        let types = Set(sway.run("wl-paste", ["--list-types"], harness: h).stdout.split(separator: "\n").map(String.init))
+        #expect(types.isSuperset(of: ["UTF8_STRING", "text/plain;charset=utf-8", "text/plain", "STRING", "TEXT"]), "\(types)")
+        #expect(h.eventually { h.received(peer) == text })
+    }
 }

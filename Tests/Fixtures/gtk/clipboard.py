@@ -2,6 +2,9 @@
 """Real GTK 3 clipboard clients for clipd's tests (python3-gi: GTK's own clipboard code).
 
   clipboard.py own TEXT        own CLIPBOARD with TEXT through Gtk.Clipboard.set_text
+  clipboard.py own-on-key TEXT the same from a window, on its first key press: on Wayland a
+                               client may only set the selection with the serial of an input
+                               event (a test types the key with wtype)
   clipboard.py manager DELAY   a history-restoring clipboard manager, as clipit and parcellite
                                are: on each owner change (handled DELAY seconds late, as a busy
                                manager does) it reads the text; when neither text nor targets
@@ -29,6 +32,29 @@ def own(text):
     clipboard = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD)
     clipboard.set_text(text, -1)
     say("ready")
+
+
+def own_on_key(text):
+    window = Gtk.Window()
+    window.add(Gtk.Entry())
+    state = {"ready": False, "owned": False}
+
+    def mapped(*_):
+        # The seat has no keyboard until the test's virtual one appears: the window gets
+        # keyboard focus with it, then the key press.
+        if not state["ready"]:
+            state["ready"] = True
+            say("ready")
+
+    def pressed(*_):
+        if not state["owned"]:
+            state["owned"] = True
+            Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD).set_text(text, -1)
+            say("owned")
+
+    window.connect("map-event", mapped)
+    window.connect("key-press-event", pressed)
+    window.show_all()
 
 
 def manager(delay):
@@ -82,6 +108,8 @@ def main():
     mode = sys.argv[1]
     if mode == "own":
         own(sys.argv[2])
+    elif mode == "own-on-key":
+        own_on_key(sys.argv[2])
     elif mode == "manager":
         manager(float(sys.argv[2]))
     elif mode == "repost":
