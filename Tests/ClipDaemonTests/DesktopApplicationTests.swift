@@ -25,6 +25,29 @@ struct DesktopApplicationTests {
         return (x, desk, peer)
     }
 
+    /// Two daemons on two fresh Xvfb servers, paired.
+    func twoDesktops() throws -> (x1: XvfbServer, x2: XvfbServer, one: DaemonHarness.Daemon, two: DaemonHarness.Daemon) {
+        let x1 = try XvfbServer(harness: h)
+        let x2 = try XvfbServer(harness: h)
+        let one = try h.startOnDisplay("one", display: x1.display)
+        let two = try h.startOnDisplay("two", display: x2.display, listen: false)
+        try h.pair(two, with: one)
+        return (x1, x2, one, two)
+    }
+
+    /// Has `raw` offer the daemon an item whose file bundle names its root `report.txt` and a
+    /// NUL: a bundle every paste of the item must refuse.
+    static func offerRefusedBundle(from raw: TrustedRawPeer, over peer: RawPeer) {
+        let list = Array("file:///home/someone/report.txt\r\n".utf8)
+        let bundle = FileBundle(roots: [FileBundle.Root(uri: "file:///home/someone/report.txt", name: "report.txt\0")],
+                                entries: [.init(kind: .file, path: "report.txt\0", mode: 0o644, bytes: Array("hi".utf8))]).encoded()
+        let template = raw.header(size: 1)
+        let header = ItemHeader(selection: .clipboard, id: template.id, clock: template.clock,
+                                representations: [RepresentationInfo(mimeType: "text/uri-list", size: UInt64(list.count)),
+                                                  RepresentationInfo(mimeType: FileBundle.mimeType, size: UInt64(bundle.count))])
+        peer.sendMessage(.offer(.init(header: header, inlineData: list + bundle)))
+    }
+
     // MARK: Line ends and encodings
 
     /// GTK converts LF to CR LF for `text/plain` targets (MIME text); UTF8_STRING is the text
@@ -60,11 +83,7 @@ struct DesktopApplicationTests {
     /// pcmanfm ends its `text/uri-list` with a NUL. It is no part of the last file's name: the
     /// files arrive, and a paste on the other desktop gets copies of them.
     @Test func aFileManagerListEndingInNULArrivesAsFiles() throws {
-        let x1 = try XvfbServer(harness: h)
-        let x2 = try XvfbServer(harness: h)
-        let one = try h.startOnDisplay("one", display: x1.display)
-        let two = try h.startOnDisplay("two", display: x2.display, listen: false)
-        try h.pair(two, with: one)
+        let (x1, x2, one, two) = try twoDesktops()
         let source = h.root + "/copied"
         try FileManager.default.createDirectory(atPath: source + "/folder", withIntermediateDirectories: true)
         let report = Array("quarterly report\n".utf8)
@@ -93,14 +112,7 @@ struct DesktopApplicationTests {
         let x = try XvfbServer(harness: h)
         let raw = TrustedRawPeer()
         let (daemon, _) = try raw.startTrustingDaemon("desk", in: h, arguments: ["--backend", "x11"]) { $0.display = x.display }
-        let peer = try raw.connect(to: daemon)
-        let list = Array("file:///home/someone/report.txt\r\n".utf8)
-        let bundle = Self.bundleNaming("report.txt\0")
-        let template = raw.header(size: 1)
-        let header = ItemHeader(selection: .clipboard, id: template.id, clock: template.clock,
-                                representations: [RepresentationInfo(mimeType: "text/uri-list", size: UInt64(list.count)),
-                                                  RepresentationInfo(mimeType: FileBundle.mimeType, size: UInt64(bundle.count))])
-        peer.sendMessage(.offer(.init(header: header, inlineData: list + bundle)))
+        Self.offerRefusedBundle(from: raw, over: try raw.connect(to: daemon))
         #expect(h.eventually { x.run("xclip", ["-o", "-selection", "clipboard", "-t", "TARGETS"], harness: h).stdout.contains("text/uri-list") })
         for target in ["text/uri-list", "x-special/gnome-copied-files", "image/png"] {
             let started = Date()
@@ -113,13 +125,6 @@ struct DesktopApplicationTests {
         #expect(refusals.allSatisfy { $0.contains("refused a paste of the clipboard item") })
         let status = h.clipd(["status"], daemon).stdout
         #expect(status.contains("could not be delivered: cannot write the copied files: malformed file bundle: root name 'report.txt?' holds a NUL byte"), "\(status)")
-    }
-
-    /// A bundle with one root named `name` holding one small file (`FileBundle` makes any
-    /// bundle it is given; only decoding checks names).
-    static func bundleNaming(_ name: String) -> [UInt8] {
-        FileBundle(roots: [FileBundle.Root(uri: "file:///home/someone/report.txt", name: name)],
-                   entries: [.init(kind: .file, path: name, mode: 0o644, bytes: Array("hi".utf8))]).encoded()
     }
 
     // MARK: Clipboard managers
@@ -144,11 +149,7 @@ struct DesktopApplicationTests {
     /// A person copying the same text again later is a copy like any other, with a
     /// history-restoring manager on the desktop: A copies X, B copies Y, A copies X again.
     @Test func copyingOlderTextAgainLaterStillSyncsAsTheNewest() throws {
-        let x1 = try XvfbServer(harness: h)
-        let x2 = try XvfbServer(harness: h)
-        let a = try h.startOnDisplay("a", display: x1.display)
-        let b = try h.startOnDisplay("b", display: x2.display, listen: false)
-        try h.pair(b, with: a)
+        let (x1, x2, _, _) = try twoDesktops()
         _ = try GTKClipboard.start(["manager", "0.2"], on: x1, harness: h)
         _ = try GTKClipboard.start(["manager", "0.2"], on: x2, harness: h)
         func everywhere(_ text: String) -> Bool {

@@ -248,14 +248,7 @@ struct WaylandIntegrationTests {
         let sway = try WaylandCompositor(.sway, harness: h)
         let raw = TrustedRawPeer()
         let (daemon, _) = try raw.startTrustingDaemon("desk", in: h, arguments: ["--backend", "wayland"]) { $0.wayland = sway.socket }
-        let peer = try raw.connect(to: daemon)
-        let list = Array("file:///home/someone/report.txt\r\n".utf8)
-        let bundle = DesktopApplicationTests.bundleNaming("report.txt\0")
-        let template = raw.header(size: 1)
-        let header = ItemHeader(selection: .clipboard, id: template.id, clock: template.clock,
-                                representations: [RepresentationInfo(mimeType: "text/uri-list", size: UInt64(list.count)),
-                                                  RepresentationInfo(mimeType: FileBundle.mimeType, size: UInt64(bundle.count))])
-        peer.sendMessage(.offer(.init(header: header, inlineData: list + bundle)))
+        DesktopApplicationTests.offerRefusedBundle(from: raw, over: try raw.connect(to: daemon))
         #expect(h.eventually { sway.run("wl-paste", ["--list-types"], harness: h).stdout.contains("text/uri-list") })
         let started = Date()
         let paste = sway.paste(type: "text/uri-list", harness: h, timeout: 20)
