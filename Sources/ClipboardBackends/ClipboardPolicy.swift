@@ -74,17 +74,25 @@ public struct ClipboardPolicy: Sendable {
     /// terminators some owners send after them (pcmanfm ends its `text/uri-list` with a NUL,
     /// which would otherwise end up in the last file's name); text read as STRING is
     /// converted from Latin-1. Other values are kept byte for byte.
+    /// UTF-16 (Firefox has offered `text/html` so, after a byte-order mark) is kept whole: its
+    /// last code unit may end in a zero byte.
     public static func storedValue(_ bytes: [UInt8], readAs name: String, storedAs: String) -> [UInt8] {
-        guard isTextLike(storedAs) else { return bytes }
+        guard isTextLike(storedAs), !startsWithUTF16Mark(bytes) else { return bytes }
         var value = bytes
         while value.last == 0 { value.removeLast() }
         return normalized(name) == "STRING" ? Latin1.utf8(fromLatin1: value) : value
     }
 
-    /// Whether values of a type are text, where a trailing NUL is a C terminator and never
-    /// part of the value: the text names, `text/*`, and file managers' lists of copied files.
+    private static func startsWithUTF16Mark(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 2 && ((bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF))
+    }
+
+    /// Whether values of a type are text clipd reads as UTF-8 or ASCII, where a trailing NUL
+    /// is a C terminator and never part of the value: the text names, HTML, URI lists and
+    /// file managers' lists of copied files. Other `text/*` types stay byte for byte (Firefox's
+    /// `text/x-moz-url` is UTF-16 without a byte-order mark).
     static func isTextLike(_ mimeType: String) -> Bool {
-        isTextAlias(mimeType) || mimeType.hasPrefix("text/") || mimeType == "x-special/gnome-copied-files"
+        isTextAlias(mimeType) || ["text/html", "text/uri-list", "x-special/gnome-copied-files"].contains(mimeType)
     }
 
     /// Whether an item whose password hint reads `hint` must stay on this machine.

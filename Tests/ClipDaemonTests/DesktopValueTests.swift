@@ -22,6 +22,10 @@ struct DesktopValueTests {
         #expect(ClipboardPolicy.storedValue(list + [0, 0], readAs: "x-special/gnome-copied-files", storedAs: "x-special/gnome-copied-files") == list)
         #expect(ClipboardPolicy.storedValue(Array("<b>".utf8) + [0], readAs: "text/html", storedAs: "text/html") == Array("<b>".utf8))
         #expect(ClipboardPolicy.storedValue([0x89, 0x50, 0], readAs: "image/png", storedAs: "image/png") == [0x89, 0x50, 0], "binary kept whole")
+        let utf16HTML: [UInt8] = [0xFF, 0xFE, 0x3C, 0x00, 0x62, 0x00, 0x3E, 0x00]  // "<b>" in UTF-16LE, as Firefox offered it
+        #expect(ClipboardPolicy.storedValue(utf16HTML, readAs: "text/html", storedAs: "text/html") == utf16HTML, "UTF-16 kept whole")
+        let mozURL: [UInt8] = [0x68, 0x00, 0x3A, 0x00]  // "h:" in UTF-16LE, no mark
+        #expect(ClipboardPolicy.storedValue(mozURL, readAs: "text/x-moz-url", storedAs: "text/x-moz-url") == mozURL, "other text/* kept whole")
         #expect(ClipboardPolicy.storedValue([0x67, 0xFC, 0], readAs: "STRING", storedAs: ClipboardPolicy.textMIME) == Array("gü".utf8))
     }
 
