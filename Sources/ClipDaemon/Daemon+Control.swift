@@ -144,7 +144,7 @@ extension Daemon {
         case .superseded: wait.problems.append("\(name) kept a newer item")
         case .tooLarge: wait.problems.append("\(name) refused the item: over its maximum size")
         case .failed: wait.problems.append("\(name) could not fetch the item")
-        case .ignored: wait.problems.append("\(name) does not sync this selection")
+        case .ignored: wait.problems.append("\(name) did not take the item (it does not sync this selection, or takes none of its types)")
         case .refused: wait.problems.append("\(name) refused the item: its settings for this device do not take it")
         case .clockAhead: wait.problems.append("\(name) refused the item: this machine's clock is more than 5 minutes ahead of \(name)'s")
         }

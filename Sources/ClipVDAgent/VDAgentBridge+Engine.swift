@@ -56,10 +56,10 @@ extension VDAgentBridge {
             return [ack(header.id, .ignored)]
         }
         if held[selection]?.header.id == header.id { return [ack(header.id, .alreadyHeld)] }
-        let types = VDAgentItemTypes.guestTypes(of: header.representations.map { ($0.mimeType, $0.size) })
+        let types = VDAgentItemTypes.guestTypes(of: header.representations.map { ($0.mimeType, $0.size) }, windows: guestUsesCRLF)
         guard !types.isEmpty else {
             return releaseStale(selection) + [ack(header.id, .ignored),
-                    .log(.debug, "item \(header.id) has no type the guest's agent takes (\(header.representations.map(\.mimeType)))")]
+                    .log(.info, "not giving the guest item \(header.id): its agent takes none of its types (\(header.representations.map(\.mimeType).joined(separator: ", ")))")]
         }
         let largest = types.map(\.size).max() ?? 0
         if let guestMaximum, largest > UInt64(guestMaximum) {

@@ -240,7 +240,7 @@ public final class VDAgentBridge {
         return selection == .clipboard || codec.selectionPrefix ? selection : nil
     }
 
-    private var guestUsesCRLF: Bool { guestCapabilities?.contains(.guestLineEndCRLF) ?? false }
+    var guestUsesCRLF: Bool { guestCapabilities?.contains(.guestLineEndCRLF) ?? false }
 
     private func guestGrabbed(_ selection: Selection, serial: UInt32?, types: [UInt32]) -> [Output] {
         if let serial {

@@ -9,15 +9,20 @@ enum VDAgentItemTypes {
     /// An agent type a host item offers, with the representation it comes from.
     typealias GuestType = (type: VDAgentDataType, mimeType: String, size: UInt64)
 
-    /// The agent types a host item offers the guest, text first.
-    static func guestTypes(of header: [(mimeType: String, size: UInt64)]) -> [GuestType] {
+    /// The types the Windows agent puts on its clipboard: it takes a grab of any type and
+    /// answers it as applied, but keeps its old clipboard for JPEG and TIFF.
+    static let windowsTypes: Set<VDAgentDataType> = [.utf8Text, .png, .bmp]
+
+    /// The agent types a host item offers the guest, text first; for a Windows agent (one
+    /// that announces CR LF line ends) only those it takes.
+    static func guestTypes(of header: [(mimeType: String, size: UInt64)], windows: Bool = false) -> [GuestType] {
         var out: [GuestType] = []
         if let text = textMIMETypes.lazy.compactMap({ name in header.first { $0.mimeType == name } }).first {
             out.append((.utf8Text, text.mimeType, text.size))
         }
         for representation in header {
             guard let type = VDAgentDataType.allCases.first(where: { $0 != .utf8Text && $0.mimeType == representation.mimeType }),
-                  !out.contains(where: { $0.type == type })
+                  !out.contains(where: { $0.type == type }), !windows || windowsTypes.contains(type)
             else { continue }
             out.append((type, representation.mimeType, representation.size))
         }

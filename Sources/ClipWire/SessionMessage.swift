@@ -143,7 +143,8 @@ public enum SessionMessage: Equatable, Sendable {
             case tooLarge = 3
             /// The bytes could not be fetched or did not verify.
             case failed = 4
-            /// The peer does not sync this selection.
+            /// The peer did not take the item: it does not sync this selection (or, for a
+            /// guest's SPICE agent, takes none of the item's types).
             case ignored = 5
             /// The peer's policy for this sender refuses it: the direction, the selection or
             /// the MIME types are not allowed, or the offer claimed the receiver's own origin.

@@ -146,6 +146,27 @@ struct VDAgentBridgeTests {
         #expect(h.drain().1 == [.ack(.init(item: ItemID(origin: Self.peer, counter: 5), status: .ignored))])
     }
 
+    /// Issue 21, point 3: the Windows agent takes a grab of any type and says nothing, but
+    /// puts only UTF-8 text, PNG and BMP on its clipboard. An item with none of them is not
+    /// grabbed (the guest's older item is released) and is acknowledged as not taken.
+    @Test func windowsGuestsAreOfferedOnlyTextPNGAndBMP() {
+        let h = Harness(codec: Self.plain)
+        h.attach(caps: Self.windowsCaps)
+        h.engine(Self.offer(Self.item([("image/jpeg", [0xFF, 0xD8]), ("image/png", [0x89, 0x50]), ("image/tiff", [0x49, 0x49])], counter: 1)))
+        #expect(h.drain().0 == [.grab(selection: 0, serial: nil, types: [2])])
+        let photo = Self.item([("image/jpeg", [0xFF, 0xD8]), ("image/tiff", [0x49, 0x49])], counter: 2)
+        h.engine(Self.offer(photo))
+        let (guest, engine) = h.drain()
+        #expect(guest == [.release(selection: 0)], "the PNG it held is older: released")
+        #expect(engine == [.ack(.init(item: photo.header.id, status: .ignored))])
+        #expect(h.logs.contains { $0.contains("takes none of its types (image/jpeg, image/tiff)") })
+        // A Linux agent takes JPEG.
+        let linux = Harness()
+        linux.attach(caps: Self.linuxCaps)
+        linux.engine(Self.offer(photo))
+        #expect(linux.drain().0 == [.grab(selection: 0, serial: 0, types: [5, 4])])
+    }
+
     @Test func aGuestCopyBecomesAnItemOfTheGuestNewerThanAnythingOfferedToIt() {
         let h = Harness()
         h.attach()
