@@ -108,9 +108,9 @@ final class WaylandSourceWriter {
         }
         var (header, content) = (owner.header, owner.content)
         if String(cString: mimeType) == "STRING" {
-            // Latin-1, as X11 defines STRING; text it cannot hold gets an empty, closed pipe.
+            // Latin-1, as X11 defines STRING; text it cannot hold gets an empty, closed pipe,
+            // unlogged like any type an item lacks (readers probe STRING after UTF8_STRING).
             guard let view = Latin1View.of(header, content: content, representation: representation) else {
-                log("refused a paste of the \(header.selection) item as STRING: the text has characters Latin-1 cannot hold")
                 Glibc.close(fd)
                 return
             }
