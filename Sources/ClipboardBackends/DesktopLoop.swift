@@ -31,8 +31,9 @@ protocol DesktopSession: AnyObject {
 /// and the loop is woken to hand it over.
 ///
 /// Threading: `deliverer`, `nextToken` and `take` may be called from any thread.
+/// Sound as `@unchecked Sendable`: every mutable field is touched only under `lock`, and
+/// `wake` is immutable.
 final class ReadMailbox: @unchecked Sendable {
-    // Sound: every field is touched only under `lock`; `wake` is immutable.
     private let lock = NSLock()
     private var arrived: [(token: Int, outcome: ReadOutcome)] = []
     private var counter = 0

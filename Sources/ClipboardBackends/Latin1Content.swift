@@ -34,9 +34,9 @@ enum Latin1View {
 /// Latin-1 cannot hold fails every read with one line.
 ///
 /// Threading: reads come one at a time from any thread; the base reader answers on any
-/// thread; the state is under a lock.
+/// thread. Sound as `@unchecked Sendable`: `text`, `converted` and `failure` are only
+/// touched under `lock`; `base` is immutable and itself Sendable.
 final class Latin1Reader: ItemReader, @unchecked Sendable {
-    // Sound: `text`, `converted` and `failure` are only touched under `lock`.
     private let lock = NSLock()
     private let base: ItemReader
     private var text: [UInt8] = []

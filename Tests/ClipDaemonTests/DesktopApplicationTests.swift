@@ -13,7 +13,7 @@ struct DesktopApplicationTests {
     let h = DaemonHarness()
 
     func xclipOut(_ x: XvfbServer, _ target: String) -> DaemonHarness.Result {
-        x.run("xclip", ["-o", "-selection", "clipboard", "-t", target], harness: h)
+        x.xclipOut(["-selection", "clipboard", "-t", target], harness: h)
     }
 
     /// A daemon on a fresh Xvfb, paired with a memory daemon.
@@ -113,7 +113,7 @@ struct DesktopApplicationTests {
         let raw = TrustedRawPeer()
         let (daemon, _) = try raw.startTrustingDaemon("desk", in: h, arguments: ["--backend", "x11"]) { $0.display = x.display }
         Self.offerRefusedBundle(from: raw, over: try raw.connect(to: daemon))
-        #expect(h.eventually { x.run("xclip", ["-o", "-selection", "clipboard", "-t", "TARGETS"], harness: h).stdout.contains("text/uri-list") })
+        #expect(h.eventually { xclipOut(x, "TARGETS").stdout.contains("text/uri-list") })
         for target in ["text/uri-list", "x-special/gnome-copied-files", "image/png"] {
             let started = Date()
             let paste = x.run("xclip", ["-o", "-selection", "clipboard", "-t", target], harness: h, timeout: 20)
@@ -154,8 +154,7 @@ struct DesktopApplicationTests {
         _ = try GTKClipboard.start(["manager", "0.2"], on: x2, harness: h)
         func everywhere(_ text: String) -> Bool {
             h.eventually {
-                x1.run("xclip", ["-o", "-selection", "clipboard"], harness: h).stdout == text
-                    && x2.run("xclip", ["-o", "-selection", "clipboard"], harness: h).stdout == text
+                xclipOut(x1, "UTF8_STRING").stdout == text && xclipOut(x2, "UTF8_STRING").stdout == text
             }
         }
         let first = try x1.startOwner("xclip", ["-quiet", "-i", "-selection", "clipboard"], data: Array("X".utf8))

@@ -17,9 +17,7 @@ struct X11IntegrationTests {
         return (x, desk, peer)
     }
 
-    func xclipOut(_ x: XvfbServer, _ arguments: [String]) -> DaemonHarness.Result {
-        x.run("xclip", ["-o"] + arguments, harness: h)
-    }
+    func xclipOut(_ x: XvfbServer, _ arguments: [String]) -> DaemonHarness.Result { x.xclipOut(arguments, harness: h) }
 
     @Test func textCopiedOnTheDesktopReachesThePeer() throws {
         let (x, _, peer) = try desktopAndPeer()

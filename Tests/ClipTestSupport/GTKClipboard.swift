@@ -8,8 +8,9 @@ public enum GTKClipboard {
 
     /// Whether python3-gi and GTK 3's introspection data are installed (`make test` installs them).
     public static var isAvailable: Bool {
-        FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/gi/__init__.py")
-            && FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/girepository-1.0/Gtk-3.0.typelib")
+        let multiarch = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib"))?.filter { $0.hasSuffix("-linux-gnu") } ?? []
+        return FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/gi/__init__.py")
+            && multiarch.contains { FileManager.default.fileExists(atPath: "/usr/lib/\($0)/girepository-1.0/Gtk-3.0.typelib") }
     }
 
     /// Starts `clipboard.py` with `arguments` on `x`, and waits until it says "ready". Its

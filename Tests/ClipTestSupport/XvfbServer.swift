@@ -57,6 +57,12 @@ public final class XvfbServer {
         harness.run("/usr/bin/env", ["DISPLAY=\(display)", tool] + arguments, stdin: stdin, timeout: timeout)
     }
 
+    /// What `xclip -o` prints for the selection, with `arguments` (`-selection clipboard`,
+    /// `-t TARGET`).
+    public func xclipOut(_ arguments: [String], harness: DaemonHarness) -> DaemonHarness.Result {
+        run("xclip", ["-o"] + arguments, harness: harness)
+    }
+
     /// Starts an owner that stays in the foreground (`xclip -quiet`, `xsel --nodetach`)
     /// with `data` on its stdin; the caller ends it, or the server does when it ends.
     public func startOwner(_ tool: String, _ arguments: [String], data: [UInt8]) throws -> ChildProcess {
