@@ -155,8 +155,8 @@ public final class VDAgentBridge {
         decoder.resynchronise()
         guestCapabilities = nil
         forgetAgentState()
-        out.append(.toGuest(codec.wire(.clientDisconnected)))
-        out.append(.toGuest(codec.wire(.capabilities(request: true, .host))))
+        out.append(.toGuest(codec.wireOnServerPort(.clientDisconnected)))
+        out.append(.toGuest(codec.wireOnServerPort(.capabilities(request: true, .host))))
         return out
     }
 
@@ -211,7 +211,7 @@ public final class VDAgentBridge {
             // The agent (re)started: it has no grabs and its serials begin at zero.
             out += endSession()
             forgetAgentState()
-            out.append(.toGuest(codec.wire(.capabilities(request: false, .host))))
+            out.append(.toGuest(codec.wireOnServerPort(.capabilities(request: false, .host))))
         }
         guestCapabilities = capabilities
         codec = VDAgentCodec(guest: capabilities)

@@ -36,7 +36,7 @@ public enum VDAgentFuzzing {
             case .toGuest(let bytes):
                 var offset = 0
                 while offset < bytes.count {
-                    precondition(offset + 8 <= bytes.count && bytes.u32LE(at: offset) == VDAgent.clientPort, "a torn chunk to the guest")
+                    precondition(offset + 8 <= bytes.count && [VDAgent.clientPort, VDAgent.serverPort].contains(bytes.u32LE(at: offset)), "a torn chunk to the guest")
                     let size = Int(bytes.u32LE(at: offset + 4))
                     precondition(size > 0 && size <= VDAgent.maximumChunkPayload, "a chunk of \(size) bytes to the guest")
                     offset += 8 + size

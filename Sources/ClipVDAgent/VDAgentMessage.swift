@@ -137,8 +137,19 @@ public struct VDAgentCodec: Equatable, Sendable {
         return Self.chunked(type: type, body: body)
     }
 
-    /// Header and body split into client-port chunks of at most 2048 payload bytes.
-    public static func chunked(type: VDAgentMessageType, body: [UInt8]) -> [UInt8] {
+    /// The message as one chunk on the server's port (VDP_SERVER_PORT), for the resets and
+    /// announcements the agent must take even while a client-port message of an earlier
+    /// host is still in progress: both agents deliver a server-port chunk as a message of
+    /// its own. Only messages that fit one chunk go this way.
+    public func wireOnServerPort(_ message: VDAgentMessage) -> [UInt8] {
+        let (type, body) = self.body(of: message)
+        precondition(VDAgent.messageHeaderSize + body.count <= VDAgent.maximumChunkPayload, "a server-port message must fit one chunk")
+        return Self.chunked(type: type, body: body, port: VDAgent.serverPort)
+    }
+
+    /// Header and body split into chunks for `port` (the client's by default) of at most
+    /// 2048 payload bytes.
+    public static func chunked(type: VDAgentMessageType, body: [UInt8], port: UInt32 = VDAgent.clientPort) -> [UInt8] {
         var message: [UInt8] = []
         message.reserveCapacity(VDAgent.messageHeaderSize + body.count)
         message.appendU32LE(VDAgent.protocolVersion)
@@ -151,7 +162,7 @@ public struct VDAgentCodec: Equatable, Sendable {
         var offset = 0
         while offset < message.count {
             let size = min(VDAgent.maximumChunkPayload, message.count - offset)
-            out.appendU32LE(VDAgent.clientPort)
+            out.appendU32LE(port)
             out.appendU32LE(UInt32(size))
             out += message[offset..<offset + size]
             offset += size

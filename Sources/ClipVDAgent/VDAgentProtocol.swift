@@ -4,10 +4,12 @@
 public enum VDAgent {
     /// `VD_AGENT_PROTOCOL`: the protocol field of every message header.
     public static let protocolVersion: UInt32 = 1
-    /// The chunk port clipd sends on: the SPICE client's (`VDP_CLIENT_PORT`). Port 0 froze
-    /// the Windows agent.
+    /// The chunk port clipd sends clipboard messages on: the SPICE client's
+    /// (`VDP_CLIENT_PORT`). Port 0 froze the Windows agent.
     public static let clientPort: UInt32 = 1
-    /// The SPICE server's port (`VDP_SERVER_PORT`); accepted from the guest, never sent.
+    /// The SPICE server's port (`VDP_SERVER_PORT`): clipd's resets and announcements go
+    /// here, one chunk each, because an agent delivers a chunk on this port by itself even
+    /// while a client-port message is half received. Accepted from the guest too.
     public static let serverPort: UInt32 = 2
     /// Most payload bytes in one chunk clipd sends (`VD_AGENT_MAX_DATA_SIZE`): the Linux
     /// agent reopens its port on a larger chunk and the Windows service restarts its agent.

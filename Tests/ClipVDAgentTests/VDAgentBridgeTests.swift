@@ -35,11 +35,17 @@ struct VDAgentBridgeTests {
             for output in outputs {
                 switch output {
                 case .toGuest(let bytes):
-                    // Every chunk stays within the agent's 2048-byte limit.
+                    // Every chunk stays within the agent's 2048-byte limit; resets and
+                    // announcements go on the server's port, one chunk each.
                     var offset = 0
                     while offset + 8 <= bytes.count {
                         let size = Int(bytes[offset + 4]) | Int(bytes[offset + 5]) << 8
-                        #expect(size <= 2048 && bytes[offset] == 1)
+                        #expect(size <= 2048 && (bytes[offset] == 1 || bytes[offset] == 2))
+                        if bytes[offset] == 2 {
+                            let type = bytes[offset + 12]
+                            #expect(type == 13 || type == 6, "only resets and announcements on the server's port")
+                            #expect(size == 20 + Int(bytes[offset + 24]) | Int(bytes[offset + 25]) << 8, "a server-port message is one chunk")
+                        }
                         offset += 8 + size
                     }
                     for event in bytes.withUnsafeBytes({ decoder.feed($0) }) {
@@ -88,6 +94,24 @@ struct VDAgentBridgeTests {
     static func offer(_ item: ClipItem, inline: Bool = true) -> SessionMessage {
         guard !inline else { return .offer(.init(header: item.header, inlineData: item.data)) }
         return .offer(.init(header: item.header, manifest: ItemChunking.chunked(header: item.header, data: item.data).manifest!))
+    }
+
+    /// An agent appends client-port chunks to a message an earlier host left half-written;
+    /// a server-port chunk is a message of its own. So the reset goes there.
+    @Test func theResetAndTheAnnouncementGoOnTheServersPortOneChunkEach() {
+        let h = Harness()
+        let out = h.bridge.attached()
+        let codec = VDAgentCodec(selectionPrefix: false, grabSerial: false)
+        #expect(out == [.toGuest(codec.wireOnServerPort(.clientDisconnected)), .toGuest(codec.wireOnServerPort(.capabilities(request: true, .host)))])
+        for case .toGuest(let bytes) in out {
+            #expect(bytes.prefix(4) == [2, 0, 0, 0])
+            #expect(Int(bytes[4]) | Int(bytes[5]) << 8 == bytes.count - 8)
+        }
+        // The agent (re)started on its own: the answer to its announcement goes there too.
+        h.take(out)
+        h.toGuest = []
+        let answer = Self.plain.wire(.capabilities(request: true, Self.windowsCaps)).withUnsafeBytes { h.bridge.received($0) }
+        #expect(answer.contains(.toGuest(codec.wireOnServerPort(.capabilities(request: false, .host)))))
     }
 
     @Test func attachAsksTheAgentToStartOverAndTheSessionOpensAtItsAnswer() {

@@ -8,15 +8,16 @@ import os
 import struct
 
 CLIENT_PORT = 1
+SERVER_PORT = 2
 MAX_CHUNK = 2048
 
 
-def wire(msg_type, body):
+def wire(msg_type, body, port=CLIENT_PORT):
     message = struct.pack("<IIQI", 1, msg_type, 0, len(body)) + body
     out = b""
     for offset in range(0, len(message), MAX_CHUNK):
         piece = message[offset:offset + MAX_CHUNK]
-        out += struct.pack("<II", CLIENT_PORT, len(piece)) + piece
+        out += struct.pack("<II", port, len(piece)) + piece
     return out
 
 
@@ -39,13 +40,16 @@ records = [
     ("clipboard-none", "selection 0, type NONE, no data: the reply when there is nothing", "prefix serial", wire(4, selection(0) + struct.pack("<I", 0))),
     ("release-primary", "selection 1", "prefix serial", wire(9, selection(1))),
     ("max-clipboard", "67108864 (64 MiB)", "prefix serial", wire(14, struct.pack("<i", 64 << 20))),
+    ("reset-client-disconnected", "the reset, on the server's port: one chunk", "prefix serial", wire(13, b"", SERVER_PORT)),
+    ("reset-host-capabilities", "request = 1 after the reset, on the server's port: one chunk", "prefix serial",
+     wire(6, struct.pack("<II", 1, HOST_CAPS), SERVER_PORT)),
     ("clipboard-3000", "selection 0, type UTF8_TEXT, bytes i % 251 for i < 3000: two chunks, 2048 and 980 bytes", "prefix serial",
      wire(4, selection(0) + struct.pack("<I", 1) + PATTERN)),
 ]
 
 lines = [
     "# SPICE agent messages as the host writes them (protocol/vdagent.md): chunk headers",
-    "# (port 1, size), message header (protocol 1, type, opaque 0, size), body; chunks of at most",
+    "# (port 1, or 2 for the records named reset-*, size), message header (protocol 1, type, opaque 0, size), body; chunks of at most",
     "# 2048 payload bytes. `codec` says what the guest announced: \"prefix serial\" for",
     "# CLIPBOARD_SELECTION and CLIPBOARD_GRAB_SERIAL, \"plain\" for neither.",
     "# Produced independently from the written layout by make-vdagent-vectors.py.",
