@@ -1,6 +1,7 @@
 import ClipSync
 import ClipWire
 import Foundation
+import NIOCore
 
 /// The daemon's side of `clipd doctor`: what it runs with and how each of its links is
 /// doing, as findings with their fixes.
@@ -62,6 +63,17 @@ extension Daemon {
         return findings
     }
 
+    /// An agent channel that is attached with no agent answering the resets.
+    private func unansweredAgent(_ name: String, _ connection: VDAgentConnection?) -> DoctorFinding {
+        let fix = "in the guest, start the agent: Windows, the \"spice-agent\" service of the virtio-win guest tools (services.msc; it gives up after 10 quick failures and must then be started by hand); Linux, spice-vdagentd and spice-vdagent"
+        guard let connection, let since = connection.attachedAt else {
+            return DoctorFinding(.problem, "\(name): QEMU is there but the guest's agent has not answered yet", fix: fix)
+        }
+        let seconds = (NIODeadline.now() - since).nanoseconds / 1_000_000_000
+        let resets = connection.resetsUnanswered
+        return DoctorFinding(.problem, "\(name): attached for \(seconds) s, and the guest's agent has not answered \(resets) reset\(resets == 1 ? "" : "s")", fix: fix)
+    }
+
     private func channelFindings() -> [DoctorFinding] {
         var findings: [DoctorFinding] = []
         for link in virtioLinks {
@@ -71,8 +83,7 @@ extension Daemon {
                 if ready {
                     findings.append(DoctorFinding(.ok, "\(name): the guest's agent is ready"))
                 } else if link.current != nil {
-                    findings.append(DoctorFinding(.problem, "\(name): QEMU is there but the guest's agent has not started",
-                                            fix: "in the guest, install and start spice-vdagent (Linux) or the virtio-win guest tools (Windows)"))
+                    findings.append(unansweredAgent(name, agentConnections[link.channel.description]))
                 } else {
                     findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))",
                                             fix: "start the VM with this chardev socket on port com.redhat.spice.0 (`passvm run` with vdagent = true does)"))
@@ -94,7 +105,15 @@ extension Daemon {
             }
         }
         for listener in virtioListeners { findings.append(DoctorFinding(.ok, "VM channel: waiting for QEMU on \(listener.localAddress.map { "\($0)" } ?? "its socket")")) }
-        for (_, spec) in agentListeners { findings.append(DoctorFinding(.ok, "SPICE agent channel: waiting for QEMU on \(spec)")) }
+        for (_, spec) in agentListeners {
+            if agentSessions.values.contains(where: { $0.channelDescription == spec }) {
+                findings.append(DoctorFinding(.ok, "SPICE agent channel \(spec): the guest's agent is ready"))
+            } else if let connection = agentConnections[spec] {
+                findings.append(unansweredAgent("SPICE agent channel \(spec)", connection))
+            } else {
+                findings.append(DoctorFinding(.ok, "SPICE agent channel: waiting for QEMU on \(spec)"))
+            }
+        }
         return findings
     }
 

@@ -40,7 +40,7 @@ public final class Daemon: @unchecked Sendable {
     /// Guests' SPICE agents, each a session of the engine like a peer's.
     private(set) var agentSessions: [SessionID: VDAgentConnection] = [:]
     /// The live connection of each SPICE agent channel, by its spec.
-    private var agentConnections: [String: VDAgentConnection] = [:]
+    private(set) var agentConnections: [String: VDAgentConnection] = [:]
     private var nextSession = 1
     /// Sockets accepting peers: the `listen` entry each serves, and the address bound.
     var listeners: [(spec: String, channel: Channel, bound: String)] = []

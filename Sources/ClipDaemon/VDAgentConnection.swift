@@ -27,6 +27,20 @@ final class VDAgentConnection: ChannelInboundHandler {
     /// Bytes from the guest not yet handled: taken a message at a time while the channel
     /// takes writes (with a `BackPressureHandler` in front, nothing more is read meanwhile).
     private var input: ByteBuffer?
+    /// Fires when the agent leaves a reset unanswered for `watchdogPeriod(after:)`.
+    private var watchdog: Scheduled<Void>?
+    /// When the channel attached, for `clipd doctor`.
+    private(set) var attachedAt: NIODeadline?
+
+    /// How long the agent gets to answer the `count`th reset in a row: 3 s, then doubling up
+    /// to 24 s, so an agent that is not running costs a few bytes a minute and the resets
+    /// waiting in a closed port's buffer stay few.
+    static func watchdogPeriod(after count: Int) -> TimeAmount {
+        .seconds(3 << min(max(count - 1, 0), 3))
+    }
+
+    /// Resets the agent left unanswered in a row (0 once it is ready).
+    var resetsUnanswered: Int { bridge.resetsUnanswered }
 
     init(daemon: Daemon, channel: String) {
         self.daemon = daemon
@@ -57,6 +71,7 @@ final class VDAgentConnection: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         daemon.logger.info("SPICE agent channel attached", metadata: ["channel": "\(channelDescription)"])
         daemon.agentChannelOpened(self)
+        attachedAt = .now()
         carryOut(bridge.attached())
         context.fireChannelActive()
     }
@@ -91,6 +106,8 @@ final class VDAgentConnection: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         input = nil
+        watchdog?.cancel()
+        watchdog = nil
         carryOut(bridge.detached())
         daemon.agentChannelClosed(self)
         self.context = nil
@@ -128,7 +145,26 @@ final class VDAgentConnection: ChannelInboundHandler {
         carryOut(bridge.attached())
     }
 
+    /// Arms the watchdog while a reset waits for the agent's announcement.
+    private func watchAnswer() {
+        guard bridge.resetsUnanswered > 0 else {
+            watchdog?.cancel()
+            watchdog = nil
+            return
+        }
+        guard watchdog == nil, let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        watchdog = context.eventLoop.scheduleTask(in: Self.watchdogPeriod(after: bridge.resetsUnanswered)) {
+            let connection = bound.value
+            connection.watchdog = nil
+            guard let context = connection.context else { return }
+            // A port whose writes back up holds the earlier reset still: no second one.
+            if context.channel.isWritable { connection.carryOut(connection.bridge.resetUnanswered()) } else { connection.watchAnswer() }
+        }
+    }
+
     private func carryOut(_ outputs: [VDAgentBridge.Output]) {
+        defer { watchAnswer() }
         for output in outputs {
             switch output {
             case .toGuest(let bytes):
@@ -145,6 +181,7 @@ final class VDAgentConnection: ChannelInboundHandler {
                 let logLevel: Logger.Level = switch level {
                 case .debug: .debug
                 case .info: .info
+                case .notice: .notice
                 case .warning: .warning
                 }
                 daemon.logger.log(level: logLevel, "\(line)", metadata: ["channel": "\(channelDescription)"])

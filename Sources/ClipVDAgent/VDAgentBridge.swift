@@ -24,7 +24,7 @@ public final class VDAgentBridge {
         case log(LogLevel, String)
     }
 
-    public enum LogLevel: Sendable, Equatable { case debug, info, warning }
+    public enum LogLevel: Sendable, Equatable { case debug, info, notice, warning }
 
     /// A host item the guest holds as its clipboard (clipd grabbed the selection for it),
     /// with the bytes of each representation the guest takes, by MIME type.
@@ -77,6 +77,8 @@ public final class VDAgentBridge {
     var fetches: [UInt32: PendingFetch] = [:]
     var nextRequestID: UInt32 = 1
     var toldNoClipboard = false
+    /// Resets sent since the agent last announced itself: 0 once it has answered.
+    public private(set) var resetsUnanswered = 0
 
     /// - Parameters:
     ///   - guestDevice: the guest's device id (stable for the channel).
@@ -155,9 +157,29 @@ public final class VDAgentBridge {
         decoder.resynchronise()
         guestCapabilities = nil
         forgetAgentState()
-        out.append(.toGuest(codec.wireOnServerPort(.clientDisconnected)))
-        out.append(.toGuest(codec.wireOnServerPort(.capabilities(request: true, .host))))
+        out += resetMessages()
         return out
+    }
+
+    /// The reset alone: CLIENT_DISCONNECTED and capabilities with request = 1, each one
+    /// server-port chunk.
+    private func resetMessages() -> [Output] {
+        resetsUnanswered += 1
+        return [.toGuest(codec.wireOnServerPort(.clientDisconnected)),
+                .toGuest(codec.wireOnServerPort(.capabilities(request: true, .host)))]
+    }
+
+    /// The agent has not answered the reset (its announcement is due): the reset is sent
+    /// again, the state it dropped staying dropped. A lost reset (an agent that was not
+    /// running yet, or restarted meanwhile) so costs one watchdog period, not the session.
+    /// Nothing happens once the agent has answered.
+    public func resetUnanswered() -> [Output] {
+        guard resetsUnanswered > 0 else { return [] }
+        var out: [Output] = []
+        if resetsUnanswered == 1 {
+            out.append(.log(.notice, "the SPICE agent has not answered the reset; asking again (is the guest's agent running?)"))
+        }
+        return out + resetMessages()
     }
 
     private func endSession() -> [Output] {
@@ -214,6 +236,7 @@ public final class VDAgentBridge {
             out.append(.toGuest(codec.wireOnServerPort(.capabilities(request: false, .host))))
         }
         guestCapabilities = capabilities
+        resetsUnanswered = 0
         codec = VDAgentCodec(guest: capabilities)
         guard capabilities.contains(.clipboardByDemand) else {
             if !toldNoClipboard {

@@ -307,6 +307,31 @@ extension VDAgentIntegrationTests {
         #expect(h.eventually { h.clipd(["recv", "-t", "image/png"], host).stdoutBytes == awkward.reversed() })
     }
 
+    /// An agent that misses the reset (it was not running yet, or its port dropped it) is
+    /// asked again after 3 s, with nothing else sent meanwhile; doctor names the silence;
+    /// the answer to any of the resets opens the session.
+    @Test func anUnansweredResetIsSentAgainAndDoctorSaysSo() throws {
+        let port = h.root + "/silent.sock"
+        let host = try h.start("silent", listen: false, arguments: ["--vdagent", "unix-listen:\(port)"])
+        let agent = try RawAgent(socket: port)
+        #expect(agent.next() == .clientDisconnected)
+        #expect(agent.next() == .capabilities(request: true, .host))
+        let started = Date()
+        #expect(agent.next(timeout: 2) == nil, "nothing before the watchdog's period")
+        #expect(agent.next(timeout: 5) == .clientDisconnected)
+        #expect(agent.next() == .capabilities(request: true, .host))
+        #expect(Date().timeIntervalSince(started) < 5)
+        let doctor = h.clipd(["doctor"], host).stdout
+        #expect(doctor.contains("SPICE agent channel unix-listen:\(port): attached for "), "\(doctor)")
+        #expect(doctor.contains("the guest's agent has not answered 2 resets"), "\(doctor)")
+        #expect(doctor.contains("spice-agent"), "the fix names the Windows service")
+        #expect(h.logText(host).components(separatedBy: "has not answered the reset").count == 2, "said once")
+        agent.send(VDAgentCodec(selectionPrefix: false, grabSerial: false).wire(.capabilities(request: false, RawAgent.capabilities)))
+        #expect(agent.next() == .maxClipboard(64 << 20))
+        #expect(h.eventually { h.clipd(["status"], host).stdout.contains("(1 of 1 agents ready)") })
+        #expect(agent.next(timeout: 4) == nil, "no reset once the agent answered")
+    }
+
     /// QEMU (or the agent) connecting again before its old connection was seen to close: the
     /// newer connection takes the channel, and the guest stays one peer.
     @Test func aSecondConnectionOnAListeningChannelReplacesTheFirst() throws {

@@ -114,6 +114,22 @@ struct VDAgentBridgeTests {
         #expect(answer.contains(.toGuest(codec.wireOnServerPort(.capabilities(request: false, .host)))))
     }
 
+    @Test func theWatchdogRepeatsTheResetUntilTheAgentAnswers() {
+        let h = Harness()
+        h.take(h.bridge.attached())
+        #expect(h.bridge.resetsUnanswered == 1)
+        h.toGuest = []
+        h.take(h.bridge.resetUnanswered())
+        #expect(h.toGuest == [.clientDisconnected, .capabilities(request: true, .host)])
+        #expect(h.bridge.resetsUnanswered == 2)
+        #expect(h.logs.filter { $0.contains("has not answered the reset") }.count == 1)
+        h.take(h.bridge.resetUnanswered())
+        #expect(h.logs.filter { $0.contains("has not answered the reset") }.count == 1, "said once")
+        h.guestSends(.capabilities(request: false, Self.linuxCaps), codec: Self.plain)
+        #expect(h.bridge.resetsUnanswered == 0 && h.sessions == ["open"])
+        #expect(h.bridge.resetUnanswered().isEmpty)
+    }
+
     @Test func attachAsksTheAgentToStartOverAndTheSessionOpensAtItsAnswer() {
         let h = Harness()
         h.take(h.bridge.attached())
