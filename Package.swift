@@ -51,6 +51,9 @@ let package = Package(
         // The host's side of a guest's SPICE agent: chunk and message codecs and the bridge
         // that presents the guest to the sync engine as a peer. Pure, no I/O.
         .target(name: "ClipVDAgent", dependencies: ["ClipWire", "ClipSync"]),
+        // Holds a guest's SPICE agent port for the VM's life and relays whole messages to
+        // whichever clipd daemon attaches. Foundation and Glibc only.
+        .target(name: "ClipPortHolder"),
         // Wiring: config, identity, trust store, sessions over SwiftNIO, control socket.
         .target(
             name: "ClipDaemon",
@@ -72,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "passvm",
             dependencies: [
-                "PassthroughCore", "ClipDaemon",
+                "PassthroughCore", "ClipDaemon", "ClipPortHolder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -114,6 +117,7 @@ let package = Package(
         ),
         .testTarget(name: "ClipVDAgentTests", dependencies: ["ClipVDAgent", "ClipSync", "ClipWire", "ClipTestSupport"]),
         .testTarget(name: "WaylandGlueTests", dependencies: ["CWaylandProtocols"]),
+        .testTarget(name: "ClipPortHolderTests", dependencies: ["ClipPortHolder", "ClipVDAgent", "ClipTestSupport"]),
         .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "ClipTestSupport"]),
         .testTarget(name: "ClipTOMLTests", dependencies: ["ClipTOML", "ClipTestSupport"]),
         // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
