@@ -45,14 +45,22 @@ public final class AgentPortHolder: @unchecked Sendable {
     private var retryDelay = 0.02
     private var toldWaiting = false
     private var stopping = false
+    /// What a newly started QEMU's port is taken to be.
+    private let initialGuestPort: AgentPortRelay.GuestPort
+    /// The next connection to QEMU is the holder's own purge, not a new QEMU.
+    private var purging = false
 
     /// Listens on `listenPath` at once (so a daemon may be pointed at it before QEMU runs);
-    /// throws when it cannot.
-    public init(qemuSocket: String, listenPath: String, maximumMessage: Int = 1 << 30, log: @escaping @Sendable (String) -> Void) throws {
+    /// throws when it cannot. `guestPortStartsClosed`: QEMU is started fresh alongside the
+    /// holder and QMP's VSERPORT_CHANGE will be posted (`passvm run`), so nothing is passed
+    /// to the guest before its agent opens the port.
+    public init(qemuSocket: String, listenPath: String, maximumMessage: Int = 1 << 30, guestPortStartsClosed: Bool = false,
+                log: @escaping @Sendable (String) -> Void) throws {
         self.qemuSocket = qemuSocket
         self.listenPath = listenPath
         self.log = log
-        relay = AgentPortRelay(maximumMessage: maximumMessage)
+        initialGuestPort = guestPortStartsClosed ? .closed : .open
+        relay = AgentPortRelay(maximumMessage: maximumMessage, guestPort: initialGuestPort)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw HolderError("pipe: \(UnixStream.errorText())") }
         wakeRead = fds[0]
@@ -145,8 +153,13 @@ public final class AgentPortHolder: @unchecked Sendable {
             qemu = fd
             retryDelay = 0.02
             toldWaiting = false
-            relay.guestConnectionRestarted()
-            log("holding the SPICE agent port: connected to QEMU at \(qemuSocket)")
+            if purging {
+                purging = false
+                relay.guestConnectionRestarted()
+            } else {
+                relay.guestConnectionRestarted(guestPort: initialGuestPort)
+                log("holding the SPICE agent port: connected to QEMU at \(qemuSocket)")
+            }
         case .failure(let error):
             if !toldWaiting {
                 toldWaiting = true
@@ -241,6 +254,7 @@ public final class AgentPortHolder: @unchecked Sendable {
                 if qemu >= 0 {
                     close(qemu)
                     qemu = -1
+                    purging = true
                     nextAttempt = DispatchTime.now()
                     connectQEMU()
                 }

@@ -53,11 +53,18 @@ public struct AgentPortRelay {
     /// a selection prefix).
     private var daemonSelection = false
     private var guestSelection = false
+    /// The attached daemon's last request for the agent's capabilities (a reset), replayed
+    /// when the port opens: the one it sent while the port was closed was dropped.
+    private var daemonReset: [UInt8]?
 
-    /// - Parameter maximumMessage: the largest message the daemon may send (the holder
-    ///   holds one at a time).
-    public init(maximumMessage: Int = 1 << 30) {
+    /// - Parameters:
+    ///   - maximumMessage: the largest message the daemon may send (the holder holds one at
+    ///     a time).
+    ///   - guestPort: what is known of the guest's port at the start: `.closed` when QEMU
+    ///     has just started and QMP will say when it opens.
+    public init(maximumMessage: Int = 1 << 30, guestPort: GuestPort = .open) {
         self.maximumMessage = maximumMessage
+        self.guestPort = guestPort
         fromDaemon = AgentMessageReader(rules: .init(maximumChunk: AgentWire.maximumChunkPayload, maximumMessage: maximumMessage,
                                                      serverPortWhole: true))
         fromGuest = AgentMessageReader(rules: .init(keep: { type, size in
@@ -71,6 +78,7 @@ public struct AgentPortRelay {
     public mutating func daemonConnected() -> [Output] {
         daemonAttached = true
         daemonSelection = false
+        daemonReset = nil
         fromDaemon.reset()
         return []
     }
@@ -106,7 +114,10 @@ public struct AgentPortRelay {
         var out: [Output] = []
         for message in messages {
             guard let bytes = message.bytes else { continue }
-            if message.type == AgentWire.announceCapabilities { daemonSelection = Self.announcesSelection(bytes) }
+            if message.type == AgentWire.announceCapabilities {
+                daemonSelection = Self.announcesSelection(bytes)
+                if Self.requestsAnswer(bytes) { daemonReset = bytes }
+            }
             guard guestPort == .open else { continue }
             out.append(.toGuest(AgentWire.chunks(message: bytes, port: message.port)))
         }
@@ -143,7 +154,13 @@ public struct AgentPortRelay {
         fromGuest.reset()
         guestFramingLost = false
         guestSelection = false
-        guard !open else { return [.log("the guest's agent opened its port")] }
+        guard !open else {
+            var out: [Output] = [.log("the guest's agent opened its port")]
+            if daemonAttached, let daemonReset {
+                out.append(.toGuest(AgentWire.clientDisconnectedChunk + AgentWire.chunks(message: daemonReset, port: AgentWire.serverPort)))
+            }
+            return out
+        }
         var out: [Output] = [.log("the guest's agent closed its port"), .purgeGuest]
         if daemonAttached {
             daemonAttached = false
@@ -154,10 +171,12 @@ public struct AgentPortRelay {
     }
 
     /// The connection to QEMU's socket was made again (the VM started, or the holder
-    /// purged it): the guest's side starts from a chunk boundary.
-    public mutating func guestConnectionRestarted() {
+    /// purged it): the guest's side starts from a chunk boundary. `guestPort` is what is
+    /// known of the port now, when a new QEMU started.
+    public mutating func guestConnectionRestarted(guestPort: GuestPort? = nil) {
         fromGuest.reset()
         guestFramingLost = false
+        if let guestPort { self.guestPort = guestPort }
     }
 
     // MARK: Helpers
@@ -169,6 +188,11 @@ public struct AgentPortRelay {
         if prefixed && reply.count < 4 { reply += [UInt8](repeating: 0, count: 4 - reply.count) }
         reply.appendWireU32(0)
         return AgentWire.chunks(message: AgentWire.message(type: AgentWire.clipboard, body: reply), port: AgentWire.clientPort)
+    }
+
+    /// Whether an ANNOUNCE_CAPABILITIES message (header and body) asks for an answer.
+    private static func requestsAnswer(_ message: [UInt8]) -> Bool {
+        message.count >= AgentWire.messageHeaderSize + 4 && message.littleEndianU32(at: AgentWire.messageHeaderSize) == 1
     }
 
     /// Whether an ANNOUNCE_CAPABILITIES message (header and body) has CLIPBOARD_SELECTION.

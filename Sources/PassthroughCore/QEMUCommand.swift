@@ -11,7 +11,10 @@ public struct VMPaths: Sendable, Equatable {
 
     public var qmpSocket: String { runtime + "/qmp.sock" }
     public var clipdSocket: String { runtime + "/clipd.sock" }
+    /// QEMU's end of the SPICE agent's port (QEMU listens; the port holder connects).
     public var vdagentSocket: String { runtime + "/vdagent.sock" }
+    /// The port holder's socket, which clipd attaches to (`--vdagent unix:PATH`).
+    public var agentHolderSocket: String { runtime + "/vdagent-holder.sock" }
     public var swtpmSocket: String { runtime + "/swtpm.sock" }
     public var pidFile: String { runtime + "/qemu.pid" }
     public var firmwareVars: String { state + "/OVMF_VARS.fd" }
@@ -101,7 +104,9 @@ public enum QEMUCommand {
                      "-device", "virtserialport,bus=vser.0,chardev=clipd,id=clipdport,name=\(channel)"]
         }
         if config.vdagent {
-            args += ["-chardev", "socket,id=vdagent,path=\(paths.vdagentSocket),server=on,wait=off",
+            // wait=on: QEMU runs the guest only once the port holder is connected, so the
+            // Windows agent never meets a disconnected host end (README, "The agent's port").
+            args += ["-chardev", "socket,id=vdagent,path=\(paths.vdagentSocket),server=on,wait=on",
                      "-device", "virtserialport,bus=vser.0,chardev=vdagent,id=vdagentport,name=com.redhat.spice.0"]
         }
         if let glass = config.lookingGlass {

@@ -15,7 +15,7 @@ struct Passvm: ParsableCommand {
             the running clipd daemon to the VM's channel.
             """,
         version: ClipdVersion.current,
-        subcommands: [Check.self, Args.self, Run.self, Devices.self])
+        subcommands: [Check.self, Args.self, Run.self, Hold.self, Devices.self])
 }
 
 /// Options every subcommand that reads a VM config shares.

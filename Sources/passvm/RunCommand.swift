@@ -8,9 +8,9 @@ import PassthroughCore
 import Glibc
 #endif
 
-/// `passvm run`: checks, then QEMU with a QMP socket; reports the guest opening clipd's
-/// port, attaches the running clipd daemon to the channel while the VM runs, and powers the
-/// guest down cleanly on SIGINT or SIGTERM.
+/// `passvm run`: checks, then QEMU with a QMP socket; holds the SPICE agent's port for the
+/// VM's life; reports the guest opening clipd's port, attaches the running clipd daemon to
+/// the channels while the VM runs, and powers the guest down cleanly on SIGINT or SIGTERM.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the host, start the VM, and attach the running clipd daemon to its channel.",
@@ -37,13 +37,25 @@ struct Run: ParsableCommand {
         }
         var arguments = QEMUCommand.arguments(config: vm, plan: PassthroughPlan(config: vm, host: host), paths: paths)
         arguments[0] = qemu
+        // The agent's port is held before QEMU starts (QEMU waits for it), for as long as
+        // the VM runs, whatever clipd does (README, "The agent's port holder").
+        let heldPort: HeldAgentPort?
+        do {
+            heldPort = vm.vdagent ? try HeldAgentPort(qemuSocket: paths.vdagentSocket, listenPath: paths.agentHolderSocket,
+                                                        guestPortStartsClosed: true, log: { say("\(vm.name): agent port: \($0)") }) : nil
+        } catch {
+            throw fail("cannot hold the SPICE agent's port: \(error)")
+        }
         // Its own session: a Ctrl-C in this terminal reaches passvm, which powers the guest
         // down, instead of killing QEMU outright.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw fail("cannot start \(qemu): \(error)") }
+        do { try process.run() } catch {
+            heldPort?.stop()
+            throw fail("cannot start \(qemu): \(error)")
+        }
         say("\(vm.name): QEMU started (pid \(process.processIdentifier))")
 
         let qmp: QMPConnection
@@ -51,13 +63,15 @@ struct Run: ParsableCommand {
             qmp = try QMPConnection(path: paths.qmpSocket, timeout: 15)
         } catch {
             process.terminate()
+            heldPort?.stop()
             throw fail("\(error); QEMU's messages are above")
         }
+        let clipd = ClipdAttachment(home: clipdHome)
         let channel = vm.clipboardChannel.map { _ in "unix:\(paths.clipdSocket)" }
-        if let channel { attachClipd(channel) }
-        // The stock agent's port: clipd plays the SPICE client on it.
-        let agentChannel = vm.vdagent ? "unix:\(paths.vdagentSocket)" : nil
-        if let agentChannel { attachClipd(agentChannel, vdagent: true) }
+        if let channel { clipd.attach(channel) }
+        // The stock agent's port, through its holder: clipd plays the SPICE client on it.
+        let agentChannel = vm.vdagent ? "unix:\(paths.agentHolderSocket)" : nil
+        if let agentChannel { clipd.attach(agentChannel, vdagent: true) }
         let stopping = ShutdownState()
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -82,7 +96,7 @@ struct Run: ParsableCommand {
                 case "VSERPORT_CHANGE" where data["id"] as? String == "clipdport":
                     say("\(vm.name): the guest \((data["open"] as? Bool) == true ? "opened" : "closed") clipd's channel")
                 case "VSERPORT_CHANGE" where data["id"] as? String == "vdagentport":
-                    say("\(vm.name): the guest's SPICE agent \((data["open"] as? Bool) == true ? "opened" : "closed") its port")
+                    heldPort?.guestPort(open: (data["open"] as? Bool) == true)
                 case "SHUTDOWN", "POWERDOWN", "RESET", "STOP", "RESUME":
                     say("\(vm.name): \(event.lowercased())")
                 default:
@@ -93,40 +107,12 @@ struct Run: ParsableCommand {
         reader.start()
         process.waitUntilExit()
         signals.forEach { $0.cancel() }
-        if let channel { detachClipd(channel) }
-        if let agentChannel { detachClipd(agentChannel, vdagent: true) }
-        for path in [paths.qmpSocket, paths.clipdSocket, paths.vdagentSocket, paths.pidFile] { unlink(path) }
+        if let channel { clipd.detach(channel) }
+        if let agentChannel { clipd.detach(agentChannel, vdagent: true) }
+        heldPort?.stop()
+        for path in [paths.qmpSocket, paths.clipdSocket, paths.vdagentSocket, paths.agentHolderSocket, paths.pidFile] { unlink(path) }
         say("\(vm.name): stopped (QEMU exit status \(process.terminationStatus))")
         if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
-    }
-
-    private var clipdSocket: String {
-        DaemonPaths(home: clipdHome, environment: ProcessInfo.processInfo.environment).controlSocket
-    }
-
-    /// Asks the running clipd daemon to attach `channel` (clipd's own, or with `vdagent`
-    /// the stock agent's port) for as long as the VM runs.
-    private func attachClipd(_ channel: String, vdagent: Bool = false) {
-        do {
-            let client = try ControlClient(socketPath: clipdSocket)
-            var request = ControlRequest(op: .channelAttach)
-            request.target = channel
-            request.vdagent = vdagent
-            try client.send(request)
-            let (response, _) = try client.receive()
-            if response.ok { say("clipd: \(response.lines?.joined(separator: "; ") ?? "attached")") } else { say("clipd: \(response.error ?? "refused the channel")") }
-        } catch {
-            say("note: \(error); the guest's clipboard joins once a daemon runs with \(vdagent ? "--vdagent" : "--virtio") \(channel)")
-        }
-    }
-
-    private func detachClipd(_ channel: String, vdagent: Bool = false) {
-        guard let client = try? ControlClient(socketPath: clipdSocket) else { return }
-        var request = ControlRequest(op: .channelDetach)
-        request.target = channel
-        request.vdagent = vdagent
-        try? client.send(request)
-        _ = try? client.receive()
     }
 }
 

@@ -78,7 +78,7 @@ extension PassvmRunTests {
     func agentSpeaksOverTheRealPort(_ guest: QEMUGuest, host: DaemonHarness.Daemon) throws {
         let port = "$(for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = com.redhat.spice.0 ] && echo /dev/$(basename $p); done)"
         let read = try guest.shell("exec 3<>\(port); dd bs=1 count=28 <&3 2>/dev/null | od -An -tx1 | tr -d ' \\n'", timeout: 30)
-        #expect(read.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0100000014000000010000000d000000000000000000000000000000", "\(read.output)")
+        #expect(read.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0200000014000000010000000d000000000000000000000000000000", "the reset, on the server's port: \(read.output)")
         let caps: [UInt8] = [1, 0, 0, 0, 28, 0, 0, 0, 1, 0, 0, 0, 6, 0, 0, 0] + [UInt8](repeating: 0, count: 8) + [8, 0, 0, 0]
             + [0, 0, 0, 0] + [0x60, 0x04, 0x03, 0x00]  // request 0; by demand, selection, max clipboard, no release, serial
         let octal = caps.map { "\\" + String($0, radix: 8).leftPadded(3) }.joined()
@@ -135,7 +135,9 @@ struct PassvmRunTests {
             "--clipd-home", host.home, "--shutdown-timeout", "2", config,
         ])
         #expect(h.eventually { guest.launchLog.contains("clipd: attached to unix:\(runtime)/clipd.sock") }, "\(guest.launchLog)")
-        #expect(h.eventually { guest.launchLog.contains("clipd: attached to SPICE agent channel unix:\(runtime)/vdagent.sock") }, "\(guest.launchLog)")
+        // The agent's port is held by passvm (QEMU waited for it); clipd attaches to the holder.
+        #expect(guest.launchLog.contains("clipd-e2e: agent port: holding the SPICE agent port: connected to QEMU at \(runtime)/vdagent.sock"), "\(guest.launchLog)")
+        #expect(h.eventually { guest.launchLog.contains("clipd: attached to SPICE agent channel unix:\(runtime)/vdagent-holder.sock") }, "\(guest.launchLog)")
         try agentSpeaksOverTheRealPort(guest, host: host)
 
         try guest.startClipd()
@@ -166,6 +168,7 @@ struct PassvmRunTests {
         #expect(guest.launchLog.contains("clipd-e2e: asking the guest to power down"))
         #expect(guest.launchLog.contains("clipd-e2e: stopped"))
         #expect(!FileManager.default.fileExists(atPath: runtime + "/qmp.sock"))
+        #expect(!FileManager.default.fileExists(atPath: runtime + "/vdagent-holder.sock"))
         #expect(h.eventually { !h.clipd(["status"], host).stdout.contains("VM channels") || h.clipd(["status"], host).stdout.contains("0 of 0") })
     }
 }

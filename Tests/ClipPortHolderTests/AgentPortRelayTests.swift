@@ -138,7 +138,10 @@ struct AgentPortRelayTests {
         #expect(Self.toGuest(relay.daemonSent(reset[...])).isEmpty)
         #expect(Self.toGuest(relay.daemonDisconnected()).isEmpty, "no word to a closed port")
         _ = relay.daemonConnected()
-        _ = relay.guestPortChanged(open: true)
+        let announce = Self.full.wireOnServerPort(.capabilities(request: true, .host))
+        #expect(Self.toGuest(relay.daemonSent((reset + announce)[...])).isEmpty)
+        // The reset it sent while the port was closed is replayed when the port opens.
+        #expect(Self.toGuest(relay.guestPortChanged(open: true)) == reset + announce)
         #expect(Self.toGuest(relay.daemonSent(reset[...])) == reset)
     }
 
