@@ -120,6 +120,9 @@ let package = Package(
         .testTarget(name: "ClipPortHolderTests", dependencies: ["ClipPortHolder", "ClipVDAgent", "ClipTestSupport"]),
         .testTarget(name: "PassthroughCoreTests", dependencies: ["PassthroughCore", "ClipTestSupport"]),
         .testTarget(name: "ClipTOMLTests", dependencies: ["ClipTOML", "ClipTestSupport"]),
+        // A test peer that keeps the Windows SPICE agent's rules, run in the QEMU test guest
+        // on the real agent port (issue 21). Shares no code with clipd.
+        .executableTarget(name: "clipd-model-agent", path: "Tests/ModelWindowsAgent"),
         // A minimal Wayland server offering ext-data-control-v1 and/or wlr-data-control, for
         // the tests no packaged compositor here can serve (none ships the ext protocol).
         .executableTarget(

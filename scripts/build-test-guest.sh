@@ -4,12 +4,16 @@
 # shared library it needs. The guest's /init loads the modules, starts a shell on the
 # virtio-serial port org.clipd.test for the tests to drive, and prints "clipd-guest-ready"
 # on that port.
-# Usage: scripts/build-test-guest.sh OUTDIR CLIPD_BINARY
+# With MODEL_AGENT_BINARY, the guest also holds the Windows-like SPICE agent of the tests
+# (Tests/ModelWindowsAgent) as /bin/clipd-model-agent, and /bin/model-agent-service, which
+# runs it the way the Windows service runs its agent.
+# Usage: scripts/build-test-guest.sh OUTDIR CLIPD_BINARY [MODEL_AGENT_BINARY]
 # Writes OUTDIR/vmlinuz and OUTDIR/initramfs.cpio; keeps the kernel package in OUTDIR.
 set -euo pipefail
 
 out=$1
 binary=$2
+model_agent=${3:-}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -43,6 +47,38 @@ cp "$modules/drivers/char/virtio_console.ko" "$root/lib/modules/"
 # benchmark can show what the guest's emulated CPU makes of AES-256-GCM.
 strip -o "$root/bin/clipd" "$binary" 2>/dev/null || cp "$binary" "$root/bin/clipd"
 programs=("$binary")
+if [ -n "$model_agent" ]; then
+    strip -o "$root/bin/clipd-model-agent" "$model_agent" 2>/dev/null || cp "$model_agent" "$root/bin/clipd-model-agent"
+    programs+=("$model_agent")
+    # The Windows service's rules: the agent is started again 3 s after it stops, and the
+    # service stops for good after 10 restarts within 60 s. Logs go to /tmp/agent.
+    cat > "$root/bin/model-agent-service" <<'SERVICE'
+#!/bin/sh
+mkdir -p /tmp/agent
+[ -p /tmp/agent/ctl ] || mkfifo /tmp/agent/ctl
+port=""
+for p in /sys/class/virtio-ports/*; do
+    [ "$(cat "$p/name" 2>/dev/null)" = com.redhat.spice.0 ] && port=/dev/$(basename "$p")
+done
+[ -n "$port" ] || { echo "no com.redhat.spice.0 port" >>/tmp/agent/service.log; exit 1; }
+starts=""
+while true; do
+    echo "starting the agent" >>/tmp/agent/service.log
+    clipd-model-agent "$port" /tmp/agent/ctl >>/tmp/agent/agent.log 2>&1
+    echo "the agent stopped ($?)" >>/tmp/agent/service.log
+    now=$(cut -d. -f1 /proc/uptime)
+    kept=""
+    count=0
+    for t in $starts $now; do
+        if [ $((now - t)) -lt 60 ]; then kept="$kept $t"; count=$((count + 1)); fi
+    done
+    starts=$kept
+    if [ "$count" -ge 10 ]; then echo "gave up after $count restarts within 60 s" >>/tmp/agent/service.log; exit 1; fi
+    sleep 3
+done
+SERVICE
+    chmod 755 "$root/bin/model-agent-service"
+fi
 if [ -x /usr/bin/openssl ]; then cp /usr/bin/openssl "$root/bin/openssl"; programs+=(/usr/bin/openssl); fi
 for program in "${programs[@]}"; do
     ldd "$program" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}'

@@ -34,9 +34,14 @@ public final class QEMUGuest {
         defer { imageLock.unlock() }
         guard !imageBuilt else { return }
         let script = VectorFile.packageRoot.appendingPathComponent("scripts/build-test-guest.sh").path
-        let result = harness.run("/bin/bash", [script, imageDirectory, DaemonHarness.binary], timeout: 600)
+        let result = harness.run("/bin/bash", [script, imageDirectory, DaemonHarness.binary, modelAgentBinary], timeout: 600)
         guard result.status == 0 else { throw HarnessError("building the test guest failed: \(result.stderr)") }
         imageBuilt = true
+    }
+
+    /// The Windows-like SPICE agent (Tests/ModelWindowsAgent), built beside clipd.
+    public static var modelAgentBinary: String {
+        URL(fileURLWithPath: DaemonHarness.binary).deletingLastPathComponent().appendingPathComponent("clipd-model-agent").path
     }
 
     /// The QEMU arguments of the test guest, for callers that boot it their own way (passvm).
