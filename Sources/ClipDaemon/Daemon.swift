@@ -225,8 +225,29 @@ public final class Daemon: @unchecked Sendable {
         ])
     }
 
-    /// Closes every socket and cancels every timer.
+    /// Closes every socket and cancels every timer. A message under way to a guest's SPICE
+    /// agent is finished first (for up to `agentWriteGrace`): an agent holds a half-received
+    /// message and would take the next host's first message as its rest.
     public func stop() async {
+        _ = try? await loop.flatSubmit { [self] () -> EventLoopFuture<Void> in
+            let writes = agentConnections.values.map { $0.writesFinished() }
+            guard !writes.isEmpty else { return loop.makeSucceededVoidFuture() }
+            // Whichever comes first: every write done, or the grace period over.
+            let done = loop.makePromise(of: Void.self)
+            let finished = NIOLoopBoundBox(false, eventLoop: loop)
+            let finish: @Sendable () -> Void = {
+                if !finished.value {
+                    finished.value = true
+                    done.succeed()
+                }
+            }
+            let limit = loop.scheduleTask(in: Self.agentWriteGrace) { finish() }
+            EventLoopFuture.whenAllComplete(writes, on: loop).whenComplete { _ in
+                limit.cancel()
+                finish()
+            }
+            return done.futureResult
+        }.get()
         let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
             stopped = true
             backend.stop()
@@ -250,6 +271,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     // MARK: Sessions
+
+    /// How long a stopping daemon waits for a guest's agent to take the message under way.
+    static let agentWriteGrace = TimeAmount.seconds(2)
 
     /// Monotonic handshake timestamps (nanoseconds) for Noise message 1.
     func handshakeTimestamp() -> UInt64 {

@@ -31,6 +31,8 @@ final class VDAgentConnection: ChannelInboundHandler {
     private var watchdog: Scheduled<Void>?
     /// When the channel attached, for `clipd doctor`.
     private(set) var attachedAt: NIODeadline?
+    /// Completes when the last message written so far has reached the socket, or failed.
+    private var lastWrite: EventLoopFuture<Void>?
 
     /// How long the agent gets to answer the `count`th reset in a row: 3 s, then doubling up
     /// to 24 s, so an agent that is not running costs a few bytes a minute and the resets
@@ -125,6 +127,13 @@ final class VDAgentConnection: ChannelInboundHandler {
         context?.close(promise: nil)
     }
 
+    /// Completes once every message written so far is in the socket (or the channel
+    /// failed): a stopping daemon waits for it, so it leaves no message half-written.
+    func writesFinished() -> EventLoopFuture<Void> {
+        guard let context, let lastWrite else { return daemon.loop.makeSucceededVoidFuture() }
+        return lastWrite.flatMapErrorThrowing { _ in }.hop(to: context.eventLoop)
+    }
+
     // MARK: The engine's side
 
     /// A message the engine sent on the guest's session.
@@ -169,7 +178,9 @@ final class VDAgentConnection: ChannelInboundHandler {
             switch output {
             case .toGuest(let bytes):
                 guard let context else { continue }
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+                let written = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: written)
+                lastWrite = written.futureResult
             case .openSession:
                 daemon.agentSessionOpened(self)
             case .closeSession:

@@ -176,6 +176,25 @@ final class RawAgent {
         return inbox.isEmpty ? nil : inbox.removeFirst()
     }
 
+    /// Every byte until the host closes the connection (or `timeout` seconds pass), not
+    /// decoded.
+    func readUntilClosed(timeout: Double) -> [UInt8] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while Date() < deadline {
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+            guard poll(&fds, 1, 50) > 0 else { continue }
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else {
+                closed = true
+                break
+            }
+            bytes += buffer[0..<n]
+        }
+        return bytes
+    }
+
     /// Messages until one matches, within `timeout` seconds; nil if none did.
     func await(timeout: Double = 5, _ matches: (VDAgentMessage) -> Bool) -> VDAgentMessage? {
         let deadline = Date().addingTimeInterval(timeout)
@@ -330,6 +349,29 @@ extension VDAgentIntegrationTests {
         #expect(agent.next() == .maxClipboard(64 << 20))
         #expect(h.eventually { h.clipd(["status"], host).stdout.contains("(1 of 1 agents ready)") })
         #expect(agent.next(timeout: 4) == nil, "no reset once the agent answered")
+    }
+
+    /// clipd stopped (SIGTERM) while a 6 MiB answer is on its way: it finishes the message
+    /// before closing, so the agent never holds half of one.
+    @Test func aGracefulStopFinishesTheMessageUnderWay() throws {
+        let (host, agent, _) = try hostAndRawAgent("graceful")
+        let big = [UInt8](repeating: 0x42, count: 6 << 20)
+        #expect(h.clipd(["send", "--wait", "-t", "image/png"], host, stdin: big).status == 0)
+        #expect(agent.await { if case .grab = $0 { true } else { false } } != nil)
+        agent.send(.request(selection: 0, type: 2))
+        usleep(300_000)  // the answer fills the socket; the rest waits in clipd
+        host.process?.signal(SIGTERM)
+        usleep(300_000)
+        // Everything up to the close, read as fast as it comes, then decoded.
+        var decoder = VDAgentFrameDecoder(maximumMessageSize: 1 << 26)
+        let events = agent.readUntilClosed(timeout: 10).withUnsafeBytes { decoder.feed($0) }
+        #expect(events.count == 1)
+        guard case .message(let type, let body)? = events.first else {
+            Issue.record("no whole message: \(events)")
+            return
+        }
+        #expect(type == .clipboard && body.count == 4 + 4 + big.count)
+        #expect(host.process?.wait(timeout: 10) == true)
     }
 
     /// QEMU (or the agent) connecting again before its old connection was seen to close: the
