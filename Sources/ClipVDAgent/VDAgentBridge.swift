@@ -272,8 +272,12 @@ public final class VDAgentBridge {
                 return [.log(.debug, "discarded a \(selection) grab with serial \(serial) (host's grab wins)")]
             }
             nextSerial[selection] = serial &+ 1
+            held[selection] = nil
         }
-        held[selection] = nil
+        // Without serials (the Windows agent) a guest grab may have crossed clipd's: the
+        // agent then takes clipd's grab after its own and answers the requests below with
+        // NONE. So clipd keeps serving its item until the guest's data shows its copy came
+        // later; both sides then end with the same one (protocol/vdagent.md, rule 5).
         abandonRead(selection)
         let wanted = VDAgentItemTypes.wanted(fromGrab: types)
         guard !wanted.isEmpty else {
@@ -336,8 +340,14 @@ public final class VDAgentBridge {
     }
 
     /// Every type asked for was answered: the guest's copy becomes an item for the engine.
+    /// With no data at all, a grab that crossed clipd's lost, and clipd's item stands.
     private func finishRead(_ selection: Selection) -> [Output] {
-        guard let read = reads.removeValue(forKey: selection), !read.representations.isEmpty else { return [] }
+        guard let read = reads.removeValue(forKey: selection) else { return [] }
+        guard !read.representations.isEmpty else {
+            guard let standing = held[selection] else { return [] }
+            return [.log(.debug, "the guest's \(selection) grab crossed clipd's and brought no data: item \(standing.header.id) stands on both sides")]
+        }
+        held[selection] = nil
         let reading = clock.tick()
         let header = ItemHeader(selection: selection, id: ItemID(origin: guestDevice, counter: reading.rawValue), clock: reading,
                                 representations: read.representations.map { RepresentationInfo(mimeType: $0.mimeType, size: UInt64($0.bytes.count)) })

@@ -92,6 +92,18 @@ struct WindowsAgentIntegrationTests {
         try h.start(host)
         #expect(agentReady(host), "\(h.logText(host).suffix(800))\n\(agent.agentLog)")
         try syncsBothWays(host, agent, tag: "late clipd")
+
+        // The host copies while the guest's copy is on its way (a busy guest reads neither
+        // yet): one of them stands, the same on both sides. The agent takes the host's grab
+        // after its own, so the host's item it is.
+        try agent.command("stall 6 -")
+        #expect(h.clipd(["send", "--wait", "the host's copy"], host).status == 0)
+        try agent.copy(Array("the guest's copy\r\n".utf8), type: "text")
+        let grabs = agent.agentLog.components(separatedBy: "host grabbed [1]").count
+        #expect(h.eventually(timeout: 30) { agent.agentLog.components(separatedBy: "host grabbed [1]").count > grabs }, "\(agent.agentLog)")
+        sleep(2)  // the host's request for the guest's copy is answered (NONE) by now
+        #expect(h.received(host) == "the host's copy")
+        #expect(try agent.paste("text").get() == Array("the host's copy".utf8))
         #expect(agent.starts == 1, "the agent never stopped: \(agent.serviceLog)")
         #expect(!agent.agentLog.contains("exiting") && !agent.agentLog.contains("VIOLATION"), "\(agent.agentLog)")
         guest.signal(SIGTERM)

@@ -207,6 +207,32 @@ struct VDAgentBridgeTests {
         #expect(linux.drain().0 == [.grab(selection: 0, serial: 0, types: [5, 4])])
     }
 
+    /// No grab serials (Windows): the host grabs while the guest's own grab is on its way.
+    /// The agent takes the host's grab after its own and answers NONE; the host's item
+    /// stands on both sides and every paste in the guest still gets it. A guest copy made
+    /// after the host's grab brings its data and wins, as any later copy does.
+    @Test func aGuestGrabCrossingTheHostsLeavesOneItemOnBothSides() {
+        let h = Harness(codec: Self.plain)
+        h.attach(caps: Self.windowsCaps)
+        let host = Self.item([("text/plain;charset=utf-8", Array("host\n".utf8))], counter: 1)
+        h.engine(Self.offer(host))
+        #expect(h.drain().0 == [.grab(selection: 0, serial: nil, types: [1])])
+        h.guestSends(.grab(selection: 0, serial: nil, types: [1]))  // sent before the agent saw the host's
+        #expect(h.drain().0 == [.request(selection: 0, type: 1)])
+        h.guestSends(.clipboard(selection: 0, type: 0, data: []))  // the agent holds the host's grab now
+        #expect(h.drain().1.isEmpty, "no guest item: the host's stands")
+        h.guestSends(.request(selection: 0, type: 1))
+        #expect(h.drain().0 == [.clipboard(selection: 0, type: 1, data: Array("host\r\n".utf8))], "the guest pastes the host's item")
+        // A later guest copy: its data comes back, and it is the guest's item from then on.
+        h.guestSends(.grab(selection: 0, serial: nil, types: [1]))
+        _ = h.drain()
+        h.guestSends(.clipboard(selection: 0, type: 1, data: Array("guest\r\n".utf8)))
+        guard case .offer(let offer)? = h.drain().1.first else { Issue.record("no offer"); return }
+        #expect(offer.inlineData == Array("guest\n".utf8))
+        h.guestSends(.request(selection: 0, type: 1))
+        #expect(h.drain().0 == [.clipboard(selection: 0, type: 0, data: [])], "clipd no longer holds the guest's clipboard")
+    }
+
     @Test func aGuestCopyBecomesAnItemOfTheGuestNewerThanAnythingOfferedToIt() {
         let h = Harness()
         h.attach()
