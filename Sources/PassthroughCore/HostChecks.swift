@@ -25,8 +25,23 @@ public enum HostChecks {
         findings += hugePages(config: config, host: host)
         findings += usb(plan: plan, host: host)
         findings += files(config: config, host: host)
+        findings += lookingGlass(config: config, paths: paths)
         findings += running(config: config, host: host, paths: paths)
         return findings
+    }
+
+    /// Which Looking Glass mode the config is in, how to run the client, and what the mode
+    /// loses.
+    static func lookingGlass(config: VMConfig, paths: VMPaths) -> [Finding] {
+        let client = "looking-glass-client spice:host=\(paths.spiceSocket) spice:port=0"
+        switch config.lookingGlassAgentOwner {
+        case nil:
+            return []
+        case .clipd:
+            return [.note("Looking Glass with clipd owning the guest's SPICE agent port ([clipboard] vdagent = true): run the client as `\(client) spice:clipboard=no`; SPICE carries its keyboard and mouse only, and the guest's clipboard syncs through clipd with this desktop and every paired machine whether or not the client runs")]
+        case .spice:
+            return [.note("Looking Glass with SPICE owning the guest's agent port ([clipboard] vdagent = false): run the client as `\(client)`; the guest's clipboard reaches this desktop only while the client runs (clipd then syncs this desktop with its peers), and clipd cannot reach the guest when it does not; set [clipboard] vdagent = true for clipd to hold the agent's port instead")]
+        }
     }
 
     static func accelerator(config: VMConfig, host: HostTree) -> [Finding] {

@@ -16,6 +16,8 @@ public struct VMPaths: Sendable, Equatable {
     /// The port holder's socket, which clipd attaches to (`--vdagent unix:PATH`).
     public var agentHolderSocket: String { runtime + "/vdagent-holder.sock" }
     public var swtpmSocket: String { runtime + "/swtpm.sock" }
+    /// QEMU's SPICE server for Looking Glass's client (`spice:host=PATH spice:port=0`).
+    public var spiceSocket: String { runtime + "/spice.sock" }
     public var pidFile: String { runtime + "/qemu.pid" }
     public var firmwareVars: String { state + "/OVMF_VARS.fd" }
     public var tpmState: String { state + "/tpm" }
@@ -96,7 +98,7 @@ public enum QEMUCommand {
                 }
             }
         }
-        if config.clipboardChannel != nil || config.vdagent {
+        if config.clipboardChannel != nil || config.vdagent || config.lookingGlassAgentOwner == .spice {
             args += ["-device", "virtio-serial-pci,id=vser"]
         }
         if let channel = config.clipboardChannel {
@@ -112,6 +114,13 @@ public enum QEMUCommand {
         if let glass = config.lookingGlass {
             args += ["-object", "memory-backend-file,id=looking-glass,share=on,mem-path=\(glass.path),size=\(QEMUSize.argument(glass.size))",
                      "-device", "ivshmem-plain,memdev=looking-glass"]
+            // SPICE for the client's keyboard and mouse; the agent's port too when SPICE
+            // owns it (with vdagent = true clipd's holder has it, above).
+            args += ["-spice", "unix=on,addr=\(paths.spiceSocket),disable-ticketing=on"]
+            if config.lookingGlassAgentOwner == .spice {
+                args += ["-chardev", "spicevmc,id=spicevmc,name=vdagent",
+                         "-device", "virtserialport,bus=vser.0,chardev=spicevmc,name=com.redhat.spice.0"]
+            }
         }
         if config.tpm {
             args += ["-chardev", "socket,id=tpm,path=\(paths.swtpmSocket)", "-tpmdev", "emulator,id=tpm0,chardev=tpm",

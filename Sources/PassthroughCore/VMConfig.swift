@@ -30,6 +30,21 @@ public struct VMConfig: Sendable, Equatable {
         public var path: String
     }
 
+    /// Who owns the guest's SPICE agent port when Looking Glass is on: only one party can.
+    public enum AgentOwner: Sendable, Equatable {
+        /// QEMU's SPICE server (`vdagent = false`): Looking Glass's client carries the
+        /// guest's clipboard to this desktop while it runs.
+        case spice
+        /// clipd, through passvm's port holder (`vdagent = true`): SPICE carries only
+        /// Looking Glass's keyboard and mouse.
+        case clipd
+    }
+
+    /// The agent port's owner in a Looking Glass VM; nil without Looking Glass.
+    public var lookingGlassAgentOwner: AgentOwner? {
+        lookingGlass == nil ? nil : (vdagent ? .clipd : .spice)
+    }
+
     public struct DirectBoot: Sendable, Equatable {
         public var kernel: String
         public var initrd: String?

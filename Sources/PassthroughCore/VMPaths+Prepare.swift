@@ -17,7 +17,7 @@ extension VMPaths {
         // sockets: it must be ours too, or another user who made it first could swap them.
         let base = (runtime as NSString).deletingLastPathComponent
         if base == Self.sharedRuntimeBase { try Self.checkPrivate(base) }
-        for path in [qmpSocket, clipdSocket, vdagentSocket, agentHolderSocket] { unlink(path) }
+        for path in [qmpSocket, clipdSocket, vdagentSocket, agentHolderSocket, spiceSocket] { unlink(path) }
         guard let template = config.firmwareVars, !FileManager.default.fileExists(atPath: firmwareVars) else { return [] }
         try FileManager.default.copyItem(atPath: template, toPath: firmwareVars)
         return ["\(config.name): copied \(template) to \(firmwareVars) (this VM's own firmware settings)"]

@@ -72,11 +72,20 @@ struct WindowsAgentIntegrationTests {
             [clipboard]
             vdagent = true
 
+            [display]
+            looking_glass = true
+            size = "16M"
+            path = "\(directory)/looking-glass"
+
             [boot]
             kernel = "\(QEMUGuest.kernel)"
             initrd = "\(QEMUGuest.initramfs)"
             append = "console=ttyS0 quiet panic=-1"
             """.write(toFile: config, atomically: true, encoding: .utf8)
+        // Looking Glass with clipd owning the agent's port: SPICE is there for the client's
+        // input, and passvm check says how to run the client.
+        let check = h.run(Self.passvm, ["check", "--runtime-dir", runtime, "--state-dir", directory + "/state", config])
+        #expect(check.stderr.contains("Looking Glass with clipd owning the guest's SPICE agent port"), "\(check.stderr)")
         let guest = try QEMUGuest(harness: h, directory: directory, command: [
             Self.passvm, "run", "--runtime-dir", runtime, "--state-dir", directory + "/state",
             "--clipd-home", host.home, "--shutdown-timeout", "2", config,
@@ -106,6 +115,7 @@ struct WindowsAgentIntegrationTests {
         #expect(try agent.paste("text").get() == Array("the host's copy".utf8))
         #expect(agent.starts == 1, "the agent never stopped: \(agent.serviceLog)")
         #expect(!agent.agentLog.contains("exiting") && !agent.agentLog.contains("VIOLATION"), "\(agent.agentLog)")
+        #expect(FileManager.default.fileExists(atPath: runtime + "/spice.sock"), "QEMU's SPICE server for the Looking Glass client")
         guest.signal(SIGTERM)
         #expect(guest.waitForExit(timeout: 30), "passvm did not stop: \(guest.launchLog)")
     }
@@ -184,5 +194,46 @@ struct WindowsAgentIntegrationTests {
         let after = String(agent.agentLog.dropFirst(before.count))
         #expect(!after.contains("an answer no paste waits for") && !after.contains("exiting") && !after.contains("VIOLATION"),
                 "nothing meant for the old agent reached the new one: \(after)")
+    }
+
+    /// Looking Glass with SPICE owning the agent's port: the real QEMU takes passvm's
+    /// arguments (SPICE on a unix socket, the spicevmc agent port) and the guest sees the
+    /// agent's port, with no holder.
+    @Test func lookingGlassWithSPICEOwningTheAgentBoots() throws {
+        let directory = h.root + "/lg-vm"
+        mkdir(directory, 0o700)
+        let runtime = directory + "/run"
+        try QEMUGuest.buildImage(harness: h)
+        let extra = (["-serial", "file:\(directory)/serial.log"] + QEMUGuest.testPortArguments(directory: directory))
+            .map { "\"\($0)\"" }.joined(separator: ", ")
+        let config = directory + "/guest.toml"
+        try """
+            name = "lg-spice"
+            memory = 1024
+            cpus = 1
+            accel = "tcg"
+            extra = [\(extra)]
+
+            [display]
+            looking_glass = true
+            size = "16M"
+            path = "\(directory)/looking-glass"
+
+            [boot]
+            kernel = "\(QEMUGuest.kernel)"
+            initrd = "\(QEMUGuest.initramfs)"
+            append = "console=ttyS0 quiet panic=-1"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let check = h.run(Self.passvm, ["check", "--runtime-dir", runtime, "--state-dir", directory + "/state", config])
+        #expect(check.stderr.contains("Looking Glass with SPICE owning the guest's agent port"), "\(check.stderr)")
+        let guest = try QEMUGuest(harness: h, directory: directory, command: [
+            Self.passvm, "run", "--runtime-dir", runtime, "--state-dir", directory + "/state", "--shutdown-timeout", "2", config,
+        ])
+        let ports = try guest.shell("cat /sys/class/virtio-ports/*/name").output
+        #expect(ports.contains("com.redhat.spice.0"), "\(ports)")
+        #expect(FileManager.default.fileExists(atPath: runtime + "/spice.sock"))
+        #expect(!guest.launchLog.contains("agent port:"), "no holder: SPICE owns the port")
+        guest.signal(SIGTERM)
+        #expect(guest.waitForExit(timeout: 30), "passvm did not stop: \(guest.launchLog)")
     }
 }

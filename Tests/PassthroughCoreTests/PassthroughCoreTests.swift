@@ -45,6 +45,30 @@ struct PassthroughCoreTests {
         #expect(arguments.contains("base=localtime,driftfix=slew"))
     }
 
+    /// Looking Glass in both modes: SPICE always (the client's keyboard and mouse), the
+    /// agent's port with SPICE only when clipd does not own it; `passvm check` names the mode.
+    @Test func lookingGlassGetsSPICEAndTheAgentPortGoesToOneOwner() throws {
+        var config = try vm("windows-gpu")
+        let plan = PassthroughPlan(config: config, host: host("gpu-audio-group"))
+        let owned = QEMUCommand.arguments(config: config, plan: plan, paths: paths("w"))
+        #expect(owned.contains("-spice") && !owned.contains("spicevmc,id=spicevmc,name=vdagent"))
+        #expect(owned.filter { $0.contains("name=com.redhat.spice.0") }.count == 1, "one owner of the agent's port: clipd's holder")
+        let clipdMode = HostChecks.run(config: config, host: host("gpu-audio-group"), paths: paths("w"))
+        #expect(clipdMode.contains { $0.message.hasPrefix("Looking Glass with clipd owning") && $0.message.contains("spice:clipboard=no") })
+
+        config.vdagent = false
+        let spice = QEMUCommand.arguments(config: config, plan: plan, paths: paths("w"))
+        #expect(spice.contains("spicevmc,id=spicevmc,name=vdagent"))
+        #expect(spice.contains("virtserialport,bus=vser.0,chardev=spicevmc,name=com.redhat.spice.0"))
+        #expect(spice.filter { $0.contains("name=com.redhat.spice.0") }.count == 1)
+        #expect(!spice.contains { $0.contains("vdagent.sock") })
+        let spiceMode = HostChecks.run(config: config, host: host("gpu-audio-group"), paths: paths("w"))
+        #expect(spiceMode.contains { $0.message.hasPrefix("Looking Glass with SPICE owning") && $0.message.contains("only while the client runs") })
+
+        config.lookingGlass = nil
+        #expect(!QEMUCommand.arguments(config: config, plan: plan, paths: paths("w")).contains("-spice"))
+    }
+
     @Test func theGroupGoesWholeAndOneSlotStaysOneMultifunctionDevice() throws {
         let config = try vm("windows-gpu")
         let plan = PassthroughPlan(config: config, host: host("gpu-audio-group"))
