@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs clipd and passvm from BUILT (a directory holding both binaries): the binaries,
-# the systemd units (a user unit for desktops, a system unit for guests), the udev rule
+# the systemd units (a user unit for desktops, a system unit for guests, a user template
+# unit holding a VM's SPICE agent port), the udev rule
 # that starts the guest unit, bash/zsh/fish completions and man pages. Completions and man
 # pages are generated from the binaries' own command definitions.
 #
@@ -28,7 +29,7 @@ for tool in clipd passvm; do
     "$built/$tool" --generate-completion-script fish > "$generated/$tool.fish"
     python3 scripts/make-manpage.py "$built/$tool" "packaging/man/$tool.sections" > "$generated/$tool.1"
 done
-for unit in clipd.service clipd-guest.service; do
+for unit in clipd.service clipd-guest.service passvm-hold@.service; do
     sed "s|@BINDIR@|$prefix/bin|g" "packaging/systemd/$unit.in" > "$generated/$unit"
 done
 
@@ -46,6 +47,7 @@ for tool in clipd passvm; do
 done
 put 0644 "$generated/clipd.service" "$systemd/user/clipd.service"
 put 0644 "$generated/clipd-guest.service" "$systemd/system/clipd-guest.service"
+put 0644 "$generated/passvm-hold@.service" "$systemd/user/passvm-hold@.service"
 put 0644 packaging/udev/90-clipd.rules "$udev/90-clipd.rules"
 if [ -z "$dest" ]; then
     cat <<NOTE

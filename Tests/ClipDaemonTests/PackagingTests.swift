@@ -23,6 +23,7 @@ struct PackagingTests {
     @Test func everythingLandsUnderThePrefix() {
         #expect(installed.status == 0, "\(installed.stderr)")
         for path in ["bin/clipd", "bin/passvm", "lib/systemd/user/clipd.service", "lib/systemd/system/clipd-guest.service",
+                     "lib/systemd/user/passvm-hold@.service",
                      "lib/udev/rules.d/90-clipd.rules", "share/bash-completion/completions/clipd", "share/zsh/site-functions/_clipd",
                      "share/fish/vendor_completions.d/clipd.fish", "share/man/man1/clipd.1", "share/man/man1/passvm.1",
                      "share/bash-completion/completions/passvm", "share/zsh/site-functions/_passvm", "share/fish/vendor_completions.d/passvm.fish"] {
@@ -42,6 +43,17 @@ struct PackagingTests {
         #expect(system.status == 0 && system.stderr.isEmpty && system.stdout.isEmpty, "\(system.stdout)\(system.stderr)")
         let user = h.run("/usr/bin/env", environment + ["systemd-analyze", "--user", "verify", prefix + "/lib/systemd/user/clipd.service"])
         #expect(user.status == 0 && user.stderr.isEmpty && user.stdout.isEmpty, "\(user.stdout)\(user.stderr)")
+        // The agent port holder's template, as an instance for one VM.
+        let holder = h.root + "/passvm-hold@win11.service"
+        try? FileManager.default.removeItem(atPath: holder)
+        try FileManager.default.copyItem(atPath: prefix + "/lib/systemd/user/passvm-hold@.service", toPath: holder)
+        let held = h.run("/usr/bin/env", environment + ["systemd-analyze", "--user", "verify", holder])
+        #expect(held.status == 0 && held.stderr.isEmpty && held.stdout.isEmpty, "\(held.stdout)\(held.stderr)")
+        let holderUnit = (try? String(contentsOfFile: holder, encoding: .utf8)) ?? ""
+        #expect(holderUnit.contains("ExecStart=\(prefix)/bin/passvm hold --qemu %t/passvm/%i/vdagent.sock --listen %t/passvm/%i/vdagent-holder.sock"))
+        #expect(holderUnit.contains("Restart=always"), "the port is held again at once if the holder ever stops")
+        let holderSecurity = h.run("/usr/bin/env", environment + ["systemd-analyze", "security", "--offline=true", "--threshold=30", holder])
+        #expect(holderSecurity.status == 0, "\(holderSecurity.stdout.split(separator: "\n").last ?? "")")
         for (unit, hardening) in [("system/clipd-guest.service", ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet=\n", "DevicePolicy=closed"]),
                                   ("user/clipd.service", ["NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only", "MemoryDenyWriteExecute=yes"])] {
             let text = (try? String(contentsOfFile: prefix + "/lib/systemd/" + unit, encoding: .utf8)) ?? ""
