@@ -52,6 +52,7 @@ lint: test-deps  ## Zero-warning check of a full rebuild of the project's own co
 
 bench: release test-deps  ## Performance figures (throughput, latency, idle CPU and memory)
 	$(SWIFT) build -c release --product clipd-bench
+	$(SWIFT) build -c release --product clipd-model-agent
 	$(SWIFT) build -c release --static-swift-stdlib --product passvm
 	.build/release/clipd-bench
 

@@ -100,7 +100,7 @@ let package = Package(
         ),
         // Every decoder as a fuzzing step, and libFuzzer's entry for them (`make fuzz`); a
         // seed replayer otherwise.
-        .target(name: "ClipFuzzTargets", dependencies: ["ClipCrypto", "ClipDaemon", "ClipSync", "ClipTOML", "ClipVDAgent", "ClipWire", "PassthroughCore"],
+        .target(name: "ClipFuzzTargets", dependencies: ["ClipCrypto", "ClipDaemon", "ClipPortHolder", "ClipSync", "ClipTOML", "ClipVDAgent", "ClipWire", "PassthroughCore"],
                 path: "Tests/Fuzz/Targets"),
         .executableTarget(name: "clipd-fuzz", dependencies: ["ClipFuzzTargets"], path: "Tests/Fuzz/Fuzzer"),
         .testTarget(name: "FuzzReplayTests", dependencies: ["ClipFuzzTargets", "ClipTestSupport"]),

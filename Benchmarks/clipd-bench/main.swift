@@ -42,7 +42,7 @@ func request(_ daemon: DaemonHarness.Daemon, _ request: ControlRequest, payload:
     return try client.receive()
 }
 
-/// `CLIPD_BENCH_ONLY=vm,wayland` runs only those groups (core, large, x11, wayland, vm, vdagent, idle).
+/// `CLIPD_BENCH_ONLY=vm,wayland` runs only those groups (core, large, x11, wayland, vm, vdagent, windows, idle).
 func wanted(_ group: String) -> Bool {
     guard let only = ProcessInfo.processInfo.environment["CLIPD_BENCH_ONLY"], !only.isEmpty else { return true }
     return only.split(separator: ",").contains { $0 == group }
@@ -258,6 +258,7 @@ do {
 
     if wanted("wayland") { try measureWayland(harness) }
     if wanted("vdagent") { try measureVDAgent(harness) }
+    if wanted("windows") { try measureWindowsAgent(harness) }
     BenchTable.shared.group = "VM channel under TCG, passvm"
     if wanted("vm") { try measureVirtio(harness) }
 

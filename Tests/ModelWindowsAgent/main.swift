@@ -16,7 +16,9 @@
 // The test drives it through a FIFO: `copy TYPE FILE` (the guest copies), `paste TYPE OUT`
 // (an application pastes: OUT gets the data, or OUT.err the reason), `request TYPE -` (a
 // request whose answer nobody waits for), `stall SECONDS -` (a busy guest: the port is not
-// read meanwhile). TYPE is text, png or bmp. Every line it logs goes to standard output;
+// read meanwhile), `echo on -` (for the benchmark: every text the host grabs is asked for at
+// once, "held" and its first bytes are printed, and it is copied back prefixed "echo ").
+// TYPE is text, png or bmp. Every line it logs goes to standard output;
 // "VIOLATION" marks a host that broke a rule.
 //
 // Usage: clipd-model-agent PORT_DEVICE CONTROL_FIFO
@@ -111,6 +113,10 @@ var guestClipboard: (type: UInt32, data: [UInt8])?
 var pendingPaste: (type: UInt32, output: String, deadline: Double)?
 /// The port is not read before this time (`stall`).
 var stalledUntil = 0.0
+/// `echo on`: host text is fetched at its grab and copied back.
+var echoing = false
+/// An echo's request for the host's text is under way.
+var echoPending = false
 
 @MainActor
 func clientTakesClipboard() -> Bool { clientCapabilities & (1 << 5) != 0 }
@@ -171,6 +177,7 @@ func dispatch(_ kind: UInt32, _ body: [UInt8]) {
     case .clientDisconnected:
         clientCapabilities = 0
         hostTypes = nil
+        echoPending = false
         say("client disconnected")
     case .maxClipboard:
         guard body.count == 4 else { quit("bad MAX_CLIPBOARD") }
@@ -184,6 +191,10 @@ func dispatch(_ kind: UInt32, _ body: [UInt8]) {
             hostTypes = taken
             guestClipboard = nil
             say("host grabbed \(taken)")
+            if echoing && taken.contains(1) && pendingPaste == nil {
+                echoPending = true
+                send(.request, { var b: [UInt8] = []; put32(1, into: &b); return b }())
+            }
         }
     case .request:
         guard body.count == 4 else { quit("bad CLIPBOARD_REQUEST") }
@@ -200,6 +211,15 @@ func dispatch(_ kind: UInt32, _ body: [UInt8]) {
         guard body.count >= 4 else { quit("short CLIPBOARD") }
         let type = le32(body, 0)
         let data = Array(body[4...])
+        if echoPending {
+            echoPending = false
+            guard type == 1 else { return say("echo: answered with type \(type)") }
+            say("held \(String(decoding: data.prefix(24), as: UTF8.self))")
+            guestClipboard = (1, Array("echo ".utf8) + data)
+            hostTypes = nil
+            send(.grab, { var b: [UInt8] = []; put32(1, into: &b); return b }())
+            return
+        }
         guard let paste = pendingPaste else { return say("an answer no paste waits for (type \(type))") }
         if type != paste.type {
             finishPaste(nil, error: "answered with type \(type)")
@@ -259,6 +279,10 @@ var commandLine: [UInt8] = []
 @MainActor
 func command(_ line: String) {
     let words = line.split(separator: " ").map(String.init)
+    if words.count == 3, words[0] == "echo" {
+        echoing = words[1] == "on"
+        return say("echo \(echoing ? "on" : "off")")
+    }
     if words.count == 3, words[0] == "stall", let seconds = Double(words[1]) {
         stalledUntil = now() + seconds
         return say("not reading the port for \(words[1]) s")

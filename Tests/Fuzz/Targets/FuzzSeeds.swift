@@ -1,6 +1,7 @@
 import ClipCrypto
 import ClipDaemon
 import ClipSync
+import ClipVDAgent
 import ClipWire
 import Foundation
 
@@ -19,11 +20,33 @@ public enum FuzzSeeds {
         case "toml": config + vmConfig + [Array(ConfigurationTemplate.text.utf8)]
         case "passvm-config": vmConfig
         case "qmp": qmp
+        case "port-holder": portHolder
         default: []
         }
     }
 
     static let peer = DeviceID(bytes: [UInt8](repeating: 2, count: 16))
+
+    /// Scripts for the port holder's relay (`op, length, bytes` steps): a daemon's reset and
+    /// a grab, a 3000-byte answer cut short by the daemon going, the guest's requests with
+    /// and without a daemon, the port closing and opening.
+    static var portHolder: [[UInt8]] {
+        func steps(_ op: UInt8, _ bytes: [UInt8]) -> [UInt8] {
+            stride(from: 0, to: max(bytes.count, 1), by: 255).flatMap { start -> [UInt8] in
+                let piece = bytes.isEmpty ? [] : Array(bytes[start..<min(start + 255, bytes.count)])
+                return [op, UInt8(piece.count)] + piece
+            }
+        }
+        let host = VDAgentCodec(selectionPrefix: true, grabSerial: true)
+        let plain = VDAgentCodec(selectionPrefix: false, grabSerial: false)
+        let reset = host.wireOnServerPort(.clientDisconnected) + host.wireOnServerPort(.capabilities(request: true, .host))
+        let answer = host.wire(.clipboard(selection: 0, type: 1, data: [UInt8](repeating: 0x61, count: 3000)))
+        let first = [0, 0] + steps(2, reset) + steps(3, plain.wire(.capabilities(request: false, VDAgentCapabilities([.clipboardByDemand, .clipboardSelection]))))
+            + steps(2, host.wire(.grab(selection: 0, serial: 0, types: [1]))) + steps(3, host.wire(.request(selection: 0, type: 1)))
+        let second = first + steps(2, Array(answer.prefix(2500))) + [1, 0] + steps(3, host.wire(.request(selection: 0, type: 1)))
+            + [4, 0, 0, 0] + steps(2, reset) + [4, 1] + steps(2, answer)
+        return [first, second]
+    }
 
     static var handshake: [[UInt8]] {
         let frames = [HandshakeFrame(kind: .noiseInit, body: [UInt8](repeating: 7, count: 96)),

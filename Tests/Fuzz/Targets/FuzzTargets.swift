@@ -1,5 +1,6 @@
 import ClipCrypto
 import ClipDaemon
+import ClipPortHolder
 import ClipSync
 import ClipTOML
 import ClipVDAgent
@@ -24,6 +25,7 @@ public enum FuzzTargets {
         ("passvm-config", 64 << 10, passvmConfiguration),
         ("qmp", 1 << 20, qmpStream),
         ("vdagent", 1 << 20, VDAgentFuzzing.run),
+        ("port-holder", 1 << 20, AgentPortRelayFuzzing.run),
     ]
 
     public static func target(named name: String) -> (name: String, maximumLength: Int, run: @Sendable (UnsafeRawBufferPointer) -> Void)? {
