@@ -40,17 +40,7 @@ func measureVDAgent(_ harness: DaemonHarness) throws {
     report("SPICE agent: 1 KiB host copy -> guest app", "\(ms(p50)) / \(ms(p99)) (p50 / p99 of 100)", target: "<= 20 ms", ok: p50 <= 0.020)
 
     // Guest copy -> the host's clipboard has it (a watch on the control socket).
-    let arrivals = ArrivalQueue<[UInt8]>()
-    let watcher = try ControlClient(socketPath: host.controlSocket)
-    var watch = ControlRequest(op: .watch)
-    watch.mimeType = "text/plain;charset=utf-8"
-    try watcher.send(watch)
-    _ = try watcher.receive()
-    let handedOver = HandedOver(watcher)
-    let reader = Thread {
-        while let (_, payload) = try? handedOver.value.receive() { arrivals.append(payload) }
-    }
-    reader.start()
+    let arrivals = try watchText(host)
     times = []
     for i in 0..<100 {
         let marker = "guest \(i)#"

@@ -258,6 +258,7 @@ do {
 
     if wanted("wayland") { try measureWayland(harness) }
     if wanted("vdagent") { try measureVDAgent(harness) }
+    BenchTable.shared.group = "Windows-like SPICE agent under TCG, its port held by passvm"
     if wanted("windows") { try measureWindowsAgent(harness) }
     BenchTable.shared.group = "VM channel under TCG, passvm"
     if wanted("vm") { try measureVirtio(harness) }

@@ -99,7 +99,8 @@ struct AgentMessageReader {
 
     /// Payload bytes of the current chunk, for its port's message in progress.
     private mutating func payload(_ bytes: ArraySlice<UInt8>, into messages: inout [Message]) throws {
-        var assembly = assemblies[chunkPort] ?? Assembly()
+        // Taken out of the dictionary while it grows, so its bytes are never copied.
+        var assembly = assemblies.removeValue(forKey: chunkPort) ?? Assembly()
         defer { assemblies[chunkPort] = assembly }
         var offset = bytes.startIndex
         while offset < bytes.endIndex {

@@ -109,24 +109,10 @@ struct PassvmRunTests {
         let directory = h.root + "/vm"
         mkdir(directory, 0o700)
         try QEMUGuest.buildImage(harness: h)
-        let extra = (["-serial", "file:\(directory)/serial.log"] + QEMUGuest.testPortArguments(directory: directory))
-            .map { "\"\($0)\"" }.joined(separator: ", ")
-        let config = directory + "/guest.toml"
-        try """
-            name = "clipd-e2e"
-            memory = 1024
-            cpus = 1
-            accel = "tcg"
-            extra = [\(extra)]
-
+        let config = try QEMUGuest.writePassvmConfig(name: "clipd-e2e", directory: directory, sections: """
             [clipboard]
             vdagent = true
-
-            [boot]
-            kernel = "\(QEMUGuest.kernel)"
-            initrd = "\(QEMUGuest.initramfs)"
-            append = "console=ttyS0 quiet panic=-1"
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            """)
         let runtime = directory + "/run"
         let check = h.run(Self.passvm, ["check", "--runtime-dir", runtime, "--state-dir", directory + "/state", config])
         #expect(check.status == 0, "passvm check: \(check.stderr)")

@@ -59,16 +59,7 @@ struct WindowsAgentIntegrationTests {
         let runtime = directory + "/run"
         let host = h.prepare("host", listen: false, arguments: ["--vdagent", "unix:\(runtime)/vdagent-holder.sock"])
         try QEMUGuest.buildImage(harness: h)
-        let extra = (["-serial", "file:\(directory)/serial.log"] + QEMUGuest.testPortArguments(directory: directory))
-            .map { "\"\($0)\"" }.joined(separator: ", ")
-        let config = directory + "/guest.toml"
-        try """
-            name = "windows-like"
-            memory = 1024
-            cpus = 1
-            accel = "tcg"
-            extra = [\(extra)]
-
+        let config = try QEMUGuest.writePassvmConfig(name: "windows-like", directory: directory, sections: """
             [clipboard]
             vdagent = true
 
@@ -76,12 +67,7 @@ struct WindowsAgentIntegrationTests {
             looking_glass = true
             size = "16M"
             path = "\(directory)/looking-glass"
-
-            [boot]
-            kernel = "\(QEMUGuest.kernel)"
-            initrd = "\(QEMUGuest.initramfs)"
-            append = "console=ttyS0 quiet panic=-1"
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            """)
         // Looking Glass with clipd owning the agent's port: SPICE is there for the client's
         // input, and passvm check says how to run the client.
         let check = h.run(Self.passvm, ["check", "--runtime-dir", runtime, "--state-dir", directory + "/state", config])
@@ -171,9 +157,11 @@ struct WindowsAgentIntegrationTests {
         if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
         #expect(!agent.agentLog.contains("exiting"), "\(agent.agentLog)")
 
-        // clipd again: it attaches the holder it was given before the kill.
+        // clipd again: it attaches the holder it was given before the kill; a reload keeps it.
         try h.start(host)
         #expect(agentReady(host), "\(h.logText(host).suffix(800))\n\(held())")
+        #expect(h.clipd(["config", "reload"], host).status == 0)
+        #expect(agentReady(host), "\(h.logText(host).suffix(800))")
         try syncsBothWays(host, agent, tag: "after the kill")
         #expect(agent.starts == 1, "the agent never stopped: \(agent.serviceLog)")
         #expect(!agent.agentLog.contains("exiting") && !agent.agentLog.contains("VIOLATION"), "\(agent.agentLog)")
@@ -204,26 +192,12 @@ struct WindowsAgentIntegrationTests {
         mkdir(directory, 0o700)
         let runtime = directory + "/run"
         try QEMUGuest.buildImage(harness: h)
-        let extra = (["-serial", "file:\(directory)/serial.log"] + QEMUGuest.testPortArguments(directory: directory))
-            .map { "\"\($0)\"" }.joined(separator: ", ")
-        let config = directory + "/guest.toml"
-        try """
-            name = "lg-spice"
-            memory = 1024
-            cpus = 1
-            accel = "tcg"
-            extra = [\(extra)]
-
+        let config = try QEMUGuest.writePassvmConfig(name: "lg-spice", directory: directory, sections: """
             [display]
             looking_glass = true
             size = "16M"
             path = "\(directory)/looking-glass"
-
-            [boot]
-            kernel = "\(QEMUGuest.kernel)"
-            initrd = "\(QEMUGuest.initramfs)"
-            append = "console=ttyS0 quiet panic=-1"
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            """)
         let check = h.run(Self.passvm, ["check", "--runtime-dir", runtime, "--state-dir", directory + "/state", config])
         #expect(check.stderr.contains("Looking Glass with SPICE owning the guest's agent port"), "\(check.stderr)")
         let guest = try QEMUGuest(harness: h, directory: directory, command: [

@@ -90,6 +90,30 @@ public final class QEMUGuest {
     /// `max` adds AVX, whose OpenSSL path TCG runs at half the speed of this one.
     public static let cpuArguments = ["-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+aes,+pclmulqdq"]
 
+    /// Writes `directory/guest.toml`: a passvm config that boots this test guest under TCG
+    /// with its test port wired, plus `sections` (TOML tables such as `[clipboard]`), and
+    /// returns its path.
+    public static func writePassvmConfig(name: String, directory: String, sections: String = "") throws -> String {
+        let extra = (["-serial", "file:\(directory)/serial.log"] + testPortArguments(directory: directory))
+            .map { "\"\($0)\"" }.joined(separator: ", ")
+        let path = directory + "/guest.toml"
+        try """
+            name = "\(name)"
+            memory = 1024
+            cpus = 1
+            accel = "tcg"
+            extra = [\(extra)]
+
+            \(sections)
+
+            [boot]
+            kernel = "\(kernel)"
+            initrd = "\(initramfs)"
+            append = "console=ttyS0 quiet panic=-1"
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// The test port's socket inside `directory`.
     public static func testSocket(in directory: String) -> String { directory + "/test.sock" }
 
