@@ -339,7 +339,7 @@ extension VDAgentIntegrationTests {
         #expect(agent.next(timeout: 2) == nil, "nothing before the watchdog's period")
         #expect(agent.next(timeout: 5) == .clientDisconnected)
         #expect(agent.next() == .capabilities(request: true, .host))
-        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(Date().timeIntervalSince(started) < 6, "before the second period (6 s) would have passed")
         let doctor = h.clipd(["doctor"], host).stdout
         #expect(doctor.contains("SPICE agent channel unix-listen:\(port): attached for "), "\(doctor)")
         #expect(doctor.contains("the guest's agent has not answered 2 resets"), "\(doctor)")
