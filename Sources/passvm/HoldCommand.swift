@@ -66,12 +66,16 @@ struct Hold: ParsableCommand {
     }
 
     /// Reads QMP's VSERPORT_CHANGE for the port on a thread of its own, reconnecting when
-    /// QEMU restarts.
+    /// QEMU restarts: twice a second while QEMU is away (a guest's agent starts seconds
+    /// after QEMU does, so no change is missed).
     private func followPort(qmp path: String, held: HeldAgentPort) {
         let id = portID
         let thread = Thread {
             while true {
-                guard let connection = try? QMPConnection(path: path, timeout: 2) else { continue }
+                guard let connection = try? QMPConnection(path: path, timeout: 0.01) else {
+                    usleep(500_000)
+                    continue
+                }
                 connection.readMessages { message in
                     guard message["event"] as? String == "VSERPORT_CHANGE",
                           let data = message["data"] as? [String: Any], data["id"] as? String == id else { return }

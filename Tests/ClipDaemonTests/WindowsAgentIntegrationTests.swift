@@ -210,4 +210,33 @@ struct WindowsAgentIntegrationTests {
         guest.signal(SIGTERM)
         #expect(guest.waitForExit(timeout: 30), "passvm did not stop: \(guest.launchLog)")
     }
+
+    /// The premise, shown on the model: with the port not held (QEMU's chardev waiting for a
+    /// client that is not there, as when clipd connects to QEMU directly and is not
+    /// running), the agent's first write fails, its service restarts it every 3 s and gives
+    /// up after 10 restarts within a minute; a clipd that starts afterwards finds no agent,
+    /// and doctor says so and how to start it again.
+    @Test func withoutAHolderTheAgentDiesAndItsServiceGivesUp() throws {
+        let directory = h.root + "/unheld-vm"
+        mkdir(directory, 0o700)
+        let qemuSocket = directory + "/vdagent.sock"
+        try QEMUGuest.buildImage(harness: h)
+        let argv = [QEMUGuest.qemu, "-accel", "tcg"] + QEMUGuest.cpuArguments + [
+            "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", QEMUGuest.kernel, "-initrd", QEMUGuest.initramfs, "-append", "console=ttyS0 quiet panic=-1",
+            "-serial", "file:\(directory)/serial.log", "-device", "virtio-serial-pci",
+            "-chardev", "socket,id=vdagent,path=\(qemuSocket),server=on,wait=off",
+            "-device", "virtserialport,chardev=vdagent,id=vdagentport,name=com.redhat.spice.0",
+        ] + QEMUGuest.testPortArguments(directory: directory)
+        let guest = try QEMUGuest(harness: h, directory: directory, command: argv)
+        let agent = ModelAgentControl(guest: guest)
+        try agent.start()
+        #expect(h.eventually(timeout: 90) { agent.serviceLog.contains("gave up after 10 restarts within 60 s") }, "\(agent.serviceLog)")
+        #expect(agent.agentLog.contains("exiting: a write found the host end disconnected"), "\(agent.agentLog)")
+        let host = try h.start("direct", listen: false, arguments: ["--vdagent", "unix:\(qemuSocket)"])
+        sleep(4)
+        #expect(h.clipd(["status"], host).stdout.contains("(0 of 1 agents ready)"))
+        let doctor = h.clipd(["doctor"], host).stdout
+        #expect(doctor.contains("the guest's agent has not answered") && doctor.contains("must then be started by hand"), "\(doctor)")
+    }
 }
