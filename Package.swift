@@ -54,11 +54,15 @@ let package = Package(
         // Holds a guest's SPICE agent port for the VM's life and relays whole messages to
         // whichever clipd daemon attaches. Foundation and Glibc only.
         .target(name: "ClipPortHolder"),
+        // The control socket's messages and framing, its client, the daemon's paths, the
+        // version and the one-line error type: what passvm needs of clipd. Foundation, Glibc
+        // and the process shim only.
+        .target(name: "ClipControl", dependencies: ["CClipSystem"]),
         // Wiring: config, identity, trust store, sessions over SwiftNIO, control socket.
         .target(
             name: "ClipDaemon",
             dependencies: [
-                "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent", "ClipTOML",
+                "ClipControl", "ClipCrypto", "ClipWire", "ClipSync", "CClipSystem", "ClipboardBackends", "ClipVDAgent", "ClipTOML",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "passvm",
             dependencies: [
-                "PassthroughCore", "ClipDaemon", "ClipPortHolder",
+                "PassthroughCore", "ClipControl", "ClipPortHolder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

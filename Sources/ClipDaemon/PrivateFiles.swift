@@ -137,6 +137,3 @@ public enum PrivateFiles {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
-
-/// The text of the current `errno`.
-func errnoText() -> String { String(cString: strerror(errno)) }

@@ -1,4 +1,4 @@
-import ClipDaemon
+import ClipControl
 import Foundation
 
 /// Asks the user's running clipd daemon to attach or detach a VM's channels, over its

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import ClipDaemon
+import ClipControl
 import PassthroughCore
 
 @main

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClipDaemon
+import ClipControl
 import Dispatch
 import Foundation
 import PassthroughCore
