@@ -52,7 +52,8 @@ public enum ConfigurationTemplate {
         # virtio = []
 
         # SPICE agent ports (com.redhat.spice.0) of guests without clipd: Windows with the
-        # virtio-win tools, Linux with spice-vdagent. Same forms as virtio.
+        # virtio-win tools, Linux with spice-vdagent. Same forms as virtio; for a Windows
+        # guest, "unix:PATH" is the socket of the port's holder (passvm run, passvm hold).
         # vdagent = []
 
         # Least severe messages logged: trace, debug, info, notice, warning, error.

@@ -16,7 +16,7 @@ import ClipTOML
 ///     sync_secrets = false               # items password managers mark secret
 ///     extra_mime_types = ["application/x-foo"]   # beyond text, HTML, URIs, images
 ///     virtio = ["unix:/run/vm/clipd.sock"]       # VM channels (host: unix:, unix-listen:; guest: a device)
-///     vdagent = ["unix:/run/vm/vdagent.sock"]    # guests' SPICE agent ports (com.redhat.spice.0)
+///     vdagent = ["unix:/run/vm/vdagent-holder.sock"]  # guests' SPICE agent ports (com.redhat.spice.0), held by passvm
 ///     lazy_above = "256KiB"              # larger items from peers are fetched when pasted
 ///     chunk_cache = "32MiB"              # chunks kept for deltas and relaying, beyond held items
 ///     sync_files = true                  # files copied in a file manager travel with their URIs
