@@ -119,7 +119,7 @@ extension Daemon {
                 continue
             }
             guard !virtioLinks.contains(where: { $0.channel == channel && $0.kind == kind }) else { continue }
-            let link = VirtioLink(channel: channel, kind: kind)
+            let link = ChannelLink(channel: channel, kind: kind)
             virtioLinks.append(link)
             attach(link)
             lines.append("attached \(kind.label) \(channel)")

@@ -25,7 +25,7 @@ enum ChannelKind: Sendable, Equatable {
 /// link only decides when to try again.
 ///
 /// Confined to the daemon's event loop.
-final class VirtioLink {
+final class ChannelLink {
     /// A new attempt soon after a live attach ended (the other end restarted); longer,
     /// doubling waits while the other end is away.
     static let quickRetry = TimeAmount.milliseconds(100)
@@ -37,7 +37,7 @@ final class VirtioLink {
     let kind: ChannelKind
     var current: Channel?
     var retry: Scheduled<Void>?
-    var delay = VirtioLink.quickRetry
+    var delay = ChannelLink.quickRetry
     var openedAt = NIODeadline.now()
     var reportedAway = false
     /// Why the last attempt failed, while the channel is not attached (for `clipd doctor`).
@@ -97,7 +97,7 @@ extension Daemon {
                 try await listenForQEMU(path: path, kind: kind)
             case .hostConnect, .guestDevice:
                 try await loop.submit { [self] in
-                    let link = VirtioLink(channel: channel, kind: kind)
+                    let link = ChannelLink(channel: channel, kind: kind)
                     virtioLinks.append(link)
                     attach(link)
                 }.get()
@@ -172,7 +172,7 @@ extension Daemon {
     }
 
     /// One attempt to attach `link`; the next is scheduled when it fails or ends.
-    func attach(_ link: VirtioLink) {
+    func attach(_ link: ChannelLink) {
         assertOnLoop()
         guard !stopped else { return }
         link.retry = nil
@@ -235,7 +235,7 @@ extension Daemon {
         }
     }
 
-    private func attachFailed(_ link: VirtioLink, reason: String) {
+    private func attachFailed(_ link: ChannelLink, reason: String) {
         guard !link.detached else { return }
         link.lastProblem = reason
         if !link.reportedAway {
@@ -243,24 +243,24 @@ extension Daemon {
             logger.notice("VM channel not attached; retrying", metadata: ["channel": "\(link.channel)", "reason": "\(reason)"])
         }
         scheduleAttach(link, after: link.delay)
-        link.delay = min(link.delay * 2, VirtioLink.maximumRetry)
+        link.delay = min(link.delay * 2, ChannelLink.maximumRetry)
     }
 
     /// The transport closed: the other end went away, restarted, or a session ended. A
     /// guest reads end-of-file at once while no host is attached, so short attaches back
     /// off; a long one is followed by a quick retry.
-    private func attachEnded(_ link: VirtioLink) {
+    private func attachEnded(_ link: ChannelLink) {
         link.current = nil
         guard !stopped, !link.detached else { return }
-        if NIODeadline.now() - link.openedAt >= VirtioLink.liveAttach {
-            link.delay = VirtioLink.quickRetry
+        if NIODeadline.now() - link.openedAt >= ChannelLink.liveAttach {
+            link.delay = ChannelLink.quickRetry
             link.reportedAway = false
         }
         scheduleAttach(link, after: link.delay)
-        link.delay = min(link.delay * 2, VirtioLink.maximumRetry)
+        link.delay = min(link.delay * 2, ChannelLink.maximumRetry)
     }
 
-    private func scheduleAttach(_ link: VirtioLink, after delay: TimeAmount) {
+    private func scheduleAttach(_ link: ChannelLink, after delay: TimeAmount) {
         let bound = NIOLoopBound(link, eventLoop: loop)
         link.retry = loop.scheduleTask(in: delay) { [self] in attach(bound.value) }
     }
@@ -273,7 +273,7 @@ extension Daemon {
         }
         guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
         guestLink.pendingJoin = (pairing, client)
-        link.delay = VirtioLink.quickRetry
+        link.delay = ChannelLink.quickRetry
         if let current = link.current {
             current.close(promise: nil)  // reopened at once, and the host says hello again
         } else {
@@ -295,7 +295,7 @@ extension Daemon {
             response.lines = ["already attached to \(what)\(channel)"]
             return response
         }
-        let link = VirtioLink(channel: channel, kind: kind)
+        let link = ChannelLink(channel: channel, kind: kind)
         virtioLinks.append(link)
         attach(link)
         saveAttachedChannels()

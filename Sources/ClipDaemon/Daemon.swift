@@ -63,7 +63,7 @@ public final class Daemon: @unchecked Sendable {
     var pairingWindow: PairingWindow?
     var waits: [ItemID: WaitState] = [:]
     var watchers: [ObjectIdentifier: Watcher] = [:]
-    var virtioLinks: [VirtioLink] = []
+    var virtioLinks: [ChannelLink] = []
     var virtioListeners: [Channel] = []
     /// Listening sockets for SPICE agent channels (`--vdagent unix-listen:PATH`), with their spec.
     var agentListeners: [(Channel, String)] = []

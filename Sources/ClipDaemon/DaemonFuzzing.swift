@@ -15,7 +15,7 @@ public enum DaemonFuzzing {
     /// raw bytes are fed instead (authentication must fail, never crash).
     public static func recordIngest(_ input: UnsafeRawBufferPointer) {
         guard let first = input.first else { return }
-        guard let session = try? RecordSession(sendKey: key, receiveKey: key, maximumPlaintext: 272 * 1024),
+        guard let session = try? RecordStream(sendKey: key, receiveKey: key, maximumPlaintext: 272 * 1024),
               let sealer = try? RecordSealer(key: key, maximumPlaintext: 272 * 1024) else { preconditionFailure("keys") }
         var stream: [UInt8] = []
         var sent: [[UInt8]] = []

@@ -6,7 +6,7 @@ import NIOCore
 
 /// One connection to another daemon, over TCP or a VM channel: first pairing or the Noise
 /// handshake in plaintext frames, then encrypted records carrying session messages (a
-/// `RecordSession`). On a VM channel the host says hello at every attach and the guest
+/// `RecordStream`). On a VM channel the host says hello at every attach and the guest
 /// starts from each new hello (protocol/channel.md).
 ///
 /// Runs entirely on the daemon's event loop (the daemon uses a one-thread group), like every
@@ -49,7 +49,7 @@ final class PeerConnection: ChannelInboundHandler {
         case pairingInitiator(PairingInitiator, target: String, reply: ControlConnection)
         /// PAIR_DONE sent: the pair is stored when the listener closes, having stored its side.
         case pairingJoined(PairedPeer, target: String, reply: ControlConnection)
-        case session(RecordSession)
+        case session(RecordStream)
         case closed
     }
 
@@ -346,7 +346,7 @@ final class PeerConnection: ChannelInboundHandler {
     /// registers the session, and stops its handshake timer, only when the first record
     /// authenticates; until then a replayed handshake cannot displace a live session.
     private func establish(keys: NoiseTransportKeys, peer: StoredPeer, initiator: DeviceID) throws {
-        state = .session(try RecordSession(keys: keys, maximumPlaintext: Self.maximumRecordPlaintext))
+        state = .session(try RecordStream(keys: keys, maximumPlaintext: Self.maximumRecordPlaintext))
         self.peer = peer
         self.initiatorDevice = initiator
         var leftover = context!.channel.allocator.buffer(bytes: frames.takeRemainingBytes())
@@ -386,7 +386,7 @@ final class PeerConnection: ChannelInboundHandler {
     private func scheduleKeyUpdates() {
         guard let context, keyUpdates == nil else { return }
         let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keyUpdates = context.eventLoop.scheduleRepeatedTask(initialDelay: RecordSession.keyUpdateInterval, delay: RecordSession.keyUpdateInterval) { _ in
+        keyUpdates = context.eventLoop.scheduleRepeatedTask(initialDelay: RecordStream.keyUpdateInterval, delay: RecordStream.keyUpdateInterval) { _ in
             this.value.updateKey()
         }
     }

@@ -26,7 +26,7 @@ struct DataControl: @unchecked Sendable {
     let destroySource: (OpaquePointer) -> Void
     let receive: (_ offer: OpaquePointer, _ mimeType: String, _ fd: Int32) -> Void
     let destroyOffer: (OpaquePointer) -> Void
-    /// Listeners take the session as user data (see `WaylandSession.userData`).
+    /// Listeners take the session as user data (see `WaylandDisplayConnection.userData`).
     let listenToDevice: (OpaquePointer, UnsafeMutableRawPointer) -> Void
     let listenToSource: (OpaquePointer, UnsafeMutableRawPointer) -> Void
     let listenToOffer: (OpaquePointer, UnsafeMutableRawPointer) -> Void
@@ -78,28 +78,28 @@ struct DataControl: @unchecked Sendable {
 /// same arguments. Every function finds its session in the user data.
 enum DataControlListeners {
     nonisolated(unsafe) static let extDevice = allocated(ext_data_control_device_v1_listener(
-        data_offer: { data, _, offer in WaylandSession.from(data).offerAnnounced(offer) },
-        selection: { data, _, offer in WaylandSession.from(data).selectionChanged(.clipboard, offer: offer) },
-        finished: { data, _ in WaylandSession.from(data).deviceFinished() },
-        primary_selection: { data, _, offer in WaylandSession.from(data).selectionChanged(.primary, offer: offer) }))
+        data_offer: { data, _, offer in WaylandDisplayConnection.from(data).offerAnnounced(offer) },
+        selection: { data, _, offer in WaylandDisplayConnection.from(data).selectionChanged(.clipboard, offer: offer) },
+        finished: { data, _ in WaylandDisplayConnection.from(data).deviceFinished() },
+        primary_selection: { data, _, offer in WaylandDisplayConnection.from(data).selectionChanged(.primary, offer: offer) }))
     nonisolated(unsafe) static let wlrDevice = allocated(zwlr_data_control_device_v1_listener(
-        data_offer: { data, _, offer in WaylandSession.from(data).offerAnnounced(offer) },
-        selection: { data, _, offer in WaylandSession.from(data).selectionChanged(.clipboard, offer: offer) },
-        finished: { data, _ in WaylandSession.from(data).deviceFinished() },
-        primary_selection: { data, _, offer in WaylandSession.from(data).selectionChanged(.primary, offer: offer) }))
+        data_offer: { data, _, offer in WaylandDisplayConnection.from(data).offerAnnounced(offer) },
+        selection: { data, _, offer in WaylandDisplayConnection.from(data).selectionChanged(.clipboard, offer: offer) },
+        finished: { data, _ in WaylandDisplayConnection.from(data).deviceFinished() },
+        primary_selection: { data, _, offer in WaylandDisplayConnection.from(data).selectionChanged(.primary, offer: offer) }))
     nonisolated(unsafe) static let extSource = allocated(ext_data_control_source_v1_listener(
-        send: { data, source, type, fd in WaylandSession.from(data).sendRequested(source, mimeType: type, fd: fd) },
-        cancelled: { data, source in WaylandSession.from(data).sourceCancelled(source) }))
+        send: { data, source, type, fd in WaylandDisplayConnection.from(data).sendRequested(source, mimeType: type, fd: fd) },
+        cancelled: { data, source in WaylandDisplayConnection.from(data).sourceCancelled(source) }))
     nonisolated(unsafe) static let wlrSource = allocated(zwlr_data_control_source_v1_listener(
-        send: { data, source, type, fd in WaylandSession.from(data).sendRequested(source, mimeType: type, fd: fd) },
-        cancelled: { data, source in WaylandSession.from(data).sourceCancelled(source) }))
+        send: { data, source, type, fd in WaylandDisplayConnection.from(data).sendRequested(source, mimeType: type, fd: fd) },
+        cancelled: { data, source in WaylandDisplayConnection.from(data).sourceCancelled(source) }))
     nonisolated(unsafe) static let extOffer = allocated(ext_data_control_offer_v1_listener(
-        offer: { data, offer, type in WaylandSession.from(data).offerHasType(offer, type) }))
+        offer: { data, offer, type in WaylandDisplayConnection.from(data).offerHasType(offer, type) }))
     nonisolated(unsafe) static let wlrOffer = allocated(zwlr_data_control_offer_v1_listener(
-        offer: { data, offer, type in WaylandSession.from(data).offerHasType(offer, type) }))
+        offer: { data, offer, type in WaylandDisplayConnection.from(data).offerHasType(offer, type) }))
     nonisolated(unsafe) static let registry = allocated(wl_registry_listener(
-        global: { data, _, name, interface, version in WaylandSession.from(data).globalAdded(name: name, interface: interface, version: version) },
-        global_remove: { data, _, name in WaylandSession.from(data).globalRemoved(name: name) }))
+        global: { data, _, name, interface, version in WaylandDisplayConnection.from(data).globalAdded(name: name, interface: interface, version: version) },
+        global_remove: { data, _, name in WaylandDisplayConnection.from(data).globalRemoved(name: name) }))
     nonisolated(unsafe) static let seat = allocated(wl_seat_listener(capabilities: { _, _, _ in }, name: { _, _, _ in }))
 
     private static func allocated<Listener>(_ listener: Listener) -> UnsafeMutablePointer<Listener> {

@@ -8,7 +8,7 @@ import Glibc
 
 /// One live connection to a desktop's clipboard (an X display, a Wayland compositor),
 /// driven by a `DesktopLoop`. Confined to the loop's thread.
-protocol DesktopSession: AnyObject {
+protocol DisplayConnection: AnyObject {
     /// Gets ready to sleep (expires stalled transfers, flushes requests) and returns the
     /// descriptors to wait on; `immediate` when events are already queued.
     func prepareToSleep(now: Double) -> (descriptors: [pollfd], immediate: Bool)
@@ -17,17 +17,17 @@ protocol DesktopSession: AnyObject {
     func handle(ready: ArraySlice<pollfd>, now: Double)
     /// Makes the item the desktop's selection.
     func own(_ header: ItemHeader, content: ItemContent)
-    /// An item reader answered the read the session asked for with `token`.
+    /// An item reader answered the read the connection asked for with `token`.
     func readArrived(_ token: Int, _ outcome: ReadOutcome)
     /// When the next transfer may stall out, if any is under way.
     var nextDeadline: Double? { get }
-    /// The desktop went away; the loop closes the session and reconnects.
+    /// The desktop went away; the loop closes the connection and reconnects.
     var isLost: Bool { get }
     func close()
 }
 
 /// Carries the answers of item readers, which come on the daemon's thread, to a desktop
-/// session's thread: each read is asked with a token, its answer is queued under a lock
+/// connection's thread: each read is asked with a token, its answer is queued under a lock
 /// and the loop is woken to hand it over.
 ///
 /// Threading: `deliverer`, `nextToken` and `take` may be called from any thread.
@@ -42,7 +42,7 @@ final class ReadMailbox: @unchecked Sendable {
 
     init(wake: @escaping @Sendable () -> Void) { self.wake = wake }
 
-    /// A token no earlier read had (tokens of a lost session never reach its successor).
+    /// A token no earlier read had (tokens of a lost connection never reach its successor).
     func nextToken() -> Int {
         lock.lock()
         defer { lock.unlock() }
@@ -87,18 +87,18 @@ final class ReadMailbox: @unchecked Sendable {
 final class DesktopLoop: @unchecked Sendable {
     /// What the desktop is called in log lines ("the X display").
     private let name: String
-    private let connect: (ReadMailbox) -> DesktopSession?
+    private let connect: (ReadMailbox) -> DisplayConnection?
     private let lock = NSLock()
     private var pending: [Selection: (header: ItemHeader, content: ItemContent)] = [:]
     private var stopping = false
     private let wakeRead: Int32
     private let wakeWrite: Int32
-    /// Answers of the item readers the sessions asked.
+    /// Answers of the item readers the connections asked.
     let mailbox: ReadMailbox
 
-    /// `connect` opens a new session on the loop's thread, or returns nil when the desktop
+    /// `connect` opens a new connection on the loop's thread, or returns nil when the desktop
     /// cannot be reached.
-    init(name: String, connect: @escaping (ReadMailbox) -> DesktopSession?) {
+    init(name: String, connect: @escaping (ReadMailbox) -> DisplayConnection?) {
         self.name = name
         self.connect = connect
         guard let ends = makePipe(nonBlockingRead: true, nonBlockingWrite: true) else { fatalError("no descriptors left for a pipe") }
@@ -116,11 +116,11 @@ final class DesktopLoop: @unchecked Sendable {
         close(wakeWrite)
     }
 
-    /// Starts the thread with `first`, a session opened by the caller, or nil to connect on
+    /// Starts the thread with `first`, a connection opened by the caller, or nil to connect on
     /// the thread.
-    func start(first: DesktopSession?, threadName: String, onReconnect: @escaping @Sendable () -> Void,
+    func start(first: DisplayConnection?, threadName: String, onReconnect: @escaping @Sendable () -> Void,
                log: @escaping @Sendable (String) -> Void) {
-        // The session moves to the new thread and is never touched here again.
+        // The connection moves to the new thread and is never touched here again.
         nonisolated(unsafe) let handedOver = first
         let thread = Thread { [self] in run(first: handedOver, onReconnect: onReconnect, log: log) }
         thread.name = threadName
@@ -154,7 +154,7 @@ final class DesktopLoop: @unchecked Sendable {
         return (items, stopping)
     }
 
-    private func run(first: DesktopSession?, onReconnect: @Sendable () -> Void, log: (String) -> Void) {
+    private func run(first: DisplayConnection?, onReconnect: @Sendable () -> Void, log: (String) -> Void) {
         var session = first
         var retryDelay = 0.5
         var reportedLoss = false

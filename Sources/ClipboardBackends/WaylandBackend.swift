@@ -39,7 +39,7 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
     /// version and the selections it carries. Any thread.
     @discardableResult
     public static func probe(displayName: String?) throws -> String {
-        let session = try WaylandSession.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(), mailbox: ReadMailbox(wake: {}),
+        let session = try WaylandDisplayConnection.connect(displayName: displayName, selections: [], policy: ClipboardPolicy(), mailbox: ReadMailbox(wake: {}),
                                                  onCopy: { _ in }, log: { _ in })
         defer { session.close() }
         return session.protocolSummary
@@ -51,9 +51,9 @@ public final class WaylandBackend: ClipboardBackend, @unchecked Sendable {
         // clear error at start; later losses are retried on the thread.
         let (displayName, selections, policy) = (displayName, selections, policy)
         let loop = DesktopLoop(name: "the Wayland compositor") { mailbox in
-            try? WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
+            try? WaylandDisplayConnection.connect(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
-        let first = try WaylandSession.connect(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
+        let first = try WaylandDisplayConnection.connect(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
         lock.withLock { started = (loop, first.protocolName) }
         loop.start(first: first, threadName: "clipd-wayland", onReconnect: onReconnect, log: log)
     }

@@ -71,7 +71,7 @@ final class WaylandOfferReader {
             log("no file descriptors left to read the \(selection) item")
             return
         }
-        _ = fcntl(ends.read, WaylandSession.setPipeSize, WaylandSession.pipeCapacity)
+        _ = fcntl(ends.read, WaylandDisplayConnection.setPipeSize, WaylandDisplayConnection.pipeCapacity)
         control.receive(job.offer, next.offered, ends.write)
         Glibc.close(ends.write)  // libwayland sent a duplicate
         job.reading = next

@@ -120,7 +120,7 @@ final class WaylandSourceWriter {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let write = OutgoingWrite(selection: header.selection, content: content, representation: representation,
                                   mailbox: mailbox, deadline: monotonicSeconds() + (content.held == nil ? Self.readerTimeout : Self.transferTimeout))
-        if write.held == nil || header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandSession.setPipeSize, WaylandSession.pipeCapacity) }
+        if write.held == nil || header.representations[representation].size > 64 * 1024 { _ = fcntl(fd, WaylandDisplayConnection.setPipeSize, WaylandDisplayConnection.pipeCapacity) }
         writes[fd] = write
         write.incoming?.requestMore()
         writeMore(fd)  // small held items finish here, without another trip through poll

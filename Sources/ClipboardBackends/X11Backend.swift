@@ -40,12 +40,12 @@ public final class X11Backend: ClipboardBackend, @unchecked Sendable {
         XCloseDisplay(probe)
         let (displayName, selections, policy) = (displayName, selections, policy)
         let loop = DesktopLoop(name: "the X display") { mailbox in
-            X11Session(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
+            X11DisplayConnection(displayName: displayName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         }
         // The first session is made here, so the selections are watched before the daemon
         // says it runs: a copy made right after `clipd run` answers is not missed (it was,
         // under load, when the thread connected on its own time).
-        let first = X11Session(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
+        let first = X11DisplayConnection(displayName: displayName, selections: selections, policy: policy, mailbox: loop.mailbox, onCopy: onCopy, log: log)
         lock.withLock { started = loop }
         loop.start(first: first, threadName: "clipd-x11", onReconnect: onReconnect, log: log)
     }

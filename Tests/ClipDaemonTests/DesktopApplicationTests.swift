@@ -192,7 +192,7 @@ struct StaleSelectionClearTests {
 
     @Test func aClearOlderThanTheOwnershipChangesNothing() throws {
         let x = try XvfbServer(harness: h)
-        let session = try #require(X11Session(displayName: x.display, selections: [.clipboard], policy: ClipboardPolicy(),
+        let session = try #require(X11DisplayConnection(displayName: x.display, selections: [.clipboard], policy: ClipboardPolicy(),
                                               mailbox: ReadMailbox(wake: {}), onCopy: { _ in }, log: { _ in }))
         defer { session.close() }
         session.own(DesktopValueTests.item("newest", counter: 1, clock: 1).header, content: HeldContent(DesktopValueTests.item("newest", counter: 1, clock: 1)))

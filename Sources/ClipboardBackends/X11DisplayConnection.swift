@@ -12,7 +12,7 @@ import Glibc
 /// peers' items (`X11SelectionOwner`).
 ///
 /// Confined to the backend's X thread; nothing here is thread-safe.
-final class X11Session: DesktopSession {
+final class X11DisplayConnection: DisplayConnection {
     let display: OpaquePointer
     let atoms: X11Atoms
     private let fixesEventBase: Int32

@@ -25,7 +25,7 @@ protocol SessionHost: AnyObject {
 /// and pulls item bytes from the engine while the socket is writable.
 ///
 /// Runs on the daemon's event loop, owned by one `PeerConnection`.
-final class RecordSession {
+final class RecordStream {
     let sealer: RecordSealer
     let opener: RecordOpener
     /// The start of a record that has not fully arrived.

@@ -13,7 +13,7 @@ import Glibc
 ///
 /// Confined to the backend's thread (libwayland's default queue is dispatched nowhere
 /// else); nothing here is thread-safe.
-final class WaylandSession: DesktopSession {
+final class WaylandDisplayConnection: DisplayConnection {
     /// Pipe buffer asked for on the pipes clipd reads and writes: fewer wake-ups for large
     /// items. Linux's F_SETPIPE_SZ; the default 64 KiB stays when the kernel refuses.
     static let pipeCapacity: Int32 = 1 << 20
@@ -63,12 +63,12 @@ final class WaylandSession: DesktopSession {
     /// zwlr_data_control_manager_v1) and the first seat's device. Throws a one-line error
     /// naming what is missing.
     static func connect(displayName: String?, selections: Set<Selection>, policy: ClipboardPolicy, mailbox: ReadMailbox,
-                        onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) throws -> WaylandSession {
+                        onCopy: @escaping (LocalCopy) -> Void, log: @escaping (String) -> Void) throws -> WaylandDisplayConnection {
         let socketName = displayName ?? getenv("WAYLAND_DISPLAY").map { String(cString: $0) } ?? "wayland-0"
         guard let display = wl_display_connect(displayName) else {
             throw BackendError("cannot connect to the Wayland compositor at \(socketName): \(String(cString: strerror(errno))); use --backend memory on a machine without a desktop")
         }
-        let session = WaylandSession(display: display, socketName: socketName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
+        let session = WaylandDisplayConnection(display: display, socketName: socketName, selections: selections, policy: policy, mailbox: mailbox, onCopy: onCopy, log: log)
         do {
             try session.bind()
         } catch {
@@ -82,8 +82,8 @@ final class WaylandSession: DesktopSession {
     /// `close()` destroys them all before the loop drops the session.
     private var userData: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
 
-    static func from(_ data: UnsafeMutableRawPointer?) -> WaylandSession {
-        Unmanaged<WaylandSession>.fromOpaque(data!).takeUnretainedValue()
+    static func from(_ data: UnsafeMutableRawPointer?) -> WaylandDisplayConnection {
+        Unmanaged<WaylandDisplayConnection>.fromOpaque(data!).takeUnretainedValue()
     }
 
     private func bind() throws {
