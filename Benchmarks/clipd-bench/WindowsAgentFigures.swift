@@ -25,14 +25,7 @@ func measureWindowsAgent(_ harness: DaemonHarness) throws {
     let qemuSocket = directory + "/vdagent.sock", holderSocket = directory + "/holder.sock", qmp = directory + "/qmp.sock"
     let host = try harness.start("windows-host", listen: false, arguments: ["--vdagent", "unix:\(holderSocket)"])
     _ = try harness.spawn(passvm, ["hold", "--qemu", qemuSocket, "--listen", holderSocket, "--qmp", qmp, "--no-attach"], log: directory + "/hold.log")
-    let argv = [QEMUGuest.qemu, "-accel", "tcg"] + QEMUGuest.cpuArguments + [
-        "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-        "-kernel", QEMUGuest.kernel, "-initrd", QEMUGuest.initramfs, "-append", "console=ttyS0 quiet panic=-1",
-        "-serial", "file:\(directory)/serial.log", "-device", "virtio-serial-pci",
-        "-chardev", "socket,id=vdagent,path=\(qemuSocket),server=on,wait=on",
-        "-device", "virtserialport,chardev=vdagent,id=vdagentport,name=com.redhat.spice.0",
-        "-qmp", "unix:\(qmp),server=on,wait=off",
-    ] + QEMUGuest.testPortArguments(directory: directory)
+    let argv = QEMUGuest.commandLine(directory: directory, ports: QEMUGuest.agentPortArguments(socket: qemuSocket, waitForHolder: true, qmp: qmp))
     let guest = try QEMUGuest(harness: harness, directory: directory, command: argv)
     defer { guest.kill() }
     try guest.shell("mkdir -p /tmp/agent && mkfifo /tmp/agent/ctl")

@@ -121,15 +121,7 @@ struct WindowsAgentIntegrationTests {
         let holderLog = directory + "/hold.log"
         _ = try h.spawn(Self.passvm, ["hold", "--qemu", qemuSocket, "--listen", holderSocket, "--qmp", qmp, "--clipd-home", host.home],
                         log: holderLog)
-        let argv = [QEMUGuest.qemu, "-accel", "tcg"] + QEMUGuest.cpuArguments + [
-            "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-kernel", QEMUGuest.kernel, "-initrd", QEMUGuest.initramfs, "-append", "console=ttyS0 quiet panic=-1",
-            "-serial", "file:\(directory)/serial.log",
-            "-device", "virtio-serial-pci",
-            "-chardev", "socket,id=vdagent,path=\(qemuSocket),server=on,wait=on",
-            "-device", "virtserialport,chardev=vdagent,id=vdagentport,name=com.redhat.spice.0",
-            "-qmp", "unix:\(qmp),server=on,wait=off",
-        ] + QEMUGuest.testPortArguments(directory: directory)
+        let argv = QEMUGuest.commandLine(directory: directory, ports: QEMUGuest.agentPortArguments(socket: qemuSocket, waitForHolder: true, qmp: qmp))
         let guest = try QEMUGuest(harness: h, directory: directory, command: argv)
         func held() -> String { (try? String(contentsOfFile: holderLog, encoding: .utf8)) ?? "" }
         #expect(held().contains("clipd: attached to SPICE agent channel unix:\(holderSocket)"), "\(held())")
@@ -221,13 +213,7 @@ struct WindowsAgentIntegrationTests {
         mkdir(directory, 0o700)
         let qemuSocket = directory + "/vdagent.sock"
         try QEMUGuest.buildImage(harness: h)
-        let argv = [QEMUGuest.qemu, "-accel", "tcg"] + QEMUGuest.cpuArguments + [
-            "-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-kernel", QEMUGuest.kernel, "-initrd", QEMUGuest.initramfs, "-append", "console=ttyS0 quiet panic=-1",
-            "-serial", "file:\(directory)/serial.log", "-device", "virtio-serial-pci",
-            "-chardev", "socket,id=vdagent,path=\(qemuSocket),server=on,wait=off",
-            "-device", "virtserialport,chardev=vdagent,id=vdagentport,name=com.redhat.spice.0",
-        ] + QEMUGuest.testPortArguments(directory: directory)
+        let argv = QEMUGuest.commandLine(directory: directory, ports: QEMUGuest.agentPortArguments(socket: qemuSocket, waitForHolder: false, qmp: nil))
         let guest = try QEMUGuest(harness: h, directory: directory, command: argv)
         let agent = ModelAgentControl(guest: guest)
         try agent.start()

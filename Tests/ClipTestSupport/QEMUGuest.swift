@@ -57,14 +57,10 @@ public final class QEMUGuest {
         mkdir(self.directory, 0o700)
         clipdSocket = self.directory + "/clipd.sock"
         testSocket = Self.testSocket(in: self.directory)
-        let argv = command ?? [Self.qemu,
-            "-accel", "tcg"] + Self.cpuArguments + ["-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-            "-kernel", Self.kernel, "-initrd", Self.initramfs, "-append", "console=ttyS0 quiet panic=-1",
-            "-serial", "file:\(self.directory)/serial.log",
-            "-device", "virtio-serial-pci",
+        let argv = command ?? Self.commandLine(directory: self.directory, ports: [
             "-chardev", "socket,id=clipd0,path=\(clipdSocket),server=on,wait=off",
             "-device", "virtserialport,chardev=clipd0,name=org.clipd.0",
-        ] + Self.testPortArguments(directory: self.directory)
+        ])
         slot = try GuestSlot.acquire()
         harness.retain(self)
         let log = self.directory + "/launch.log"
@@ -89,6 +85,24 @@ public final class QEMUGuest {
     /// on the guest kernel's page-table isolation, which costs TCG a TLB flush per syscall;
     /// `max` adds AVX, whose OpenSSL path TCG runs at half the speed of this one.
     public static let cpuArguments = ["-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+aes,+pclmulqdq"]
+
+    /// QEMU's command line for the test guest with `ports` (virtserialport devices and their
+    /// chardevs, on the guest's virtio-serial bus) besides the test port; files in `directory`.
+    public static func commandLine(directory: String, ports: [String]) -> [String] {
+        [qemu, "-accel", "tcg"] + cpuArguments + ["-m", "1024", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-kernel", kernel, "-initrd", initramfs, "-append", "console=ttyS0 quiet panic=-1",
+            "-serial", "file:\(directory)/serial.log", "-device", "virtio-serial-pci",
+        ] + ports + testPortArguments(directory: directory)
+    }
+
+    /// The SPICE agent's port on QEMU's chardev server socket `socket`: with `waitForHolder`
+    /// QEMU runs the guest only once a port holder is connected; with `qmp`, a QMP socket
+    /// for the holder (the port's id is `vdagentport`).
+    public static func agentPortArguments(socket: String, waitForHolder: Bool, qmp: String?) -> [String] {
+        ["-chardev", "socket,id=vdagent,path=\(socket),server=on,wait=\(waitForHolder ? "on" : "off")",
+         "-device", "virtserialport,chardev=vdagent,id=vdagentport,name=com.redhat.spice.0"]
+            + (qmp.map { ["-qmp", "unix:\($0),server=on,wait=off"] } ?? [])
+    }
 
     /// Writes `directory/guest.toml`: a passvm config that boots this test guest under TCG
     /// with its test port wired, plus `sections` (TOML tables such as `[clipboard]`), and
