@@ -52,8 +52,8 @@ let package = Package(
         // that presents the guest to the sync engine as a peer. Pure, no I/O.
         .target(name: "ClipVDAgent", dependencies: ["ClipWire", "ClipSync"]),
         // Holds a guest's SPICE agent port for the VM's life and relays whole messages to
-        // whichever clipd daemon attaches. Foundation and Glibc only.
-        .target(name: "ClipPortHolder"),
+        // whichever clipd daemon attaches. Foundation, Glibc and ClipControl's sockets only.
+        .target(name: "ClipPortHolder", dependencies: ["ClipControl"]),
         // The control socket's messages and framing, its client, the daemon's paths, the
         // version and the one-line error type: what passvm needs of clipd. Foundation, Glibc
         // and the process shim only.

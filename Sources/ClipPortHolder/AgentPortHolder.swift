@@ -1,3 +1,4 @@
+import ClipControl
 import Foundation
 
 #if canImport(Glibc)
@@ -45,6 +46,8 @@ public final class AgentPortHolder: @unchecked Sendable {
     private var retryDelay = 0.02
     private var toldWaiting = false
     private var stopping = false
+    /// Where every read lands before it is handed on.
+    private var readBuffer = [UInt8](repeating: 0, count: 65536)
     /// What a newly started QEMU's port is taken to be.
     private let initialGuestPort: AgentPortRelay.GuestPort
     /// The next connection to QEMU is the holder's own purge, not a new QEMU.
@@ -62,7 +65,7 @@ public final class AgentPortHolder: @unchecked Sendable {
         initialGuestPort = guestPortStartsClosed ? .closed : .open
         relay = AgentPortRelay(maximumMessage: maximumMessage, guestPort: initialGuestPort)
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw HolderError("pipe: \(UnixStream.errorText())") }
+        guard pipe(&fds) == 0 else { throw HolderError("pipe: \(errnoText())") }
         wakeRead = fds[0]
         wakeWrite = fds[1]
         for fd in fds { UnixStream.setNonBlocking(fd) }
@@ -188,10 +191,10 @@ public final class AgentPortHolder: @unchecked Sendable {
     }
 
     private func serviceQEMU(_ events: Int16) {
-        if events & Int16(POLLOUT) != 0, !toGuest.write(to: qemu) { return qemuGone("writing: \(UnixStream.errorText())") }
+        if events & Int16(POLLOUT) != 0, !toGuest.write(to: qemu) { return qemuGone("writing: \(errnoText())") }
         guard events & Int16(POLLIN | POLLHUP | POLLERR) != 0 else { return }
         switch readSome(qemu) {
-        case .bytes(let bytes): carryOut(relay.guestSent(bytes[...]))
+        case .bytes(let bytes): carryOut(relay.guestSent(bytes))
         case .again: break
         case .ended(let reason): qemuGone(reason)
         }
@@ -199,7 +202,7 @@ public final class AgentPortHolder: @unchecked Sendable {
 
     private func serviceDaemon(_ events: Int16) {
         if events & Int16(POLLOUT) != 0, !toDaemon.write(to: daemon) {
-            log("clipd detached (\(UnixStream.errorText()))")
+            log("clipd detached (\(errnoText()))")
             closeDaemon()
             return
         }
@@ -224,13 +227,14 @@ public final class AgentPortHolder: @unchecked Sendable {
         nextAttempt = DispatchTime.now()
     }
 
-    /// Ends the daemon's connection; the relay drops what it left half-written.
-    private func closeDaemon() {
+    /// Ends the daemon's connection. The relay hears of it (and drops what the daemon left
+    /// half-written) unless it is the one that let the daemon go.
+    private func closeDaemon(relayKnows: Bool = false) {
         guard daemon >= 0 else { return }
         close(daemon)
         daemon = -1
         toDaemon.clear()
-        carryOut(relay.daemonDisconnected())
+        if !relayKnows { carryOut(relay.daemonDisconnected()) }
     }
 
     private func carryOut(_ outputs: [AgentPortRelay.Output]) {
@@ -242,11 +246,7 @@ public final class AgentPortHolder: @unchecked Sendable {
                 if daemon >= 0 { toDaemon.append(bytes) }
             case .dropDaemon(let reason):
                 log("let clipd go: \(reason)")
-                if daemon >= 0 {
-                    close(daemon)
-                    daemon = -1
-                    toDaemon.clear()
-                }
+                closeDaemon(relayKnows: true)
             case .purgeGuest:
                 // Bytes in the socket that QEMU has not read would reach the next agent:
                 // a new connection leaves them behind with the old one.
@@ -270,13 +270,13 @@ public final class AgentPortHolder: @unchecked Sendable {
         case ended(String)
     }
 
+    /// Reads into the one buffer the loop keeps; the bytes returned are a copy of what came.
     private func readSome(_ fd: Int32) -> ReadResult {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        let count = read(fd, &buffer, buffer.count)
-        if count > 0 { return .bytes(Array(buffer[0..<count])) }
+        let count = read(fd, &readBuffer, readBuffer.count)
+        if count > 0 { return .bytes(Array(readBuffer[0..<count])) }
         if count == 0 { return .ended("end of file") }
         if errno == EAGAIN || errno == EINTR { return .again }
-        return .ended(UnixStream.errorText())
+        return .ended(errnoText())
     }
 }
 

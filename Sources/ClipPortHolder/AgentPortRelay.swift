@@ -87,15 +87,18 @@ public struct AgentPortRelay {
     /// agent that can hear it is told its client went.
     public mutating func daemonDisconnected() -> [Output] {
         guard daemonAttached else { return [] }
+        let partial: [Output] = fromDaemon.holdsPartialMessage
+            ? [.log("clipd went away in the middle of a message to the guest; the agent never sees any of it")] : []
+        return partial + forgetDaemon()
+    }
+
+    /// The daemon is gone or let go: what it left half-written is dropped, and an agent that
+    /// can hear it is told its client went.
+    private mutating func forgetDaemon() -> [Output] {
         daemonAttached = false
-        var out: [Output] = []
-        if fromDaemon.holdsPartialMessage {
-            out.append(.log("clipd went away in the middle of a message to the guest; the agent never sees any of it"))
-        }
         fromDaemon.reset()
         daemonSelection = false
-        if guestPort == .open { out.append(.toGuest(AgentWire.clientDisconnectedChunk)) }
-        return out
+        return guestPort == .open ? [.toGuest(AgentWire.clientDisconnectedChunk)] : []
     }
 
     /// Bytes the daemon wrote toward the guest.
@@ -105,11 +108,7 @@ public struct AgentPortRelay {
         do {
             messages = try fromDaemon.feed(bytes)
         } catch {
-            daemonAttached = false
-            fromDaemon.reset()
-            var out: [Output] = [.dropDaemon(reason: "it broke the agent's framing (\(error)); nothing of it was passed on")]
-            if guestPort == .open { out.append(.toGuest(AgentWire.clientDisconnectedChunk)) }
-            return out
+            return [.dropDaemon(reason: "it broke the agent's framing (\(error)); nothing of it was passed on")] + forgetDaemon()
         }
         var out: [Output] = []
         for message in messages {
@@ -127,11 +126,11 @@ public struct AgentPortRelay {
     // MARK: The guest's side
 
     /// Bytes the guest's agent wrote: the daemon's when one is attached.
-    public mutating func guestSent(_ bytes: ArraySlice<UInt8>) -> [Output] {
-        var out: [Output] = daemonAttached ? [.toDaemon(Array(bytes))] : []
+    public mutating func guestSent(_ bytes: [UInt8]) -> [Output] {
+        var out: [Output] = daemonAttached ? [.toDaemon(bytes)] : []
         guard !guestFramingLost else { return out }
         do {
-            for message in try fromGuest.feed(bytes) {
+            for message in try fromGuest.feed(bytes[...]) {
                 guard let body = message.bytes?.dropFirst(AgentWire.messageHeaderSize) else { continue }
                 if message.type == AgentWire.announceCapabilities {
                     guestSelection = Self.announcesSelection(message.bytes!)
@@ -163,9 +162,8 @@ public struct AgentPortRelay {
         }
         var out: [Output] = [.log("the guest's agent closed its port"), .purgeGuest]
         if daemonAttached {
-            daemonAttached = false
-            fromDaemon.reset()
             out.append(.dropDaemon(reason: "the guest's agent closed its port; a new session starts when it opens again"))
+            out += forgetDaemon()  // the port is closed now: no word to it
         }
         return out
     }

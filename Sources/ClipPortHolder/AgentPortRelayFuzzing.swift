@@ -15,7 +15,7 @@ public enum AgentPortRelayFuzzing {
             case 0: outputs = relay.daemonConnected()
             case 1: outputs = relay.daemonDisconnected()
             case 2: outputs = relay.daemonSent(bytes[...])
-            case 3: outputs = relay.guestSent(bytes[...])
+            case 3: outputs = relay.guestSent(bytes)
             case 4: outputs = relay.guestPortChanged(open: length & 1 == 1)
             default:
                 relay.guestConnectionRestarted()

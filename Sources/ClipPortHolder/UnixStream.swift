@@ -1,3 +1,5 @@
+import ClipControl
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,14 +9,10 @@ import Glibc
 enum UnixStream {
     /// Connects to `path`.
     static func connect(_ path: String) -> Result<Int32, HolderError> {
-        guard var address = address(path) else { return .failure(HolderError("socket path too long: \(path)")) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failure(HolderError("socket: \(errorText())")) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            let reason = errorText()
+        guard fd >= 0 else { return .failure(HolderError("socket: \(errnoText())")) }
+        guard UnixSocketPath.connect(fd, to: path) else {
+            let reason = errnoText()
             close(fd)
             return .failure(HolderError(reason))
         }
@@ -25,18 +23,15 @@ enum UnixStream {
     /// Listens on `path`, replacing a stale socket there; the socket is the owner's alone
     /// (mode 0600).
     static func listen(_ path: String) -> Result<Int32, HolderError> {
-        guard var address = address(path) else { return .failure(HolderError("socket path too long: \(path)")) }
         var status = stat()
         if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failure(HolderError("socket: \(errorText())")) }
+        guard fd >= 0 else { return .failure(HolderError("socket: \(errnoText())")) }
         let previous = umask(0o177)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = UnixSocketPath.bind(fd, to: path)
         umask(previous)
-        guard bound == 0, Glibc.listen(fd, 4) == 0 else {
-            let reason = errorText()
+        guard bound, Glibc.listen(fd, 4) == 0 else {
+            let reason = errnoText()
             close(fd)
             return .failure(HolderError("cannot listen on \(path): \(reason)"))
         }
@@ -56,19 +51,6 @@ enum UnixStream {
     static func setNonBlocking(_ fd: Int32) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         _ = fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC)
-    }
-
-    static func errorText(_ number: Int32 = errno) -> String { String(cString: strerror(number)) }
-
-    private static func address(_ path: String) -> sockaddr_un? {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        return address
     }
 }
 

@@ -3,11 +3,11 @@ import CWaylandProtocols
 
 /// The requests clipd makes on a data-control protocol. ext-data-control-v1 and
 /// zwlr_data_control_manager_v1 (version 2) are one protocol under two names: the same
-/// objects, requests, events and opcodes. This table lets the session speak either one
+/// objects, requests, events and opcodes. This table lets the display connection speak either one
 /// through the committed generated glue. All proxies are `OpaquePointer`s.
 ///
-/// Sendable by construction: every field is immutable, the closures capture nothing, and
-/// the interface pointer is the address of constant data in the generated glue.
+/// Sound as `@unchecked Sendable`: every field is immutable, the closures capture nothing,
+/// and the interface pointer is the address of constant data in the generated glue.
 struct DataControl: @unchecked Sendable {
     /// The manager's global interface name, as the registry announces it.
     let name: String

@@ -64,18 +64,4 @@ public struct ModelAgentControl {
         }
         return .success(bytes)
     }
-
-    /// The SHA-256 (hex) of what an application in the guest pastes as `type`, for large
-    /// data; nil when the paste failed.
-    public func pastedDigest(_ type: String, timeout: Double = 20) throws -> String? {
-        let out = "/tmp/paste-\(UUID().uuidString.prefix(8))"
-        try command("paste \(type) \(out)")
-        let steps = Int(timeout * 10)
-        let answer = try guest.shell("""
-            i=0; while [ ! -e \(out) ] && [ ! -e \(out).err ] && [ $i -lt \(steps) ]; do i=$((i+1)); sleep 0.1; done
-            [ -e \(out) ] && sha256sum \(out) | cut -d' ' -f1
-            """, timeout: timeout + 30)
-        let digest = answer.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        return digest.count == 64 ? digest : nil
-    }
 }

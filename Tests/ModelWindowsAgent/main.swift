@@ -150,7 +150,7 @@ func finishPaste(_ bytes: [UInt8]?, error: String? = nil) {
         writeFile(paste.output, bytes)
         say("pasted \(bytes.count) bytes")
     } else {
-        writeFile(paste.output + ".err", Array((error ?? "nothing") .utf8))
+        writeFile(paste.output + ".err", Array((error ?? "nothing").utf8))
         say("paste failed: \(error ?? "nothing")")
     }
 }
