@@ -4,8 +4,8 @@ import Foundation
 import Glibc
 #endif
 
-/// An Xvfb server started for one test: it picks a free display itself (`-displayfd`) and
-/// is ended by PID when the value goes away.
+/// An Xvfb server started for one test, on a display number no other server of the test
+/// process had; ended by PID when the value goes away.
 public final class XvfbServer {
     public let display: String
     private let process: ChildProcess
@@ -18,27 +18,49 @@ public final class XvfbServer {
 
     /// Starts a server that lives as long as `harness` (and ends after its daemons).
     /// With `display`, the server takes that display number instead of a free one.
+    ///
+    /// A free display is one this test process has not used before: Xvfb's own choice
+    /// (`-displayfd` alone) is the lowest free number, so a test that kills its server to
+    /// see the display go would find another test's new server on the same number.
     public init(harness: DaemonHarness, display fixed: String? = nil) throws {
         let directory = harness.root
-        let file = directory + "/xvfb-\(UUID().uuidString).display"
         let log = directory + "/xvfb.log"
         self.harness = harness
-        // exec: the PID recorded is Xvfb's own; the shell gives it descriptor 3 to write
-        // its display number to.
-        let which = fixed.map { "\($0) -displayfd 3" } ?? "-displayfd 3"
-        process = try ChildProcess("/bin/sh", ["-c", "exec /usr/bin/Xvfb \(which) -screen 0 640x480x24 -nolisten tcp -noreset -extension GLX 3>\(file)"],
-                                   stdout: .file(log), stderr: .file(log))
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if let text = try? String(contentsOfFile: file, encoding: .utf8), let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                display = ":\(number)"
-                harness.retain(self)
-                return
+            let wanted = fixed ?? Self.unusedDisplay()
+            let file = directory + "/xvfb-\(UUID().uuidString).display"
+            // exec: the PID recorded is Xvfb's own; the shell gives it descriptor 3 to write
+            // its display number to once it serves.
+            let started = try ChildProcess("/bin/sh", ["-c", "exec /usr/bin/Xvfb \(wanted) -displayfd 3 -screen 0 640x480x24 -nolisten tcp -noreset -extension GLX 3>\(file)"],
+                                           stdout: .file(log), stderr: .file(log))
+            while Date() < deadline && started.isRunning {
+                if let text = try? String(contentsOfFile: file, encoding: .utf8), let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    process = started
+                    display = ":\(number)"
+                    harness.retain(self)
+                    return
+                }
+                usleep(10_000)
             }
-            usleep(10_000)
+            started.stop(grace: 2)
+            if fixed != nil { break }  // taken, or too slow: a fixed display has no other choice
         }
-        process.stop(grace: 2)
         throw HarnessError("Xvfb did not start within 10 s; see \(log)")
+    }
+
+    nonisolated(unsafe) private static var nextDisplay = 20
+    private static let displayLock = NSLock()
+
+    /// A display number no server of this process had, and no other server holds now.
+    private static func unusedDisplay() -> String {
+        displayLock.lock()
+        defer { displayLock.unlock() }
+        while FileManager.default.fileExists(atPath: "/tmp/.X\(nextDisplay)-lock") || FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(nextDisplay)") {
+            nextDisplay += 1
+        }
+        defer { nextDisplay += 1 }
+        return ":\(nextDisplay)"
     }
 
     /// Ends the server now (the X server "goes away"). Xvfb sometimes lingers after SIGTERM
