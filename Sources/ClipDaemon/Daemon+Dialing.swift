@@ -50,7 +50,7 @@ extension Daemon {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     Self.configureKeepalive(channel)
-                    try channel.pipeline.syncOperations.addConnection(PeerConnection(daemon: self, role: .initiator(peer), remote: target.description))
+                    try channel.pipeline.syncOperations.addConnection(PeerConnection(owner: self, role: .initiator(peer), remote: target.description))
                 }
             }
             .connect(host: target.host, port: target.port)

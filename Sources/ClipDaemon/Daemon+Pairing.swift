@@ -120,7 +120,7 @@ extension Daemon {
                 channel.eventLoop.makeCompletedFuture {
                     let (pairing, client) = bound.value
                     try channel.pipeline.syncOperations.addConnection(
-                        PeerConnection(daemon: self, role: .pairingInitiator(pairing, target: target.description, reply: client), remote: target.description))
+                        PeerConnection(owner: self, role: .pairingInitiator(pairing, target: target.description, reply: client), remote: target.description))
                 }
             }
             .connect(host: target.host, port: target.port)
@@ -130,7 +130,7 @@ extension Daemon {
     }
 
     /// The joiner's side paired: store the peer with the address it dialled, and dial it.
-    func joinSucceeded(_ paired: PairedPeer, target: String, reply: ControlConnection) {
+    func joinSucceeded(_ paired: PairedPeer, target: String, reply: PairingReplyTarget) {
         guard store(paired, address: target, reply: reply) else { return }
         dialers[paired.identity.deviceID]?.connected()
         ensureDialer(paired.identity.deviceID)
@@ -139,7 +139,7 @@ extension Daemon {
     /// Saves a new pairing (the address, if any, goes first in the peer's list), answers the
     /// client, and drops sessions made with the peer's old keys. False when saving failed.
     @discardableResult
-    private func store(_ paired: PairedPeer, address: String?, reply: ControlConnection?) -> Bool {
+    private func store(_ paired: PairedPeer, address: String?, reply: PairingReplyTarget?) -> Bool {
         let id = paired.identity.deviceID
         var addresses = peers.peer(id: id)?.addresses ?? []
         if let address {

@@ -25,7 +25,7 @@ extension Daemon {
                     channel.eventLoop.makeCompletedFuture {
                         Self.configureKeepalive(channel)
                         let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
-                        try channel.pipeline.syncOperations.addConnection(PeerConnection(daemon: self, role: .responder, remote: remote))
+                        try channel.pipeline.syncOperations.addConnection(PeerConnection(owner: self, role: .responder, remote: remote))
                     }
                 }
                 .bind(host: hostPort.host, port: hostPort.port).get()

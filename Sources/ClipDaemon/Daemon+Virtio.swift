@@ -53,19 +53,13 @@ final class ChannelLink {
 
 /// The guest end's wishes, consulted at each new hello from the host.
 final class VirtioGuestLink {
-    enum Step {
-        case pair(PairingInitiator, ControlConnection)
-        case handshake(StoredPeer)
-        case wait
-    }
-
     /// A `clipd pair CODE virtio` waiting for the next hello.
     var pendingJoin: (PairingInitiator, ControlConnection)?
     var toldUnpaired = false
 
     /// What to start on a new attach: a pending pairing first, else the session with the
     /// paired host, else nothing (and say once how to pair).
-    func nextStep(_ daemon: Daemon) -> Step {
+    func nextStep(_ daemon: Daemon) -> GuestChannelStep {
         if let (pairing, reply) = pendingJoin {
             pendingJoin = nil
             return .pair(pairing, reply)
@@ -166,7 +160,7 @@ extension Daemon {
     /// The connection for the host end of a channel of `kind`.
     private func hostHandler(_ kind: ChannelKind, channel: String) -> ChannelHandler {
         switch kind {
-        case .clipd: PeerConnection(daemon: self, role: .channelHost(attachID: Self.newAttachID()), remote: "virtio \(channel)")
+        case .clipd: PeerConnection(owner: self, role: .channelHost(attachID: Self.newAttachID()), remote: "virtio \(channel)")
         case .spiceAgent: VDAgentConnection(daemon: self, channel: channel)
         }
     }
@@ -211,7 +205,7 @@ extension Daemon {
                     channel.eventLoop.makeCompletedFuture {
                         // A device for an agent is the host's end of its port (a pty, say).
                         let handler: ChannelHandler = kind == .clipd
-                            ? PeerConnection(daemon: self, role: .channelGuest(guestLink), remote: remote)
+                            ? PeerConnection(owner: self, role: .channelGuest, remote: remote)
                             : VDAgentConnection(daemon: self, channel: spec)
                         try channel.pipeline.syncOperations.addConnection(handler)
                     }

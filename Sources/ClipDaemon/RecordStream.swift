@@ -19,12 +19,36 @@ protocol SessionHost: AnyObject {
     func nextStreamMessage(on session: SessionID) -> SessionMessage?
 }
 
+/// Where a record stream writes: a NIO channel (`ChannelRecordSink`) or a test's buffer.
+protocol RecordSink {
+    var allocator: ByteBufferAllocator { get }
+    /// Whether the transport takes more now (the stream pulls item bytes only while it does).
+    var isWritable: Bool { get }
+    func write(_ bytes: ByteBuffer, flush: Bool)
+    func flush()
+}
+
+/// A record sink writing to the channel of a handler's context.
+struct ChannelRecordSink: RecordSink {
+    let context: ChannelHandlerContext
+
+    var allocator: ByteBufferAllocator { context.channel.allocator }
+    var isWritable: Bool { context.channel.isWritable }
+
+    func write(_ bytes: ByteBuffer, flush: Bool) {
+        if flush { context.writeAndFlush(NIOAny(bytes), promise: nil) } else { context.write(NIOAny(bytes), promise: nil) }
+    }
+
+    func flush() { context.flush() }
+}
+
 /// The record layer of one established session: opens incoming records straight from the
 /// receive buffer (a record split across reads is the only copy), seals outgoing messages
 /// straight into the send buffer (a DATA record's header and item bytes are never joined),
 /// and pulls item bytes from the engine while the socket is writable.
 ///
-/// Runs on the daemon's event loop, owned by one `PeerConnection`.
+/// Runs on the daemon's event loop, owned by one `PeerConnection`; needs no channel, only a
+/// `RecordSink`, so it runs in tests on bytes alone.
 final class RecordStream {
     let sealer: RecordSealer
     let opener: RecordOpener
@@ -122,20 +146,20 @@ final class RecordStream {
 
     /// Sends a key update when the current key protected anything, so no key that is
     /// found in memory later opens more than the last interval's records.
-    func updateKeyIfUsed(context: ChannelHandlerContext) throws {
+    func updateKeyIfUsed(to sink: some RecordSink) throws {
         guard sealer.recordsUnderKey > 0 else { return }
         let record = try sealer.sealKeyUpdate()
-        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(bytes: record)), promise: nil)
+        sink.write(sink.allocator.buffer(bytes: record), flush: true)
     }
 
     /// Seals and writes one message. A DATA message's pieces are sealed where they lie.
     /// Returns false when the session has reached its record limit and must end.
-    func send(_ message: SessionMessage, context: ChannelHandlerContext, flush: Bool) throws -> Bool {
+    func send(_ message: SessionMessage, to sink: some RecordSink, flush: Bool) throws -> Bool {
         if case .data(let data) = message {
             let header = SessionMessage.dataHeader(requestID: data.requestID, offset: data.offset)
-            return try header.withUnsafeBytes { h in try withParts(data.parts[...], [h]) { try write($0, context: context, flush: flush) } }
+            return try header.withUnsafeBytes { h in try withParts(data.parts[...], [h]) { try write($0, to: sink, flush: flush) } }
         }
-        return try message.encoded().withUnsafeBytes { try write([$0], context: context, flush: flush) }
+        return try message.encoded().withUnsafeBytes { try write([$0], to: sink, flush: flush) }
     }
 
     /// Pins every part's bytes and hands their pointers on at once.
@@ -144,14 +168,14 @@ final class RecordStream {
         return try first.withUnsafeBytes { try withParts(parts.dropFirst(), pinned + [$0], body) }
     }
 
-    private func write(_ parts: [UnsafeRawBufferPointer], context: ChannelHandlerContext, flush: Bool) throws -> Bool {
+    private func write(_ parts: [UnsafeRawBufferPointer], to sink: some RecordSink, flush: Bool) throws -> Bool {
         let size = RecordSealer.sealedSize(plaintextCount: parts.reduce(0) { $0 + $1.count })
-        var out = context.channel.allocator.buffer(capacity: size)
+        var out = sink.allocator.buffer(capacity: size)
         try out.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
             try sealer.seal(plaintextParts: parts, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
             return size
         }
-        if flush { context.writeAndFlush(NIOAny(out), promise: nil) } else { context.write(NIOAny(out), promise: nil) }
+        sink.write(out, flush: flush)
         return !sealer.needsRehandshake
     }
 
@@ -159,7 +183,7 @@ final class RecordStream {
     /// and the engine has some. Returns false when the session must end. A call made while
     /// a pull is under way (the flush at its end can make the socket writable again, and
     /// NIO says so at once) makes that pull go round once more, so no wake-up is lost.
-    func pump(session: SessionID, host: SessionHost, context: ChannelHandlerContext) throws -> Bool {
+    func pump(session: SessionID, host: SessionHost, to sink: some RecordSink) throws -> Bool {
         guard !pumping else {
             pumpAgain = true
             return true
@@ -169,11 +193,11 @@ final class RecordStream {
         repeat {
             pumpAgain = false
             var wrote = false
-            while context.channel.isWritable, let message = host.nextStreamMessage(on: session) {
+            while sink.isWritable, let message = host.nextStreamMessage(on: session) {
                 wrote = true
-                guard try send(message, context: context, flush: false) else { return false }
+                guard try send(message, to: sink, flush: false) else { return false }
             }
-            if wrote { context.flush() }
+            if wrote { sink.flush() }
         } while pumpAgain
         return true
     }
