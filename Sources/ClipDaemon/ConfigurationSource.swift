@@ -5,42 +5,32 @@ import Logging
 /// Settings given on `clipd run`'s command line. Each one set wins over the config file,
 /// at start and at every reload. A value type; safe to share between threads.
 public struct RunOverrides: Sendable {
-    public var backend: DaemonConfiguration.Backend?
-    public var selections: Set<Selection>?
-    public var listen: [String]?
-    public var maximumItemSize: UInt64?
-    public var lazyThreshold: UInt64?
-    public var chunkCacheBudget: UInt64?
-    public var name: String?
-    /// `[]` is `--virtio none`: no channel, not even a guest's own port.
-    public var virtio: [VirtioChannel]?
-    public var vdagent: [VirtioChannel]?
-    public var logLevel: Logger.Level?
+    /// The options' values, read into an otherwise default configuration.
+    private var values = DaemonConfiguration()
+    /// The config keys the options set.
+    private(set) var keyNames: Set<String> = []
 
     public init() {}
 
-    /// The config keys these settings stand for.
-    var keyNames: Set<String> {
-        let set: [(String, Bool)] = [
-            ("backend", backend != nil), ("selections", selections != nil), ("listen", listen != nil), ("max_size", maximumItemSize != nil),
-            ("lazy_above", lazyThreshold != nil), ("chunk_cache", chunkCacheBudget != nil), ("name", name != nil), ("virtio", virtio != nil),
-            ("vdagent", vdagent != nil), ("log_level", logLevel != nil),
-        ]
-        return Set(set.filter(\.1).map(\.0))
+    /// Reads `clipd run`'s options: each option's long name (without dashes) with the
+    /// arguments it was given, in order (an option not given: absent or empty). Throws a
+    /// one-line error for a bad value or an option no key has.
+    public init(options: [String: [String]]) throws {
+        for (option, arguments) in options where !arguments.isEmpty {
+            guard let key = DaemonConfiguration.keys.first(where: { $0.option == option }), let parse = key.parseArguments else {
+                throw DaemonError("--\(option) is not a setting of clipd run")
+            }
+            try parse(arguments, &values)
+            keyNames.insert(key.name)
+        }
     }
 
     func apply(to configuration: inout DaemonConfiguration) {
-        if let backend { configuration.backend = backend }
-        if let selections { configuration.selections = selections }
-        if let listen { configuration.listen = listen }
-        if let maximumItemSize { configuration.maximumItemSize = maximumItemSize }
-        if let lazyThreshold { configuration.lazyThreshold = lazyThreshold }
-        if let chunkCacheBudget { configuration.chunkCacheBudget = chunkCacheBudget }
-        if let name { configuration.name = name }
-        if let virtio { configuration.virtio = virtio }
-        if let vdagent { configuration.vdagent = vdagent }
-        if let logLevel { configuration.logLevel = logLevel }
+        for key in DaemonConfiguration.keys where keyNames.contains(key.name) { key.copy(values, &configuration) }
     }
+
+    /// Whether the command line sets the VM channels (`--virtio none` sets none).
+    var setsVirtio: Bool { keyNames.contains("virtio") }
 }
 
 /// Where a daemon's configuration comes from: a config file and the command line's
@@ -72,7 +62,7 @@ public struct ConfigurationSource: Sendable {
         let file = try DaemonConfiguration.load(path: path, required: required)
         var configuration = file
         overrides.apply(to: &configuration)
-        if overrides.virtio == nil, configuration.virtio.isEmpty, let guestPort {
+        if !overrides.setsVirtio, configuration.virtio.isEmpty, let guestPort {
             configuration.virtio = [.guestDevice(path: guestPort)]
         }
         for address in configuration.listen { _ = try HostPort(parsing: address) }

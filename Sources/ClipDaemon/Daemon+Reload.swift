@@ -40,15 +40,7 @@ extension Daemon {
             var lines = problems + closeRemovedListeners(keeping: new.listen, added: added)
             // What is bound: an address that could not be bound is tried again at the next reload.
             configuration.listen = new.listen.filter { spec in listeners.contains { $0.spec == spec } }
-            lines += reconcileChannels(old: old, new: new)
-            configuration.maximumItemSize = new.maximumItemSize
-            configuration.lazyThreshold = new.lazyThreshold
-            configuration.chunkCacheBudget = new.chunkCacheBudget
-            engine.updateLimits(maximumItemSize: new.maximumItemSize, lazyThreshold: new.lazyThreshold,
-                                chunkCacheBudget: Int(clamping: new.chunkCacheBudget))
-            configuration.syncFiles = new.syncFiles
-            configuration.logLevel = new.logLevel
-            DaemonLogging.level = new.logLevel
+            lines += apply(DaemonConfiguration.differingKeys(old, new), from: new)
             return lines + peerLines
         }.get()
         let changed = DaemonConfiguration.differingKeys(old, new)
@@ -61,6 +53,29 @@ extension Daemon {
         let overridden = source.overriddenKeys(file: file, effective: new)
         if !overridden.isEmpty { lines.append("\(overridden.joined(separator: ", ")): set on clipd run's command line, which wins over the file") }
         for line in lines { logger.notice("\(line)") }
+        return lines
+    }
+
+    /// Takes the new value of every live key that changed, then does what each kind of key
+    /// needs once (listeners were bound and closed already).
+    private func apply(_ changed: [ConfigurationKey], from new: DaemonConfiguration) -> [String] {
+        let live = changed.filter { $0.live && $0.reload != .listeners }
+        let old = configuration
+        for key in live { key.copy(new, &configuration) }
+        var lines: [String] = []
+        for effect in Set(live.map(\.reload)) {
+            switch effect {
+            case .engineLimits:
+                engine.updateLimits(maximumItemSize: configuration.maximumItemSize, lazyThreshold: configuration.lazyThreshold,
+                                    chunkCacheBudget: Int(clamping: configuration.chunkCacheBudget))
+            case .logLevel:
+                DaemonLogging.level = configuration.logLevel
+            case .channels:
+                lines += reconcileChannels(old: old, new: configuration)
+            case .copied, .atRestart, .listeners:
+                break
+            }
+        }
         return lines
     }
 
@@ -99,8 +114,6 @@ extension Daemon {
         var lines: [String] = []
         let before = old.virtio.map { ($0, ChannelKind.clipd) } + old.vdagent.map { ($0, ChannelKind.spiceAgent) }
         let after = new.virtio.map { ($0, ChannelKind.clipd) } + new.vdagent.map { ($0, ChannelKind.spiceAgent) }
-        configuration.virtio = new.virtio
-        configuration.vdagent = new.vdagent
         for (channel, kind) in before where !after.contains(where: { $0 == (channel, kind) }) {
             if case .hostListen = channel {
                 lines.append("\(kind.option) \(channel): still listening until clipd restarts")

@@ -4,25 +4,9 @@ import Logging
 import ClipTOML
 
 /// Everything `clipd run` needs, from the config file and then the command line (the
-/// command line wins).
-///
-/// Config file (TOML), every key optional:
-///
-///     backend = "auto"                   # auto | wayland | x11 | memory
-///     selections = ["clipboard"]         # add "primary" to sync it too
-///     listen = ["0.0.0.0:7439"]          # without it the daemon only dials out
-///     max_size = "64MiB"
-///     name = "desk"                      # shown to peers; default: host name
-///     sync_secrets = false               # items password managers mark secret
-///     extra_mime_types = ["application/x-foo"]   # beyond text, HTML, URIs, images
-///     virtio = ["unix:/run/vm/clipd.sock"]       # VM channels (host: unix:, unix-listen:; guest: a device)
-///     vdagent = ["unix:/run/vm/vdagent-holder.sock"]  # guests' SPICE agent ports (com.redhat.spice.0), held by passvm
-///     lazy_above = "256KiB"              # larger items from peers are fetched when pasted
-///     chunk_cache = "32MiB"              # chunks kept for deltas and relaying, beyond held items
-///     sync_files = true                  # files copied in a file manager travel with their URIs
-///     log_level = "info"                 # trace, debug, info, notice, warning, error
-///
-/// `ConfigurationTemplate.text` is this list as the commented file written on first run.
+/// command line wins). Every key is optional; `DaemonConfiguration.keys` defines each one
+/// (name, option, how it is read, its template lines, what a reload does with it), and
+/// `ConfigurationTemplate.text` is the commented file written on first run.
 public struct DaemonConfiguration: Sendable, Equatable {
     public enum Backend: String, Sendable { case auto, memory, x11, wayland }
 
@@ -78,62 +62,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
         for key in table.keys where !known.contains(key) {
             throw DaemonError("invalid config \(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
-        if let value = table["backend"] {
-            guard let s = value.string, let b = Backend(rawValue: s) else { throw DaemonError("invalid config \(path): backend must be auto, memory, x11 or wayland") }
-            config.backend = b
-        }
-        if let value = table["selections"] {
-            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): selections must be a list of names") }
-            config.selections = try parseSelections(list.joined(separator: ","))
-        }
-        if let value = table["listen"] {
-            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): listen must be a list of \"HOST:PORT\"") }
-            config.listen = list
-        }
-        if let value = table["max_size"] { config.maximumItemSize = try size(value, key: "max_size", example: "64MiB", path: path) }
-        if let value = table["lazy_above"] { config.lazyThreshold = try size(value, key: "lazy_above", example: "256KiB", path: path, zero: true) }
-        if let value = table["chunk_cache"] { config.chunkCacheBudget = try size(value, key: "chunk_cache", example: "32MiB", path: path, zero: true) }
-        if let value = table["sync_secrets"] {
-            guard let b = value.bool else { throw DaemonError("invalid config \(path): sync_secrets must be true or false") }
-            config.syncSecrets = b
-        }
-        if let value = table["sync_files"] {
-            guard let b = value.bool else { throw DaemonError("invalid config \(path): sync_files must be true or false") }
-            config.syncFiles = b
-        }
-        if let value = table["extra_mime_types"] {
-            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): extra_mime_types must be a list of MIME types") }
-            if let bad = list.first(where: { !MIMEType.isValid($0) }) {
-                throw DaemonError("invalid config \(path): extra_mime_types: '\(Printable.text(bad))' is not a MIME type (\(MIMEType.problem(bad)!))")
+        for key in keys {
+            guard let value = table[key.name] else { continue }
+            do {
+                try key.parse(value, &config)
+            } catch let problem as ConfigurationKey.Problem {
+                throw DaemonError("invalid config \(path): \(problem.message)")
             }
-            config.extraMIMETypes = list
-        }
-        if let value = table["virtio"] {
-            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): virtio must be a list like [\"unix:/run/vm/clipd.sock\"]") }
-            config.virtio = try list.map { try VirtioChannel(parsing: $0) }
-        }
-        if let value = table["vdagent"] {
-            guard let list = value.array?.compactMap({ $0.string }) else { throw DaemonError("invalid config \(path): vdagent must be a list like [\"unix:/run/vm/vdagent.sock\"]") }
-            config.vdagent = try list.map { try VirtioChannel(parsing: $0, option: "--vdagent") }
-        }
-        if let value = table["log_level"] {
-            guard let s = value.string, let level = Logger.Level(rawValue: s) else {
-                throw DaemonError("invalid config \(path): log_level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            config.logLevel = level
-        }
-        if let value = table["name"] {
-            guard let s = value.string, !s.isEmpty else { throw DaemonError("invalid config \(path): name must be a non-empty string") }
-            config.name = s
         }
         return config
-    }
-
-    /// A size key: a string like "64MiB" or a plain number of bytes.
-    private static func size(_ value: TOMLValue, key: String, example: String, path: String, zero: Bool = false) throws -> UInt64 {
-        if let s = value.string { return try SizeParser.parse(s) }
-        if let n = value.int, n > 0 || (zero && n == 0) { return UInt64(n) }
-        throw DaemonError("invalid config \(path): \(key) must be a size like \"\(example)\"")
     }
 
     /// The backend `auto` stands for here: Wayland when WAYLAND_DISPLAY is set, else X11

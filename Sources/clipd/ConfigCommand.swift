@@ -40,9 +40,9 @@ struct Config: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make the running daemon re-read its config file and peers.toml (as SIGHUP does).",
             discussion: """
-                Sessions stay open. Prints what changed and what waits for a restart (backend, \
-                selections, name, sync_secrets, extra_mime_types). An invalid file changes \
-                nothing: the daemon keeps its settings and this exits 1 with the error.
+                Sessions stay open. Prints what changed and what waits for a restart \
+                (\(DaemonConfiguration.restartKeys.joined(separator: ", "))). An invalid file \
+                changes nothing: the daemon keeps its settings and this exits 1 with the error.
                 """)
 
         @OptionGroup var home: HomeOption

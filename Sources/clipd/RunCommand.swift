@@ -63,31 +63,15 @@ struct Run: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log every session event (--log-level debug).")
     var verbose = false
 
-    /// The command line's settings, which win over the config file at start and at reloads.
+    /// The command line's settings, which win over the config file at start and at reloads;
+    /// `DaemonConfiguration.keys` reads each option as it reads the key.
     func overrides() throws -> RunOverrides {
-        var o = RunOverrides()
-        if let backend {
-            guard let b = DaemonConfiguration.Backend(rawValue: backend) else {
-                throw DaemonError("unknown backend '\(backend)': use auto, wayland, x11 or memory")
-            }
-            o.backend = b
-        }
-        if let selections { o.selections = try DaemonConfiguration.parseSelections(selections) }
-        if !listen.isEmpty { o.listen = listen }
-        if let maxSize { o.maximumItemSize = try SizeParser.parse(maxSize) }
-        if let lazyAbove { o.lazyThreshold = try SizeParser.parse(lazyAbove) }
-        if let chunkCache { o.chunkCacheBudget = try SizeParser.parse(chunkCache) }
-        o.name = name
-        if !virtio.isEmpty { o.virtio = virtio == ["none"] ? [] : try virtio.map { try VirtioChannel(parsing: $0) } }
-        if !vdagent.isEmpty { o.vdagent = try vdagent.map { try VirtioChannel(parsing: $0, option: "--vdagent") } }
-        if let logLevel {
-            guard let level = Logger.Level(rawValue: logLevel) else {
-                throw DaemonError("unknown log level '\(logLevel)': use trace, debug, info, notice, warning or error")
-            }
-            o.logLevel = level
-        }
-        if verbose { o.logLevel = .debug }
-        return o
+        try RunOverrides(options: [
+            "backend": backend.map { [$0] } ?? [], "selections": selections.map { [$0] } ?? [], "listen": listen,
+            "virtio": virtio, "vdagent": vdagent, "max-size": maxSize.map { [$0] } ?? [], "lazy-above": lazyAbove.map { [$0] } ?? [],
+            "chunk-cache": chunkCache.map { [$0] } ?? [], "name": name.map { [$0] } ?? [],
+            "log-level": verbose ? ["debug"] : logLevel.map { [$0] } ?? [],
+        ])
     }
 
     func run() throws {

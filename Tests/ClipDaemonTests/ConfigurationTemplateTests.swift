@@ -1,4 +1,5 @@
-import ClipDaemon
+import ClipTOML
+@testable import ClipDaemon
 import ClipTestSupport
 import Foundation
 import Logging
@@ -35,11 +36,39 @@ struct ConfigurationTemplateTests {
         let names = arguments.compactMap { ($0["names"] as? [[String: Any]])?.first { $0["kind"] as? String == "long" }?["name"] as? String }
         #expect(names.count >= 12)
         let aside: Set = ["home", "config", "verbose", "help", "version"]
-        let keys = Set(DaemonConfiguration.knownKeys)
-        for name in names where !aside.contains(name) {
-            let key = ["max-size": "max_size", "lazy-above": "lazy_above", "chunk-cache": "chunk_cache", "log-level": "log_level"][name] ?? name
-            #expect(keys.contains(key), "--\(name) has no config key")
+        let options = Set(DaemonConfiguration.keys.compactMap(\.option))
+        #expect(Set(names).subtracting(aside) == options, "clipd run's options and the keys' options differ")
+    }
+
+    /// Each key's example, in a file or given as its option, reads into a configuration
+    /// that differs from the defaults on that key alone: every entry of the table parses,
+    /// compares and copies its own setting.
+    @Test func everyKeyReadsItsExampleFromTheFileAndTheCommandLine() throws {
+        for key in DaemonConfiguration.keys {
+            let file = try DaemonConfiguration.parse("\(key.name) = \(key.example)\n", path: "c")
+            #expect(DaemonConfiguration.differingKeys(file, DaemonConfiguration()).map(\.name) == [key.name], "\(key.name) = \(key.example)")
+            var copied = DaemonConfiguration()
+            key.copy(file, &copied)
+            #expect(copied == file, "\(key.name) does not copy its value")
+            guard let option = key.option else { continue }
+            let value = try #require(try TOMLDocument.parse("v = \(key.example)\n", what: "example")["v"])
+            let arguments = value.array?.compactMap(\.string) ?? [value.string ?? value.int.map(String.init) ?? ""]
+            var configuration = DaemonConfiguration()
+            try RunOverrides(options: [option: arguments]).apply(to: &configuration)
+            #expect(configuration == file, "--\(option) \(arguments) reads otherwise than the file's \(key.name)")
         }
+    }
+
+    @Test func aBadValueNamesTheFileAndTheKey() {
+        for key in DaemonConfiguration.keys {
+            #expect(throws: DaemonError.self, "\(key.name) took a table") { try DaemonConfiguration.parse("\(key.name) = { a = 1 }\n", path: "/x/c.toml") }
+            do {
+                _ = try DaemonConfiguration.parse("\(key.name) = { a = 1 }\n", path: "/x/c.toml")
+            } catch {
+                #expect("\(error)".hasPrefix("invalid config /x/c.toml: \(key.name)"), "\(error)")
+            }
+        }
+        #expect(throws: DaemonError.self) { try RunOverrides(options: ["sync-files": ["true"]]) }
     }
 
     @Test func theLogLevelSwitchKeepsEveryLevel() {
@@ -62,8 +91,7 @@ struct ConfigurationTemplateTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/clipd.toml"
         try "max_size = \"1MiB\"\nlisten = [\"127.0.0.1:7001\"]\n".write(toFile: path, atomically: true, encoding: .utf8)
-        var overrides = RunOverrides()
-        overrides.listen = ["127.0.0.1:7002"]
+        let overrides = try RunOverrides(options: ["listen": ["127.0.0.1:7002"]])
         let source = ConfigurationSource(path: path, required: true, overrides: overrides, guestPort: nil)
         let first = try source.load()
         #expect(first.maximumItemSize == 1 << 20 && first.listen == ["127.0.0.1:7002"])
