@@ -10,11 +10,7 @@ import NIOPosix
 extension Daemon: SessionHost {
     /// The next DATA or DATA_END the engine has for `session`; what pulling it set off
     /// (fetching a relay's next window) is carried out at once.
-    func nextStreamMessage(on session: SessionID) -> SessionMessage? {
-        let (message, actions) = engine.nextStreamMessage(on: session)
-        perform(actions)
-        return message
-    }
+    func nextStreamMessage(on session: SessionID) -> SessionMessage? { hub.nextStreamMessage(on: session) }
 
     /// A new local item (a desktop copy, `clipd send`): its header is made now, so its clock
     /// reading orders it among other copies; a large one is chunked and hashed off the
@@ -50,7 +46,7 @@ extension Daemon: SessionHost {
         let actions = engine.commitLocalCopy(item)
         guard engine.currentHeader(item.selection)?.id == item.id else { return done(nil) }
         done(item)
-        perform(actions)
+        hub.perform(actions)
     }
 
     /// Runs the batches on this thread and one more: the chunks of a large copy are hashed
@@ -179,7 +175,7 @@ final class EngineItemReader: ItemReader, @unchecked Sendable {
         if !begun {
             begun = true
             let (known, actions) = daemon.engine.beginRead(item)
-            daemon.perform(actions)
+            daemon.hub.perform(actions)
             guard known else { return deliver(.failed("the item is no longer here")) }
         }
         let outcome = daemon.engine.read(item, representation: representation, offset: offset)
@@ -196,7 +192,7 @@ final class EngineItemReader: ItemReader, @unchecked Sendable {
         daemon.loop.execute { [self] in
             guard !closed else { return }
             closed = true
-            if begun { daemon.perform(daemon.engine.endRead(item)) }
+            if begun { daemon.hub.perform(daemon.engine.endRead(item)) }
         }
     }
 }

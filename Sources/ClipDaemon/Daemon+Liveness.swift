@@ -24,7 +24,7 @@ extension Daemon {
         let wait = deadline > Self.monotonicMilliseconds() ? deadline - Self.monotonicMilliseconds() : 0
         fetchWatch = loop.scheduleTask(in: .milliseconds(Int64(wait))) { [self] in
             fetchWatch = nil
-            perform(engine.expireStalledFetches())  // and arms it again, through perform
+            hub.perform(engine.expireStalledFetches())  // and arms it again, through perform
         }
     }
 }

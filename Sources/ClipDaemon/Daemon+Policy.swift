@@ -25,9 +25,9 @@ extension Daemon {
         assertOnLoop()
         for (id, connection) in connections {
             guard let peer = connection.peer else { continue }
-            perform(engine.updatePolicy(id, effectivePolicy(for: peer.deviceID)))
+            hub.perform(engine.updatePolicy(id, effectivePolicy(for: peer.deviceID)))
         }
-        for id in agentSessions.keys { perform(engine.updatePolicy(id, agentPolicy)) }
+        for id in agentSessions.keys { hub.perform(engine.updatePolicy(id, agentPolicy)) }
     }
 
     /// `clipd pause` and `clipd resume`. Pausing is remembered in the runtime directory, so

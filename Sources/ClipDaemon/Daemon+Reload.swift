@@ -14,7 +14,7 @@ extension Daemon {
     ///
     /// Call from any task: files are read and listeners bound off the loop, and everything
     /// the daemon holds is changed on it. Sessions stay open throughout.
-    public func reload(from source: ConfigurationSource) async throws -> [String] {
+    func reload(from source: ConfigurationSource) async throws -> [String] {
         // One reload at a time: a second (SIGHUP during `clipd config reload`) would bind the
         // same new listeners twice.
         let first = try await loop.submit { [self] () -> Bool in

@@ -24,7 +24,7 @@ import Glibc
 /// Lifetime: connection handlers hold the daemon unowned, so whoever creates it keeps it
 /// until its group has shut down (`stop()` leaves accepted control connections open; the
 /// group closes them).
-public final class Daemon: @unchecked Sendable {
+final class Daemon: @unchecked Sendable {
     let loop: EventLoop
     let group: EventLoopGroup
     let logger: Logger
@@ -33,15 +33,13 @@ public final class Daemon: @unchecked Sendable {
     let paths: DaemonPaths
     /// What the daemon runs with; a reload replaces it (`Daemon+Reload`).
     var configuration: DaemonConfiguration
-    let engine: SyncEngine
+    /// The engine and its sessions: peers' connections and guests' SPICE agents alike.
+    let hub: SyncHub
+    var engine: SyncEngine { hub.engine }
     let backend: ClipboardBackend
 
-    private(set) var connections: [SessionID: PeerConnection] = [:]
-    /// Guests' SPICE agents, each a session of the engine like a peer's.
-    private(set) var agentSessions: [SessionID: VDAgentConnection] = [:]
     /// The live connection of each SPICE agent channel, by its spec.
     private(set) var agentConnections: [String: VDAgentConnection] = [:]
-    private var nextSession = 1
     /// Sockets accepting peers: the `listen` entry each serves, and the address bound.
     var listeners: [(spec: String, channel: Channel, bound: String)] = []
     var listenersDescription: [String] { listeners.map(\.bound) }
@@ -55,7 +53,7 @@ public final class Daemon: @unchecked Sendable {
     var reloading = false
     /// Where a reload reads the configuration from; nil when the daemon was given a
     /// configuration only (tests, benchmarks).
-    public var configurationSource: ConfigurationSource?
+    var configurationSource: ConfigurationSource?
     var controlChannel: Channel?
     private var handshakeTimestamps: [DeviceID: UInt64] = [:]
     private var lastIssuedTimestamp: UInt64 = 0
@@ -95,7 +93,7 @@ public final class Daemon: @unchecked Sendable {
     var fetchWatch: Scheduled<Void>?
 
     /// Creates the daemon's state. Nothing is opened until `start()`.
-    public init(configuration: DaemonConfiguration, paths: DaemonPaths, group: EventLoopGroup, logger: Logger) throws {
+    init(configuration: DaemonConfiguration, paths: DaemonPaths, group: EventLoopGroup, logger: Logger) throws {
         self.configuration = configuration
         self.paths = paths
         self.group = group
@@ -108,12 +106,18 @@ public final class Daemon: @unchecked Sendable {
         paused = FileManager.default.fileExists(atPath: paths.pausedFile)
         contacts = ContactLog(path: paths.lastContactFile)
         backend = Self.makeBackend(configuration: configuration, environment: ProcessInfo.processInfo.environment, logger: logger)
-        self.engine = SyncEngine(
+        hub = SyncHub(engine: SyncEngine(
             deviceID: identity.deviceID, deviceName: identity.name, maximumItemSize: configuration.maximumItemSize,
             selections: configuration.selections, lazyThreshold: configuration.lazyThreshold,
             chunkCacheBudget: Int(clamping: configuration.chunkCacheBudget),
-            wallMilliseconds: Self.wallMilliseconds, monotonicMilliseconds: Self.monotonicMilliseconds)
+            wallMilliseconds: Self.wallMilliseconds, monotonicMilliseconds: Self.monotonicMilliseconds))
+        hub.local = self
     }
+
+    /// Peers' sessions, by id.
+    var connections: [SessionID: PeerConnection] { hub.endpoints.compactMapValues { $0 as? PeerConnection } }
+    /// Guests' SPICE agents' sessions, by id.
+    var agentSessions: [SessionID: VDAgentConnection] { hub.endpoints.compactMapValues { $0 as? VDAgentConnection } }
 
     func assertOnLoop() { loop.preconditionInEventLoop() }
 
@@ -167,7 +171,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// Binds the control socket and listeners and starts dialing peers. Throws a
     /// one-line `DaemonError` when a socket cannot be bound.
-    public func start() async throws {
+    func start() async throws {
         try PrivateFiles.ensureDirectory(paths.runtimeDirectory)
         try await loop.submit { [self] in files.clear() }.get()
         try await bindControlSocket()
@@ -228,7 +232,7 @@ public final class Daemon: @unchecked Sendable {
     /// Closes every socket and cancels every timer. A message under way to a guest's SPICE
     /// agent is finished first (for up to `agentWriteGrace`): an agent holds a half-received
     /// message and would take the next host's first message as its rest.
-    public func stop() async {
+    func stop() async {
         _ = try? await loop.flatSubmit { [self] () -> EventLoopFuture<Void> in
             let writes = agentConnections.values.map { $0.writesFinished() }
             guard !writes.isEmpty else { return loop.makeSucceededVoidFuture() }
@@ -322,64 +326,28 @@ public final class Daemon: @unchecked Sendable {
                 return nil
             }
         }
-        let id = SessionID(nextSession)
-        nextSession += 1
-        connections[id] = connection
+        let id = hub.register(connection)
         // Registered first, so closing the old session does not start a redial.
         existing?.close(reason: "replaced by a newer session")
         dialers[peer.deviceID]?.connected()
         contacts.opened(peer.deviceID)
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
-        perform(engine.sessionOpened(id, peer: peer.deviceID, policy: effectivePolicy(for: peer.deviceID)))
+        hub.perform(engine.sessionOpened(id, peer: peer.deviceID, policy: effectivePolicy(for: peer.deviceID)))
         return id
     }
 
     func sessionEnded(_ id: SessionID, connection: PeerConnection, reason: String? = nil) {
         assertOnLoop()
-        guard connections[id] === connection else { return }
-        connections[id] = nil
+        guard hub.close(id, of: connection, reason: reason) else { return }
         if let peer = connection.peer { contacts.closed(peer.deviceID) }
-        perform(engine.sessionClosed(id, reason: reason))
         failWaits(for: id, peerName: connection.peer?.name ?? "peer")
         if let peer = connection.peer, !stopped { ensureDialer(peer.deviceID) }
     }
 
-    func received(_ message: SessionMessage, on id: SessionID) {
-        perform(engine.received(message, on: id))
-    }
-
-    /// Carries out the engine's actions.
-    func perform(_ actions: [SyncAction]) {
-        for action in actions {
-            switch action {
-            case .send(let id, let message):
-                endpoint(id)?.send(message)
-            case .streamReady(let id):
-                endpoint(id)?.streamReady()
-            case .apply(let header, let held, let from):
-                let source = from.map { peerName(of: $0) } ?? "this device"
-                logger.debug("applied item", metadata: ["item": "\(header.id)", "from": "\(source)", "bytes": "\(header.totalSize)", "held": "\(held != nil)"])
-                notifyWatchers(header, held: held)
-                if let view = desktopOwnership(of: header, held: held) {
-                    backend.own(view.header, content: view.content)
-                    restoreGuard.gaveDesktop(header, held: held)
-                }
-                // A large item replaced another: give the freed memory back at once.
-                if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
-                scheduleMemoryTrim()
-            case .readable(let id):
-                localReads.wake(id)
-            case .acknowledged(let item, let id, let status):
-                acknowledged(item, by: id, status: status)
-            case .close(let id, let reason):
-                endpoint(id)?.breakSession(reason: reason)
-            }
-        }
-        watchFetches()
-    }
+    func received(_ message: SessionMessage, on id: SessionID) { hub.received(message, on: id) }
 
     /// The far end of a session, a peer's or a guest agent's.
-    func endpoint(_ id: SessionID) -> SessionEndpoint? { connections[id] ?? agentSessions[id] }
+    func endpoint(_ id: SessionID) -> SessionEndpoint? { hub.endpoint(id) }
 
     func peerName(of id: SessionID) -> String { endpoint(id)?.sessionName ?? "peer" }
 
@@ -388,13 +356,11 @@ public final class Daemon: @unchecked Sendable {
     func agentSessionOpened(_ connection: VDAgentConnection) {
         assertOnLoop()
         guard !stopped else { return }
-        let id = SessionID(nextSession)
-        nextSession += 1
-        agentSessions[id] = connection
+        let id = hub.register(connection)
         connection.sessionID = id
         let actions = engine.sessionOpened(id, peer: connection.bridge.guestDevice, policy: agentPolicy)
-        perform(engine.received(.hello(.init(deviceName: connection.name, maximumItemSize: configuration.maximumItemSize)), on: id))
-        perform(actions)
+        hub.received(.hello(.init(deviceName: connection.name, maximumItemSize: configuration.maximumItemSize)), on: id)
+        hub.perform(actions)
     }
 
     /// One agent per channel: a second connection on a listening socket (the agent or
@@ -415,9 +381,7 @@ public final class Daemon: @unchecked Sendable {
 
     func agentSessionClosed(_ id: SessionID, connection: VDAgentConnection) {
         assertOnLoop()
-        guard agentSessions[id] === connection else { return }
-        agentSessions[id] = nil
-        perform(engine.sessionClosed(id))
+        guard hub.close(id, of: connection) else { return }
         failWaits(for: id, peerName: connection.name)
     }
 

@@ -13,7 +13,7 @@ import UnixSignals
 public struct DaemonService: Service {
     let daemon: Daemon
 
-    public init(daemon: Daemon) { self.daemon = daemon }
+    init(daemon: Daemon) { self.daemon = daemon }
 
     public func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)

@@ -2,14 +2,16 @@ import ClipCrypto
 import ClipSync
 import ClipWire
 
-/// Several engines joined by in-memory links, the way NIOEmbedded joins channels: every
-/// action is carried out by hand, messages are encoded and decoded as on the wire, streams
-/// are pulled from the engine exactly as the daemon's transport pulls them, and the test
-/// decides when the "network" delivers.
+/// Several engines joined by in-memory links, the way NIOEmbedded joins channels: each
+/// node's actions are carried out by the daemon's own driver (a `SyncHub`), messages are
+/// encoded and decoded as on the wire, streams are pulled through the hub exactly as the
+/// daemon's transport pulls them, and the test decides when the "network" delivers.
 final class InMemoryMesh {
     struct Link { let a: String; let sessionAtA: SessionID; let b: String; let sessionAtB: SessionID }
 
-    var engines: [String: SyncEngine] = [:]
+    var hubs: [String: SyncHub] = [:]
+    var engines: [String: SyncEngine] { hubs.mapValues(\.engine) }
+    private var nodes: [String: Node] = [:]
     var links: [Link] = []
     var queue: [(to: String, session: SessionID, bytes: [UInt8])] = []
     /// Sessions with item bytes to stream, in the order they became ready.
@@ -25,7 +27,6 @@ final class InMemoryMesh {
     /// Nodes that have gone silent (a frozen process, a dead path): what they would send is
     /// lost and what is sent to them never arrives, while their sessions stay open.
     var silent: Set<String> = []
-    private var nextSession = 1
     private let clock = ClockBox()
     /// The wall clock every engine of the mesh reads, in milliseconds.
     var wallClock: UInt64 {
@@ -37,15 +38,21 @@ final class InMemoryMesh {
              lazyThreshold: UInt64 = 256 * 1024, chunkCacheBudget: Int = 32 << 20) {
         let clock = self.clock
         let id = DeviceID(bytes: Array(SHA256.hash(Array(name.utf8)).prefix(16)))
-        engines[name] = SyncEngine(deviceID: id, deviceName: name, maximumItemSize: maximumItemSize, selections: selections,
-                                   lazyThreshold: lazyThreshold, chunkCacheBudget: chunkCacheBudget, wallMilliseconds: { clock.now() })
+        let hub = SyncHub(engine: SyncEngine(deviceID: id, deviceName: name, maximumItemSize: maximumItemSize, selections: selections,
+                                             lazyThreshold: lazyThreshold, chunkCacheBudget: chunkCacheBudget, wallMilliseconds: { clock.now() }))
+        let node = Node(mesh: self, name: name)
+        hub.local = node
+        hubs[name] = hub
+        nodes[name] = node
     }
 
     @discardableResult
     /// Joins `a` and `b`; `aForB` is a's policy for b, `bForA` b's for a.
     func connect(_ a: String, _ b: String, aForB: PeerPolicy = .open, bForA: PeerPolicy = .open) -> Link {
-        let link = Link(a: a, sessionAtA: SessionID(nextSession), b: b, sessionAtB: SessionID(nextSession + 1))
-        nextSession += 2
+        let endA = End(mesh: self, node: a, peerName: b), endB = End(mesh: self, node: b, peerName: a)
+        endA.session = hubs[a]!.register(endA)
+        endB.session = hubs[b]!.register(endB)
+        let link = Link(a: a, sessionAtA: endA.session, b: b, sessionAtB: endB.session)
         links.append(link)
         perform(engines[a]!.sessionOpened(link.sessionAtA, peer: engines[b]!.deviceID, policy: aForB), at: a)
         perform(engines[b]!.sessionOpened(link.sessionAtB, peer: engines[a]!.deviceID, policy: bForA), at: b)
@@ -53,12 +60,15 @@ final class InMemoryMesh {
     }
 
     func disconnect(_ link: Link) {
-        guard links.contains(where: { $0.sessionAtA == link.sessionAtA }) else { return }
-        links.removeAll { $0.sessionAtA == link.sessionAtA }
-        queue.removeAll { $0.session == link.sessionAtA || $0.session == link.sessionAtB }
-        streaming.removeAll { $0.session == link.sessionAtA || $0.session == link.sessionAtB }
-        perform(engines[link.a]!.sessionClosed(link.sessionAtA), at: link.a)
-        perform(engines[link.b]!.sessionClosed(link.sessionAtB), at: link.b)
+        guard links.contains(where: { $0.a == link.a && $0.sessionAtA == link.sessionAtA }) else { return }
+        links.removeAll { $0.a == link.a && $0.sessionAtA == link.sessionAtA }
+        let ends = [(link.a, link.sessionAtA), (link.b, link.sessionAtB)]
+        queue.removeAll { message in ends.contains { $0 == (message.to, message.session) } }
+        streaming.removeAll { stream in ends.contains { $0 == (stream.name, stream.session) } }
+        for (name, session) in ends {
+            let hub = hubs[name]!
+            if let end = hub.endpoint(session) { hub.close(session, of: end) }
+        }
     }
 
     @discardableResult
@@ -84,7 +94,7 @@ final class InMemoryMesh {
                 guard !silent.contains(to) else { continue }
                 delivered += 1
                 guard let message = try? SessionMessage.decode(bytes) else { fatalError("undecodable message in mesh") }
-                perform(engines[to]!.received(message, on: session), at: to)
+                hubs[to]!.received(message, on: session)
             } else if !streaming.isEmpty {
                 pullOne()
             } else {
@@ -97,12 +107,11 @@ final class InMemoryMesh {
     private func pullOne() {
         let (name, session) = streaming.removeFirst()
         guard !silent.contains(name) else { return }
-        let (message, actions) = engines[name]!.nextStreamMessage(on: session)
-        if let message {
+        // The hub pulls and carries out what pulling set off, as for the daemon's transports.
+        if let message = hubs[name]!.nextStreamMessage(on: session) {
             streaming.append((name, session))
             send(message, on: session, from: name)
         }
-        perform(actions, at: name)
     }
 
     /// Reads every byte of representation `rep` of the selection's item at `name`, letting
@@ -142,7 +151,7 @@ final class InMemoryMesh {
 
     func count(_ type: String, from name: String) -> Int { sent[name]?[type] ?? 0 }
 
-    private func send(_ message: SessionMessage, on session: SessionID, from name: String) {
+    fileprivate func send(_ message: SessionMessage, on session: SessionID, from name: String) {
         guard !silent.contains(name), let (to, remote) = peer(of: name, session: session) else { return }
         var bytes = message.encoded()
         if corruptData, case .data = message { bytes[SessionMessage.dataHeaderByteCount] ^= 1 }
@@ -166,26 +175,44 @@ final class InMemoryMesh {
         }
     }
 
-    func perform(_ actions: [SyncAction], at name: String) {
-        for action in actions {
-            switch action {
-            case .send(let session, let message):
-                send(message, on: session, from: name)
-            case .streamReady(let session):
-                if !streaming.contains(where: { $0.name == name && $0.session == session }) { streaming.append((name, session)) }
-            case .apply(let header, _, _):
-                applied[name, default: []].append(header)
-            case .readable:
-                break  // `read` polls after every step
-            case .acknowledged(let id, _, let status):
-                acks[name, default: []].append((id, status))
-            case .close(let session, let reason):
-                closed[name, default: []].append(reason)
-                if let link = links.first(where: { ($0.a == name && $0.sessionAtA == session) || ($0.b == name && $0.sessionAtB == session) }) {
-                    disconnect(link)
-                }
+    /// Carries out actions a test took from an engine itself, through the node's hub.
+    func perform(_ actions: [SyncAction], at name: String) { hubs[name]!.perform(actions) }
+
+    /// One end of a link, registered with its node's hub.
+    final class End: SessionEndpoint {
+        unowned let mesh: InMemoryMesh
+        let node: String
+        let sessionName: String
+        var session = SessionID(0)
+        init(mesh: InMemoryMesh, node: String, peerName: String) {
+            self.mesh = mesh
+            self.node = node
+            sessionName = peerName
+        }
+        func send(_ message: SessionMessage) { mesh.send(message, on: session, from: node) }
+        func streamReady() {
+            if !mesh.streaming.contains(where: { $0.name == node && $0.session == session }) { mesh.streaming.append((node, session)) }
+        }
+        func breakSession(reason: String) {
+            mesh.closed[node, default: []].append(reason)
+            if let link = mesh.links.first(where: { ($0.a == node && $0.sessionAtA == session) || ($0.b == node && $0.sessionAtB == session) }) {
+                mesh.disconnect(link)
             }
         }
+    }
+
+    /// What a node's engine does on its own device: recorded.
+    final class Node: SyncHubLocal {
+        unowned let mesh: InMemoryMesh
+        let name: String
+        init(mesh: InMemoryMesh, name: String) {
+            self.mesh = mesh
+            self.name = name
+        }
+        func applied(_ header: ItemHeader, held: ClipItem?, from session: SessionID?) { mesh.applied[name, default: []].append(header) }
+        func readable(_ item: ItemID) {}  // `read` polls after every step
+        func acknowledged(_ item: ItemID, by session: SessionID, status: SessionMessage.Ack.Status) { mesh.acks[name, default: []].append((item, status)) }
+        func actionsPerformed() {}
     }
 
     final class ClockBox: @unchecked Sendable {
