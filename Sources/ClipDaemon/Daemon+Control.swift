@@ -211,15 +211,15 @@ extension Daemon {
         if paused { lines.append("sync: paused (`clipd resume` to sync again)") }
         lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines.append(listeningLine())
-        let clipdLinks = virtioLinks.filter { $0.kind == .clipd }
-        if !clipdLinks.isEmpty || !virtioListeners.isEmpty {
-            let attached = clipdLinks.filter { $0.current != nil }.count
+        let clipdLinks = links.channels(.clipd)
+        if !clipdLinks.isEmpty || !links.channelListeners(.clipd).isEmpty {
+            let attached = clipdLinks.filter(\.connection.isConnected).count
             let channels = clipdLinks.map(\.channel.description) + configuration.virtio.filter { if case .hostListen = $0 { true } else { false } }.map(\.description)
             lines.append("VM channels: \(channels.joined(separator: ", ")) (\(attached) of \(clipdLinks.count) attached)")
         }
-        let agentLinks = virtioLinks.filter { $0.kind == .spiceAgent }
-        if !agentLinks.isEmpty || !agentListeners.isEmpty {
-            let channels = agentLinks.map(\.channel.description) + agentListeners.map(\.1)
+        let agentLinks = links.channels(.spiceAgent)
+        if !agentLinks.isEmpty || !links.channelListeners(.spiceAgent).isEmpty {
+            let channels = agentLinks.map(\.channel.description) + links.channelListeners(.spiceAgent).map(\.bound)
             lines.append("SPICE agent channels: \(channels.joined(separator: ", ")) (\(agentSessions.count) of \(channels.count) agents ready)")
         }
         let connected = connectedPeers
@@ -274,7 +274,7 @@ extension Daemon {
         response.lines = peers.peers.map { p in
             let state = connected.contains(p.deviceID) ? "connected" : "disconnected"
             let contact = contacts.describe(p.deviceID)
-            let addresses = p.addresses.isEmpty ? "(dials us)" : p.addresses.joined(separator: ",")
+            let addresses = p.addresses.isEmpty ? "(dials us)" : p.addresses.map(\.description).joined(separator: ",")
             return "\(p.name)\t\(p.deviceID.short)\t\(state)\t\(contact)\tdirection \(p.policy.direction.rawValue)\t\(addresses)"
         }
         return response
@@ -296,8 +296,7 @@ extension Daemon {
         let query = request.peer ?? ""
         let peer = try pairedPeer(query)
         try peers.remove(peer.deviceID)
-        dialers[peer.deviceID]?.retry?.cancel()
-        dialers[peer.deviceID] = nil
+        links.remove(.dialer(peer.deviceID))
         for connection in connections.values where connection.peer?.deviceID == peer.deviceID {
             connection.close(reason: "unpaired")
         }

@@ -16,7 +16,7 @@ extension Daemon {
         assertOnLoop()
         var findings = [DoctorFinding(.ok, "daemon running: \(identity.name) (device \(identity.deviceID.short)), backend \(backend.description), up \(Self.duration(since: startedAt))")]
         if paused { findings.append(DoctorFinding(.problem, "sync is paused: nothing leaves or reaches this machine's clipboard", fix: "clipd resume")) }
-        if listeners.isEmpty {
+        if links.peerListeners.isEmpty {
             findings.append(DoctorFinding(.note, "not listening: this machine only dials its peers", fix: "add listen = [\"0.0.0.0:\(DaemonConfiguration.defaultPort)\"] to \(paths.configFile) if peers must reach it"))
         } else {
             findings.append(DoctorFinding(.ok, "listening on \(listenersDescription.joined(separator: ", "))"))
@@ -26,7 +26,7 @@ extension Daemon {
     }
 
     private func peerFindings() -> [DoctorFinding] {
-        let network = peers.peers.filter { !$0.addresses.contains(Self.virtioTarget) }
+        let network = peers.peers.filter { !$0.addresses.contains(.hostChannel) }
         if peers.peers.isEmpty {
             return [DoctorFinding(.problem, "no paired peers: nothing to sync with",
                             fix: "run `clipd pair` here, then `clipd pair CODE HOST:PORT` on the other machine")]
@@ -76,27 +76,27 @@ extension Daemon {
 
     private func channelFindings() -> [DoctorFinding] {
         var findings: [DoctorFinding] = []
-        for link in virtioLinks {
+        for link in links.channels {
             let name = "\(link.kind.label) \(link.channel)"
             if link.kind == .spiceAgent {
                 let ready = agentSessions.values.contains { $0.channelDescription == link.channel.description }
                 if ready {
                     findings.append(DoctorFinding(.ok, "\(name): the guest's agent is ready"))
-                } else if link.current != nil {
+                } else if link.connection.isConnected {
                     findings.append(unansweredAgent(name, agentConnections[link.channel.description]))
                 } else {
-                    findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))",
+                    findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.connection.lastProblem ?? "not tried yet"))",
                                             fix: "start the VM with this chardev socket on port com.redhat.spice.0 (`passvm run` with vdagent = true does)"))
                 }
                 continue
             }
-            if link.current == nil {
+            if !link.connection.isConnected {
                 let fix = link.channel.isGuest
                     ? "the host's clipd must attach this VM's channel (clipd run --virtio unix:PATH there, or `passvm run`)"
                     : "start the VM with this chardev socket on port org.clipd.0 (`passvm run` does), and check this user may open it"
-                findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.lastProblem ?? "not tried yet"))", fix: fix))
-            } else if link.channel.isGuest && !connections.values.contains(where: { $0.peer?.addresses.contains(Self.virtioTarget) == true }) {
-                let paired = peers.peers.contains { $0.addresses.contains(Self.virtioTarget) }
+                findings.append(DoctorFinding(.problem, "\(name): not attached (\(link.connection.lastProblem ?? "not tried yet"))", fix: fix))
+            } else if link.channel.isGuest && !connections.values.contains(where: { $0.peer?.addresses.contains(.hostChannel) == true }) {
+                let paired = peers.peers.contains { $0.addresses.contains(.hostChannel) }
                 findings.append(paired
                     ? DoctorFinding(.problem, "\(name): attached, but no session with the host", fix: "check the host's clipd (`clipd doctor` there)")
                     : DoctorFinding(.problem, "\(name): attached, but this guest is not paired with the host", fix: "run `clipd pair` on the host, then `clipd pair CODE virtio` here"))
@@ -104,8 +104,10 @@ extension Daemon {
                 findings.append(DoctorFinding(.ok, "\(name): attached"))
             }
         }
-        for listener in virtioListeners { findings.append(DoctorFinding(.ok, "VM channel: waiting for QEMU on \(listener.localAddress.map { "\($0)" } ?? "its socket")")) }
-        for (_, spec) in agentListeners {
+        for listener in links.channelListeners(.clipd) {
+            findings.append(DoctorFinding(.ok, "VM channel: waiting for QEMU on \(listener.channel.localAddress.map { "\($0)" } ?? "its socket")"))
+        }
+        for spec in links.channelListeners(.spiceAgent).map(\.bound) {
             if agentSessions.values.contains(where: { $0.channelDescription == spec }) {
                 findings.append(DoctorFinding(.ok, "SPICE agent channel \(spec): the guest's agent is ready"))
             } else if let connection = agentConnections[spec] {

@@ -34,7 +34,7 @@ extension Daemon {
         pairingWindow = PairingWindow(code: code, reply: client, expiry: expiry)
         var response = ControlResponse(ok: true)
         response.code = code.description
-        response.lines = listenersDescription + (hasHostChannels ? [Self.virtioTarget] : [])
+        response.lines = listenersDescription + (hasHostChannels ? [PeerAddress.hostChannelName] : [])
         client.reply(response)
         logger.info("pairing window open", metadata: ["for": "\(Self.describe(lifetime))"])
     }
@@ -103,7 +103,7 @@ extension Daemon {
     func joinPairing(_ request: ControlRequest, client: ControlConnection) throws {
         let code = try PairingCode(parsing: request.code ?? "")
         let targetText = request.target ?? ""
-        if targetText == Self.virtioTarget {
+        if PeerAddress(targetText) == .hostChannel {
             try joinOverVirtio(try PairingInitiator(code: code, local: identity.deviceIdentity, key: identity.key), client: client)
             return
         }
@@ -114,32 +114,26 @@ extension Daemon {
         // The bootstrap's closures run on `loop` (the daemon's only loop), where these
         // non-Sendable values live.
         let bound = NIOLoopBound((try PairingInitiator(code: code, local: identity.deviceIdentity, key: identity.key), client), eventLoop: loop)
-        ClientBootstrap(group: group)
-            .connectTimeout(.seconds(5))
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let (pairing, client) = bound.value
-                    try channel.pipeline.syncOperations.addConnection(
-                        PeerConnection(owner: self, role: .pairingInitiator(pairing, target: target.description, reply: client), remote: target.description))
-                }
-            }
-            .connect(host: target.host, port: target.port)
-            .whenFailure { error in
-                bound.value.1.finish(.failure("pairing failed: cannot reach \(target): \(Self.shortError(error))"))
-            }
+        TCPTransport.dial(target, group: group) { [self] _ in
+            let (pairing, client) = bound.value
+            return PeerConnection(owner: self, role: .pairingInitiator(pairing, target: .network(target.description), reply: client), remote: target.description)
+        }
+        .whenFailure { error in
+            bound.value.1.finish(.failure("pairing failed: cannot reach \(target): \(Transport.shortError(error))"))
+        }
     }
 
     /// The joiner's side paired: store the peer with the address it dialled, and dial it.
-    func joinSucceeded(_ paired: PairedPeer, target: String, reply: PairingReplyTarget) {
+    func joinSucceeded(_ paired: PairedPeer, target: PeerAddress, reply: PairingReplyTarget) {
         guard store(paired, address: target, reply: reply) else { return }
-        dialers[paired.identity.deviceID]?.connected()
+        links.dialer(paired.identity.deviceID)?.connected()
         ensureDialer(paired.identity.deviceID)
     }
 
     /// Saves a new pairing (the address, if any, goes first in the peer's list), answers the
     /// client, and drops sessions made with the peer's old keys. False when saving failed.
     @discardableResult
-    private func store(_ paired: PairedPeer, address: String?, reply: PairingReplyTarget?) -> Bool {
+    private func store(_ paired: PairedPeer, address: PeerAddress?, reply: PairingReplyTarget?) -> Bool {
         let id = paired.identity.deviceID
         var addresses = peers.peer(id: id)?.addresses ?? []
         if let address {
@@ -166,13 +160,5 @@ extension Daemon {
         let seconds = time.nanoseconds / 1_000_000_000
         if seconds >= 60 && seconds % 60 == 0 { return "\(seconds / 60) minutes" }
         return seconds == 1 ? "1 second" : "\(seconds) seconds"
-    }
-
-    static func shortError(_ error: Error) -> String {
-        if let io = error as? IOError { return io.description }
-        let text = "\(error)"
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        if text.contains("connectTimeout") { return "connection timed out" }
-        return text
     }
 }

@@ -39,7 +39,7 @@ extension Daemon {
             let peerLines = reloadPeers(newPeers)
             var lines = problems + closeRemovedListeners(keeping: new.listen, added: added)
             // What is bound: an address that could not be bound is tried again at the next reload.
-            configuration.listen = new.listen.filter { spec in listeners.contains { $0.spec == spec } }
+            configuration.listen = new.listen.filter { links.contains(.listener($0)) }
             lines += apply(DaemonConfiguration.differingKeys(old, new), from: new)
             return lines + peerLines
         }.get()
@@ -79,13 +79,12 @@ extension Daemon {
         return lines
     }
 
-    private func bindNewListeners(_ wanted: [String], old: [String]) async -> ([(String, Channel, String)], [String]) {
-        var added: [(String, Channel, String)] = []
+    private func bindNewListeners(_ wanted: [String], old: [String]) async -> ([ListenerLink], [String]) {
+        var added: [ListenerLink] = []
         var problems: [String] = []
         for address in wanted where !old.contains(address) {
             do {
-                let (channel, bound) = try await bindListener(address)
-                added.append((address, channel, bound))
+                added.append(try await bindListener(address))
             } catch {
                 problems.append("\(error)")
             }
@@ -94,16 +93,16 @@ extension Daemon {
     }
 
     /// Closes listeners no longer wanted and takes the new ones; returns lines saying so.
-    private func closeRemovedListeners(keeping wanted: [String], added: [(String, Channel, String)]) -> [String] {
+    private func closeRemovedListeners(keeping wanted: [String], added: [ListenerLink]) -> [String] {
         var lines: [String] = []
-        for entry in listeners where !wanted.contains(entry.spec) {
-            entry.channel.close(promise: nil)
-            lines.append("stopped listening on \(entry.bound)")
+        for listener in links.peerListeners {
+            guard case .listener(let spec) = listener.key, !wanted.contains(spec) else { continue }
+            links.remove(listener.key)
+            lines.append("stopped listening on \(listener.bound)")
         }
-        listeners.removeAll { !wanted.contains($0.spec) }
-        for (spec, channel, bound) in added {
-            listeners.append((spec, channel, bound))
-            lines.append("listening on \(bound)")
+        for listener in added {
+            links.add(listener)
+            lines.append("listening on \(listener.bound)")
         }
         return lines
     }
@@ -119,11 +118,7 @@ extension Daemon {
                 lines.append("\(kind.option) \(channel): still listening until clipd restarts")
                 continue
             }
-            guard let index = virtioLinks.firstIndex(where: { $0.channel == channel && $0.kind == kind }) else { continue }
-            let link = virtioLinks.remove(at: index)
-            link.detached = true
-            link.retry?.cancel()
-            link.current?.close(promise: nil)
+            guard links.remove(.channel(channel, kind)) != nil else { continue }
             lines.append("detached \(kind.label) \(channel)")
         }
         for (channel, kind) in after where !before.contains(where: { $0 == (channel, kind) }) {
@@ -131,10 +126,8 @@ extension Daemon {
                 lines.append("\(kind.option) \(channel): takes effect when clipd restarts")
                 continue
             }
-            guard !virtioLinks.contains(where: { $0.channel == channel && $0.kind == kind }) else { continue }
-            let link = ChannelLink(channel: channel, kind: kind)
-            virtioLinks.append(link)
-            attach(link)
+            guard !links.contains(.channel(channel, kind)) else { continue }
+            addChannelLink(channel, kind: kind)
             lines.append("attached \(kind.label) \(channel)")
         }
         saveAttachedChannels()
@@ -149,8 +142,7 @@ extension Daemon {
         var lines: [String] = []
         let removed = before.filter { old in peers.peer(id: old.deviceID) == nil }
         for peer in removed {
-            dialers[peer.deviceID]?.retry?.cancel()
-            dialers[peer.deviceID] = nil
+            links.remove(.dialer(peer.deviceID))
             for connection in connections.values where connection.peer?.deviceID == peer.deviceID {
                 connection.close(reason: "removed from peers.toml")
             }

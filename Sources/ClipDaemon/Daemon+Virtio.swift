@@ -8,49 +8,6 @@ import NIOPosix
 import Glibc
 #endif
 
-/// What speaks on a VM channel: clipd's own protocol (a `PeerConnection`), or the SPICE
-/// agent protocol for a guest's stock agent (a `VDAgentConnection`).
-enum ChannelKind: Sendable, Equatable {
-    case clipd
-    case spiceAgent
-
-    /// The option that configures it, for messages.
-    var option: String { self == .clipd ? "--virtio" : "--vdagent" }
-    /// What a channel of this kind is called in logs and answers.
-    var label: String { self == .clipd ? "VM channel" : "SPICE agent channel" }
-}
-
-/// One end of a VM channel this daemon keeps attached: it (re)opens the transport and
-/// puts a connection of its kind on it each time. The connection does the talking; the
-/// link only decides when to try again.
-///
-/// Confined to the daemon's event loop.
-final class ChannelLink {
-    /// A new attempt soon after a live attach ended (the other end restarted); longer,
-    /// doubling waits while the other end is away.
-    static let quickRetry = TimeAmount.milliseconds(100)
-    static let maximumRetry = TimeAmount.seconds(5)
-    /// An attach that lasted this long counts as live.
-    static let liveAttach = TimeAmount.seconds(2)
-
-    let channel: VirtioChannel
-    let kind: ChannelKind
-    var current: Channel?
-    var retry: Scheduled<Void>?
-    var delay = ChannelLink.quickRetry
-    var openedAt = NIODeadline.now()
-    var reportedAway = false
-    /// Why the last attempt failed, while the channel is not attached (for `clipd doctor`).
-    var lastProblem: String?
-    /// Removed by `channelDetach`: never attached again.
-    var detached = false
-
-    init(channel: VirtioChannel, kind: ChannelKind) {
-        self.channel = channel
-        self.kind = kind
-    }
-}
-
 /// The guest end's wishes, consulted at each new hello from the host.
 final class VirtioGuestLink {
     /// A `clipd pair CODE virtio` waiting for the next hello.
@@ -64,7 +21,7 @@ final class VirtioGuestLink {
             pendingJoin = nil
             return .pair(pairing, reply)
         }
-        if let host = daemon.peers.peers.first(where: { $0.addresses.contains(Daemon.virtioTarget) }) {
+        if let host = daemon.peers.peers.first(where: { $0.addresses.contains(.hostChannel) }) {
             toldUnpaired = false
             return .handshake(host)
         }
@@ -77,9 +34,6 @@ final class VirtioGuestLink {
 }
 
 extension Daemon {
-    /// The pairing target and stored address that mean "the host, over this guest's channel".
-    static let virtioTarget = "virtio"
-
     /// Opens every configured VM channel: host ends connect or listen, a guest end opens
     /// its port. Failures to reach the other end are retried, not thrown; a listening
     /// socket that cannot be bound is an error.
@@ -90,11 +44,7 @@ extension Daemon {
             case .hostListen(let path):
                 try await listenForQEMU(path: path, kind: kind)
             case .hostConnect, .guestDevice:
-                try await loop.submit { [self] in
-                    let link = ChannelLink(channel: channel, kind: kind)
-                    virtioLinks.append(link)
-                    attach(link)
-                }.get()
+                try await loop.submit { [self] in _ = addChannelLink(channel, kind: kind) }.get()
             }
             logger.info("\(kind.label)", metadata: ["channel": "\(channel)", "end": "\(channel.isGuest && kind == .clipd ? "guest" : "host")"])
         }
@@ -121,7 +71,8 @@ extension Daemon {
     /// Records the channels attached at run time (not those from the configuration).
     func saveAttachedChannels() {
         let configured = Set(configuration.virtio.map { "\($0)" } + configuration.vdagent.map { Self.agentLinePrefix + "\($0)" })
-        let specs = virtioLinks.map { ($0.kind == .spiceAgent ? Self.agentLinePrefix : "") + "\($0.channel)" }.filter { !configured.contains($0) }
+        let specs = links.channels.map { ($0.kind == .spiceAgent ? Self.agentLinePrefix : "") + "\($0.channel)" }
+            .filter { !configured.contains($0) }
         if specs.isEmpty {
             unlink(paths.attachedChannelsFile)
         } else {
@@ -130,24 +81,10 @@ extension Daemon {
     }
 
     private func listenForQEMU(path: String, kind: ChannelKind) async throws {
-        var status = stat()
-        if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
-        let previous = umask(0o077)
-        defer { umask(previous) }
+        let spec = "unix-listen:\(path)"
         do {
-            let channel = try await ServerBootstrap(group: group)
-                .serverChannelInitializer(Self.acceptBackoff)
-                .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
-                .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
-                .childChannelInitializer { [self] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addConnection(hostHandler(kind, channel: "unix-listen:\(path)"))
-                    }
-                }
-                .bind(unixDomainSocketPath: path).get()
-            try await loop.submit { [self] in
-                if kind == .clipd { virtioListeners.append(channel) } else { agentListeners.append((channel, "unix-listen:\(path)")) }
-            }.get()
+            let channel = try await UnixSocketTransport.listen(at: path, group: group) { [self] _ in hostHandler(kind, channel: spec) }
+            try await loop.submit { [self] in links.add(ListenerLink(key: .channel(.hostListen(path: path), kind), channel: channel, bound: spec)) }.get()
         } catch {
             throw DaemonError("cannot listen for QEMU on \(path): \(error)")
         }
@@ -165,119 +102,51 @@ extension Daemon {
         }
     }
 
-    /// One attempt to attach `link`; the next is scheduled when it fails or ends.
-    func attach(_ link: ChannelLink) {
+    /// Keeps `channel` attached from now on, with the reconnect policy.
+    @discardableResult
+    func addChannelLink(_ channel: VirtioChannel, kind: ChannelKind) -> ChannelLink {
         assertOnLoop()
-        guard !stopped else { return }
-        link.retry = nil
-        let remote = "virtio \(link.channel)"
-        let opened: EventLoopFuture<Channel>
-        switch link.channel {
+        let connection = ReconnectingLink(
+            loop: loop, backoff: ChannelLink.backoff, workingAfter: ChannelLink.workingAttach,
+            open: { [unowned self] in try openChannel(channel, kind: kind) },
+            failed: { [unowned self] reason, first in
+                if first { logger.notice("VM channel not attached; retrying", metadata: ["channel": "\(channel)", "reason": "\(reason)"]) }
+            })
+        let link = ChannelLink(channel: channel, kind: kind, connection: connection)
+        links.add(link)
+        if !stopped { connection.connect() }
+        return link
+    }
+
+    /// Opens the transport of a channel this daemon keeps attached, with its connection on it.
+    private func openChannel(_ channel: VirtioChannel, kind: ChannelKind) throws -> EventLoopFuture<Channel> {
+        let spec = channel.description
+        switch channel {
         case .hostConnect(let path):
-            opened = ClientBootstrap(group: group)
-                .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
-                .channelOption(.recvAllocator, value: Self.receiveAllocator)
-                .channelInitializer { [self, kind = link.kind, spec = link.channel.description] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addConnection(hostHandler(kind, channel: spec))
-                    }
-                }
-                .connect(unixDomainSocketPath: path)
+            return UnixSocketTransport.connect(to: path, group: group) { [self] _ in hostHandler(kind, channel: spec) }
         case .guestDevice(let path):
-            // One open per port: reads and writes share this descriptor (NIO duplicates it,
-            // which keeps the single open).
-            let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
-            guard fd >= 0 else {
-                attachFailed(link, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
-                return
+            // A device for an agent is the host's end of its port (a pty, say).
+            return try PortDeviceTransport.open(path, group: group) { [self] _ in
+                kind == .clipd ? PeerConnection(owner: self, role: .channelGuest, remote: "virtio \(spec)") as ChannelHandler : VDAgentConnection(daemon: self, channel: spec)
             }
-            // A terminal (QEMU's `-chardev pty`) carries bytes, not lines: no echo, no CR/LF
-            // translation, no signals.
-            if isatty(fd) != 0 {
-                var settings = termios()
-                tcgetattr(fd, &settings)
-                cfmakeraw(&settings)
-                tcsetattr(fd, TCSANOW, &settings)
-            }
-            opened = NIOPipeBootstrap(group: group)
-                .channelOption(.recvAllocator, value: Self.receiveAllocator)
-                .channelInitializer { [self, kind = link.kind, spec = link.channel.description] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        // A device for an agent is the host's end of its port (a pty, say).
-                        let handler: ChannelHandler = kind == .clipd
-                            ? PeerConnection(owner: self, role: .channelGuest, remote: remote)
-                            : VDAgentConnection(daemon: self, channel: spec)
-                        try channel.pipeline.syncOperations.addConnection(handler)
-                    }
-                }
-                .takingOwnershipOfDescriptor(inputOutput: fd)
         case .hostListen:
-            return
+            throw DaemonError("a listening channel is not opened")
         }
-        link.openedAt = .now()
-        // Every callback runs on `loop`, where the link lives.
-        let bound = NIOLoopBound(link, eventLoop: loop)
-        opened.whenComplete { [self] result in
-            switch result {
-            case .success(let channel):
-                bound.value.current = channel
-                bound.value.lastProblem = nil
-                channel.closeFuture.whenComplete { [self] _ in attachEnded(bound.value) }
-            case .failure(let error):
-                attachFailed(bound.value, reason: Self.shortError(error))
-            }
-        }
-    }
-
-    private func attachFailed(_ link: ChannelLink, reason: String) {
-        guard !link.detached else { return }
-        link.lastProblem = reason
-        if !link.reportedAway {
-            link.reportedAway = true
-            logger.notice("VM channel not attached; retrying", metadata: ["channel": "\(link.channel)", "reason": "\(reason)"])
-        }
-        scheduleAttach(link, after: link.delay)
-        link.delay = min(link.delay * 2, ChannelLink.maximumRetry)
-    }
-
-    /// The transport closed: the other end went away, restarted, or a session ended. A
-    /// guest reads end-of-file at once while no host is attached, so short attaches back
-    /// off; a long one is followed by a quick retry.
-    private func attachEnded(_ link: ChannelLink) {
-        link.current = nil
-        guard !stopped, !link.detached else { return }
-        if NIODeadline.now() - link.openedAt >= ChannelLink.liveAttach {
-            link.delay = ChannelLink.quickRetry
-            link.reportedAway = false
-        }
-        scheduleAttach(link, after: link.delay)
-        link.delay = min(link.delay * 2, ChannelLink.maximumRetry)
-    }
-
-    private func scheduleAttach(_ link: ChannelLink, after delay: TimeAmount) {
-        let bound = NIOLoopBound(link, eventLoop: loop)
-        link.retry = loop.scheduleTask(in: delay) { [self] in attach(bound.value) }
     }
 
     /// `clipd pair CODE virtio` in a guest: the pairing starts at the host's next hello,
     /// which a fresh open of the port asks for.
     func joinOverVirtio(_ pairing: PairingInitiator, client: ControlConnection) throws {
-        guard let link = virtioLinks.first(where: { $0.channel.isGuest && $0.kind == .clipd }) else {
+        guard let link = links.channels(.clipd).first(where: { $0.channel.isGuest }) else {
             throw DaemonError("this daemon has no VM channel to a host: `clipd pair CODE virtio` works in a guest whose clipd runs with its virtio port (--virtio DEVICE, found by default at /dev/virtio-ports/\(VirtioChannel.portName))")
         }
         guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
         guestLink.pendingJoin = (pairing, client)
-        link.delay = ChannelLink.quickRetry
-        if let current = link.current {
-            current.close(promise: nil)  // reopened at once, and the host says hello again
-        } else {
-            link.retry?.cancel()
-            attach(link)
-        }
+        link.connection.reconnectNow()  // the host says hello again to the new open
     }
 
     /// Whether guests can reach this daemon over a VM channel (and so pair with it).
-    var hasHostChannels: Bool { !virtioListeners.isEmpty || virtioLinks.contains { !$0.channel.isGuest && $0.kind == .clipd } }
+    var hasHostChannels: Bool { !links.channelListeners(.clipd).isEmpty || links.channels(.clipd).contains { !$0.channel.isGuest } }
 
     /// Adds a host channel while running (`passvm run` when its VM starts).
     func attachChannel(_ text: String, kind: ChannelKind) throws -> ControlResponse {
@@ -285,13 +154,11 @@ extension Daemon {
         guard case .hostConnect = channel else { throw DaemonError("only unix:PATH channels can be attached at run time") }
         let what = kind == .clipd ? "" : "\(kind.label) "
         var response = ControlResponse(ok: true)
-        if virtioLinks.contains(where: { $0.channel == channel && $0.kind == kind }) {
+        if links.contains(.channel(channel, kind)) {
             response.lines = ["already attached to \(what)\(channel)"]
             return response
         }
-        let link = ChannelLink(channel: channel, kind: kind)
-        virtioLinks.append(link)
-        attach(link)
+        addChannelLink(channel, kind: kind)
         saveAttachedChannels()
         logger.info("\(kind.label)", metadata: ["channel": "\(channel)", "end": "host"])
         response.lines = ["attached to \(what)\(channel)"]
@@ -301,25 +168,11 @@ extension Daemon {
     /// Drops a channel attached at run time (`passvm run` when its VM stops).
     func detachChannel(_ text: String, kind: ChannelKind) throws -> ControlResponse {
         let channel = try VirtioChannel(parsing: text, option: kind.option)
-        guard let index = virtioLinks.firstIndex(where: { $0.channel == channel && $0.kind == kind }) else {
-            throw DaemonError("no \(kind.label) \(channel) is attached")
-        }
-        let link = virtioLinks.remove(at: index)
-        link.retry?.cancel()
-        link.retry = nil
-        link.detached = true
-        link.current?.close(promise: nil)
+        guard links.link(.channel(channel, kind)) is ChannelLink else { throw DaemonError("no \(kind.label) \(channel) is attached") }
+        links.remove(.channel(channel, kind))
         saveAttachedChannels()
         var response = ControlResponse(ok: true)
         response.lines = ["detached from \(channel)"]
         return response
-    }
-
-    func stopVirtioChannels() -> [Channel] {
-        for link in virtioLinks {
-            link.retry?.cancel()
-            link.retry = nil
-        }
-        return virtioLinks.compactMap(\.current) + virtioListeners + agentListeners.map(\.0)
     }
 }

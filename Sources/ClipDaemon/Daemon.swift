@@ -40,9 +40,8 @@ final class Daemon: @unchecked Sendable {
 
     /// The live connection of each SPICE agent channel, by its spec.
     private(set) var agentConnections: [String: VDAgentConnection] = [:]
-    /// Sockets accepting peers: the `listen` entry each serves, and the address bound.
-    var listeners: [(spec: String, channel: Channel, bound: String)] = []
-    var listenersDescription: [String] { listeners.map(\.bound) }
+    /// Every listener, dialer and channel: how this daemon reaches and is reached.
+    let links = LinkSet()
     /// Nothing leaves or enters this machine's clipboard while paused (`Daemon+Policy`).
     var paused = false
     /// When each peer's session opened or last closed (for `clipd peers` and `doctor`).
@@ -57,14 +56,9 @@ final class Daemon: @unchecked Sendable {
     var controlChannel: Channel?
     private var handshakeTimestamps: [DeviceID: UInt64] = [:]
     private var lastIssuedTimestamp: UInt64 = 0
-    var dialers: [DeviceID: DialState] = [:]
     var pairingWindow: PairingWindow?
     var waits: [ItemID: WaitState] = [:]
     var watchers: [ObjectIdentifier: Watcher] = [:]
-    var virtioLinks: [ChannelLink] = []
-    var virtioListeners: [Channel] = []
-    /// Listening sockets for SPICE agent channels (`--vdagent unix-listen:PATH`), with their spec.
-    var agentListeners: [(Channel, String)] = []
     let guestLink = VirtioGuestLink()
     /// Reads of items whose bytes are still on their way.
     let localReads = LocalReads()
@@ -201,9 +195,9 @@ final class Daemon: @unchecked Sendable {
         }
         if paused { logger.notice("sync is paused (since `clipd pause`): run `clipd resume` to sync again") }
         for address in configuration.listen {
-            let (channel, bound) = try await bindListener(address)
-            try await loop.submit { [self] in listeners.append((address, channel, bound)) }.get()
-            logger.info("listening", metadata: ["address": "\(bound)"])
+            let listener = try await bindListener(address)
+            try await loop.submit { [self] in links.add(listener) }.get()
+            logger.info("listening", metadata: ["address": "\(listener.bound)"])
         }
         try await startVirtioChannels()
         try await loop.submit { [self] in
@@ -255,13 +249,11 @@ final class Daemon: @unchecked Sendable {
         let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
             stopped = true
             backend.stop()
-            for dialer in dialers.values { dialer.retry?.cancel() }
-            dialers.removeAll()
             pairingWindow?.expiry.cancel()
             fetchWatch?.cancel()
             fetchWatch = nil
             strangers.write()
-            let all = listeners.map(\.channel) + (controlChannel.map { [$0] } ?? []) + stopVirtioChannels()
+            let all = links.stopAll() + (controlChannel.map { [$0] } ?? [])
             for connection in connections.values { connection.close(reason: "daemon stopping") }
             do {
                 try contacts.save(keeping: Set(peers.peers.map(\.deviceID)))
@@ -329,7 +321,7 @@ final class Daemon: @unchecked Sendable {
         let id = hub.register(connection)
         // Registered first, so closing the old session does not start a redial.
         existing?.close(reason: "replaced by a newer session")
-        dialers[peer.deviceID]?.connected()
+        links.dialer(peer.deviceID)?.connected()
         contacts.opened(peer.deviceID)
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
         hub.perform(engine.sessionOpened(id, peer: peer.deviceID, policy: effectivePolicy(for: peer.deviceID)))

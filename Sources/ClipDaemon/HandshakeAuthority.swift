@@ -51,7 +51,7 @@ protocol HandshakeAuthority: AnyObject {
     /// Someone took the window's code and went away before confirming it.
     func pairingAbandoned(by remote: String)
     /// The joining side paired and the listener confirmed it stored its side: store ours.
-    func joinSucceeded(_ paired: PairedPeer, target: String, reply: PairingReplyTarget)
+    func joinSucceeded(_ paired: PairedPeer, target: PeerAddress, reply: PairingReplyTarget)
     /// What a guest does after the host's hello.
     func guestChannelStep() -> GuestChannelStep
 }

@@ -24,8 +24,6 @@ protocol PeerConnectionOwner: HandshakeAuthority, SessionHost {
     func sessionEnded(_ id: SessionID, connection: PeerConnection, reason: String?)
     /// Whether the engine waits on the peer (a fetch or an offer unanswered).
     func sessionAwaitsPeer(_ id: SessionID) -> Bool
-    /// A connection we dialled to this peer ended.
-    func dialEnded(_ id: DeviceID)
 }
 
 /// One connection to another daemon, over TCP or a VM channel: the NIO side of a
@@ -311,6 +309,5 @@ final class PeerConnection: ChannelInboundHandler {
         sessionID = nil
         context?.channel.close(promise: nil)
         if let session { owner.sessionEnded(session, connection: self, reason: reason) }
-        if case .initiator(let peer) = handshake.role { owner.dialEnded(peer.deviceID) }
     }
 }

@@ -19,7 +19,7 @@ final class PeerHandshake {
         /// We accepted the connection: the first frame decides (Noise or pairing).
         case responder
         /// We dial to pair with a code typed by the user.
-        case pairingInitiator(PairingInitiator, target: String, reply: PairingReplyTarget)
+        case pairingInitiator(PairingInitiator, target: PeerAddress, reply: PairingReplyTarget)
         /// Host end of a VM channel: says hello with this attach id, then answers like a
         /// responder.
         case channelHost(attachID: [UInt8])
@@ -74,9 +74,9 @@ final class PeerHandshake {
         case pairingResponder(PairingResponder)
         /// PAIR_FINISH sent: the pair is stored when PAIR_DONE comes.
         case pairingResponderFinished(PairingResponder, PairedPeer)
-        case pairingInitiator(PairingInitiator, target: String, reply: PairingReplyTarget)
+        case pairingInitiator(PairingInitiator, target: PeerAddress, reply: PairingReplyTarget)
         /// PAIR_DONE sent: the pair is stored when the listener closes, having stored its side.
-        case pairingJoined(PairedPeer, target: String, reply: PairingReplyTarget)
+        case pairingJoined(PairedPeer, target: PeerAddress, reply: PairingReplyTarget)
         case established
         case closed
     }
@@ -303,7 +303,7 @@ final class PeerHandshake {
             outputs.append(.cancelTimer)
             switch authority.guestChannelStep() {
             case .pair(let pairing, let reply):
-                state = .pairingInitiator(pairing, target: Daemon.virtioTarget, reply: reply)
+                state = .pairingInitiator(pairing, target: .hostChannel, reply: reply)
                 outputs += [.armTimer, .write(pairing.start())]
             case .handshake(let peer):
                 outputs.append(.armTimer)

@@ -7,13 +7,18 @@ import ClipTOML
 public struct StoredPeer: Sendable, Equatable {
     public var identity: DeviceIdentity
     public var psk: [UInt8]
-    /// HOST:PORT addresses to dial; empty for a peer that dials us.
-    public var addresses: [String]
+    /// Where to reach the peer, first first; empty for a peer that dials us.
+    public var addresses: [PeerAddress]
     /// What goes between this daemon and the peer (`direction`, `selections`, `mime_types`).
     public var policy = PeerPolicy.open
 
     public var deviceID: DeviceID { identity.deviceID }
     public var name: String { identity.name }
+    /// The network address to dial, if the peer has one.
+    public var dialAddress: String? {
+        for case .network(let address) in addresses { return address }
+        return nil
+    }
 }
 
 /// The trust store: paired peers in `peers.toml` (mode 0600, written atomically). Holds
@@ -45,7 +50,7 @@ public final class PeerStore {
                   let pskHex = t["psk"]?.string, let psk = [UInt8](hex: pskHex), psk.count == 32
             else { throw DaemonError("\(path): peer \(index + 1) lacks a valid public_key or psk") }
             let name = t["name"]?.string ?? "peer"
-            let addresses = (t["addresses"]?.array ?? []).compactMap { $0.string }
+            let addresses = (t["addresses"]?.array ?? []).compactMap { $0.string }.map(PeerAddress.init)
             let policy = try Self.policy(in: t, peer: "\(path): peer \(index + 1) (\(name))")
             loaded.append(StoredPeer(identity: DeviceIdentity(staticPublicKey: key, name: name), psk: psk, addresses: addresses, policy: policy))
         }
@@ -114,7 +119,7 @@ public final class PeerStore {
             text += "name = \(TOMLText.basicString(p.name))\n"
             text += "public_key = \"\(p.identity.staticPublicKey.hexString)\"\n"
             text += "psk = \"\(p.psk.hexString)\"\n"
-            text += "addresses = [\(p.addresses.map(TOMLText.basicString).joined(separator: ", "))]\n"
+            text += "addresses = [\(p.addresses.map { TOMLText.basicString($0.description) }.joined(separator: ", "))]\n"
             if p.policy.direction != .both { text += "direction = \"\(p.policy.direction.rawValue)\"\n" }
             if p.policy.selections != PeerPolicy.open.selections {
                 text += "selections = [\(Selection.allCases.filter(p.policy.selections.contains).map { TOMLText.basicString($0.description) }.joined(separator: ", "))]\n"

@@ -156,7 +156,7 @@ final class DesktopLoop: @unchecked Sendable {
 
     private func run(first: DisplayConnection?, onReconnect: @Sendable () -> Void, log: (String) -> Void) {
         var session = first
-        var retryDelay = 0.5
+        var backoff = Backoff(first: .milliseconds(500), maximum: .seconds(30))
         var reportedLoss = false
         while true {
             if session == nil {
@@ -167,7 +167,7 @@ final class DesktopLoop: @unchecked Sendable {
                         onReconnect()  // the daemon hands over its current items again
                     }
                     reportedLoss = false
-                    retryDelay = 0.5
+                    backoff.reset()
                 } else if !reportedLoss {
                     log("lost \(name); retrying with back-off while peers keep syncing")
                     reportedLoss = true
@@ -182,8 +182,7 @@ final class DesktopLoop: @unchecked Sendable {
                 timeout = live.nextDeadline.map { Int32(max(0, ($0 - now) * 1000) + 1) } ?? -1
                 if plan.immediate { timeout = 0 }
             } else {
-                timeout = Int32(retryDelay * 1000)
-                retryDelay = min(retryDelay * 2, 30)
+                timeout = Int32(backoff.next().nanoseconds / 1_000_000)
             }
             _ = poll(&fds, nfds_t(fds.count), timeout)
             var drained = [UInt8](repeating: 0, count: 64)

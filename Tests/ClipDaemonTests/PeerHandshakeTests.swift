@@ -26,7 +26,7 @@ struct PeerHandshakeTests {
         var guestStep: GuestChannelStep = .wait
         var events: [String] = []
         var stored: [PairedPeer] = []
-        var joined: [(PairedPeer, String)] = []
+        var joined: [(PairedPeer, PeerAddress)] = []
         private var clock: UInt64 = 1_000
 
         init(_ name: String) { identity = LocalIdentity(key: .generate(), name: name) }
@@ -49,7 +49,7 @@ struct PeerHandshakeTests {
             return true
         }
         func pairingAbandoned(by remote: String) { events.append("abandoned by \(remote)") }
-        func joinSucceeded(_ paired: PairedPeer, target: String, reply: PairingReplyTarget) { joined.append((paired, target)) }
+        func joinSucceeded(_ paired: PairedPeer, target: PeerAddress, reply: PairingReplyTarget) { joined.append((paired, target)) }
         func guestChannelStep() -> GuestChannelStep { guestStep }
 
         /// Knows `other` as a paired peer with this PSK.
@@ -295,7 +295,7 @@ struct PeerHandshakeTests {
         alice.window = window
         let client = Client()
         let joiner = End(PeerHandshake(role: .pairingInitiator(try PairingInitiator(code: code, local: bob.identity.deviceIdentity, key: bob.identity.key),
-                                                                target: "alice:7777", reply: client),
+                                                                target: .network("alice:7777"), reply: client),
                                        authority: bob, remote: "alice:7777"))
         let listener = End(PeerHandshake(role: .responder, authority: alice, remote: "10.0.0.2:5000"))
         Self.run(joiner, listener, first: joiner.handshake.connected(), listener.handshake.connected())
@@ -306,7 +306,7 @@ struct PeerHandshakeTests {
         let code = PairingCode.generate()
         let (joiner, listener, client) = try pair(code: code, window: code)
         #expect(alice.stored.map(\.identity.name) == ["bob"])
-        #expect(bob.joined.map(\.0.identity.name) == ["alice"] && bob.joined.map(\.1) == ["alice:7777"])
+        #expect(bob.joined.map(\.0.identity.name) == ["alice"] && bob.joined.map(\.1) == [.network("alice:7777")])
         #expect(alice.stored.first?.psk == bob.joined.first?.0.psk)
         #expect(alice.events == ["code asked by 10.0.0.2:5000"])
         #expect(listener.closeReasons == ["after writes"] && joiner.established == nil && listener.established == nil)
@@ -347,7 +347,7 @@ struct PeerHandshakeTests {
         alice.window = code
         let client = Client()
         let joiner = PeerHandshake(role: .pairingInitiator(try PairingInitiator(code: code, local: bob.identity.deviceIdentity, key: bob.identity.key),
-                                                           target: "alice:7777", reply: client),
+                                                           target: .network("alice:7777"), reply: client),
                                    authority: bob, remote: "alice:7777")
         let listener = PeerHandshake(role: .responder, authority: alice, remote: "bob")
         var toListener = Self.writes(joiner.connected())
@@ -367,7 +367,7 @@ struct PeerHandshakeTests {
         alice.window = code
         let client = Client()
         let joiner = PeerHandshake(role: .pairingInitiator(try PairingInitiator(code: code, local: bob.identity.deviceIdentity, key: bob.identity.key),
-                                                           target: "alice:7777", reply: client),
+                                                           target: .network("alice:7777"), reply: client),
                                    authority: bob, remote: "alice:7777")
         let listener = PeerHandshake(role: .responder, authority: alice, remote: "10.0.0.9:1")
         let start = Self.writes(joiner.connected())
