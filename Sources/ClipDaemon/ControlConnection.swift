@@ -2,6 +2,19 @@ import ClipSync
 import Foundation
 import NIOCore
 
+/// What a control client's connection needs of the daemon: someone to answer its
+/// requests. It reaches the daemon through this alone.
+///
+/// Called on the daemon's event loop only.
+protocol ControlRequestHandler: AnyObject {
+    /// Why a request's payload of `length` bytes is refused before it is read, if it is.
+    func refusePayload(_ request: ControlRequest, length: UInt64) -> String?
+    /// Answers a request (now, or later through `client`).
+    func handleControl(_ request: ControlRequest, payload: [UInt8], from client: ControlConnection)
+    /// The client went away: what it waited for is dropped.
+    func controlClosed(_ client: ControlConnection)
+}
+
 /// One client of the control socket (`clipd send`, `recv`, `pair`, ...). Parses request
 /// frames, refuses oversized items before reading them, and writes responses. Runs on the
 /// daemon's event loop.
@@ -9,7 +22,7 @@ final class ControlConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private unowned let daemon: Daemon
+    private unowned let daemon: ControlRequestHandler
     private var buffer: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var pendingHeader: (request: ControlRequest, payloadLength: Int)?
@@ -17,7 +30,7 @@ final class ControlConnection: ChannelInboundHandler {
     private(set) var isClosed = false
     private var writableWaiters: [() -> Void] = []
 
-    init(daemon: Daemon) { self.daemon = daemon }
+    init(daemon: ControlRequestHandler) { self.daemon = daemon }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 

@@ -6,6 +6,28 @@ import Foundation
 import Logging
 import NIOCore
 
+/// What a SPICE agent connection needs of the daemon: the engine's hub for its session,
+/// the settings the bridge is made with, and the log. It reaches the daemon through this
+/// alone.
+///
+/// Called on the daemon's event loop only.
+protocol AgentConnectionOwner: AnyObject, SessionHost {
+    var logger: Logger { get }
+    var loop: EventLoop { get }
+    /// This host's device id (a guest's device id derives from it and the channel).
+    var hostDevice: DeviceID { get }
+    /// The selections synced and the largest item, for the bridge.
+    var agentLimits: (selections: Set<Selection>, maximumItemSize: UInt64) { get }
+    /// The channel is up: one live connection per channel.
+    func agentChannelOpened(_ connection: VDAgentConnection)
+    func agentChannelClosed(_ connection: VDAgentConnection)
+    /// The agent announced itself: its engine session opens.
+    func agentSessionOpened(_ connection: VDAgentConnection)
+    func agentSessionClosed(_ id: SessionID, connection: VDAgentConnection)
+    /// A message from the guest for the engine.
+    func received(_ message: SessionMessage, on id: SessionID)
+}
+
 /// The host end of one guest's SPICE agent port: a `VDAgentBridge` on the transport, its
 /// outputs carried out against the channel and the daemon's engine. The guest's session
 /// lives from the agent's announcement until the channel resets or closes.
@@ -15,7 +37,7 @@ final class VDAgentConnection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private unowned let daemon: Daemon
+    private unowned let daemon: AgentConnectionOwner
     let bridge: VDAgentBridge
     /// The channel spec, for logs and status.
     let channelDescription: String
@@ -44,11 +66,12 @@ final class VDAgentConnection: ChannelInboundHandler {
     /// Resets the agent left unanswered in a row (0 once it is ready).
     var resetsUnanswered: Int { bridge.resetsUnanswered }
 
-    init(daemon: Daemon, channel: String) {
+    init(daemon: AgentConnectionOwner, channel: String) {
         self.daemon = daemon
         channelDescription = channel
-        bridge = VDAgentBridge(guestDevice: Self.guestDevice(host: daemon.identity.deviceID, channel: channel),
-                               selections: daemon.configuration.selections, maximumItemSize: daemon.configuration.maximumItemSize,
+        let limits = daemon.agentLimits
+        bridge = VDAgentBridge(guestDevice: Self.guestDevice(host: daemon.hostDevice, channel: channel),
+                               selections: limits.selections, maximumItemSize: limits.maximumItemSize,
                                wallMilliseconds: Daemon.wallMilliseconds)
     }
 

@@ -1,3 +1,4 @@
+import ClipSync
 import ClipWire
 
 extension ControlConnection: PairingReplyTarget {}
@@ -16,3 +17,12 @@ extension Daemon: PeerConnectionOwner {
 
     func strangerDropped(_ reason: String, from address: String) { strangers.record(reason, from: address) }
 }
+
+/// The daemon as the owner of its guests' SPICE agent connections.
+extension Daemon: AgentConnectionOwner {
+    var hostDevice: DeviceID { identity.deviceID }
+    var agentLimits: (selections: Set<Selection>, maximumItemSize: UInt64) { (configuration.selections, configuration.maximumItemSize) }
+}
+
+/// The daemon answers its control clients.
+extension Daemon: ControlRequestHandler {}
