@@ -7,7 +7,7 @@ extension ControlConnection: PairingReplyTarget {}
 extension Daemon: PeerConnectionOwner {
     func pairedPeer(staticKey: [UInt8]) -> StoredPeer? { peers.peer(staticKey: staticKey) }
 
-    func guestChannelStep() -> GuestChannelStep { guestLink.nextStep(self) }
+    func guestChannelStep() -> GuestChannelStep { pairing.guestLink.nextStep(peers: peers, logger: logger) }
 
     func admitUnauthenticated(_ connection: PeerConnection, from address: String) {
         unauthenticated.admit(connection, from: address)

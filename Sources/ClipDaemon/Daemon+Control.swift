@@ -44,7 +44,7 @@ extension Daemon {
             case .status: client.finish(statusResponse())
             case .peers: client.finish(peersResponse())
             case .unpair: try handleUnpair(request, client: client)
-            case .pairOpen: try openPairingWindow(client, lifetimeMilliseconds: request.timeoutMilliseconds)
+            case .pairOpen: try pairing.open(for: client, lifetimeMilliseconds: request.timeoutMilliseconds)
             case .pairJoin: try joinPairing(request, client: client)
             case .channelAttach: client.finish(try attachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
             case .channelDetach: client.finish(try detachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
@@ -77,11 +77,7 @@ extension Daemon {
 
     func controlClosed(_ client: ControlConnection) {
         watchers[ObjectIdentifier(client)] = nil
-        if let window = pairingWindow, window.reply === client {
-            window.expiry.cancel()
-            pairingWindow = nil
-            logger.info("pairing window closed by its client")
-        }
+        pairing.clientClosed(client)
         for (item, wait) in waits where wait.reply === client {
             wait.timer?.cancel()
             waits[item] = nil

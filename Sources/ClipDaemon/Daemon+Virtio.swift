@@ -1,6 +1,7 @@
 import ClipCrypto
 import ClipWire
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -16,18 +17,18 @@ final class VirtioGuestLink {
 
     /// What to start on a new attach: a pending pairing first, else the session with the
     /// paired host, else nothing (and say once how to pair).
-    func nextStep(_ daemon: Daemon) -> GuestChannelStep {
+    func nextStep(peers: PeerStore, logger: Logger) -> GuestChannelStep {
         if let (pairing, reply) = pendingJoin {
             pendingJoin = nil
             return .pair(pairing, reply)
         }
-        if let host = daemon.peers.peers.first(where: { $0.addresses.contains(.hostChannel) }) {
+        if let host = peers.peers.first(where: { $0.addresses.contains(.hostChannel) }) {
             toldUnpaired = false
             return .handshake(host)
         }
         if !toldUnpaired {
             toldUnpaired = true
-            daemon.logger.notice("the VM host is attached but not paired with this guest: run `clipd pair` on the host and `clipd pair CODE virtio` here")
+            logger.notice("the VM host is attached but not paired with this guest: run `clipd pair` on the host and `clipd pair CODE virtio` here")
         }
         return .wait
     }
@@ -140,8 +141,8 @@ extension Daemon {
         guard let link = links.channels(.clipd).first(where: { $0.channel.isGuest }) else {
             throw DaemonError("this daemon has no VM channel to a host: `clipd pair CODE virtio` works in a guest whose clipd runs with its virtio port (--virtio DEVICE, found by default at /dev/virtio-ports/\(VirtioChannel.portName))")
         }
-        guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
-        guestLink.pendingJoin = (pairing, client)
+        self.pairing.guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
+        self.pairing.guestLink.pendingJoin = (pairing, client)
         link.connection.reconnectNow()  // the host says hello again to the new open
     }
 

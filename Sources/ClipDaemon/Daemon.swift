@@ -54,12 +54,12 @@ final class Daemon: @unchecked Sendable {
     /// configuration only (tests, benchmarks).
     var configurationSource: ConfigurationSource?
     var controlChannel: Channel?
-    private var handshakeTimestamps: [DeviceID: UInt64] = [:]
-    private var lastIssuedTimestamp: UInt64 = 0
-    var pairingWindow: PairingWindow?
+    /// Handshake timestamps sent and accepted (replay protection).
+    private var replayGuard = HandshakeReplayGuard()
+    /// The pairing window and saving pairs.
+    private(set) lazy var pairing = PairingService(loop: loop, logger: logger, peers: peers, host: self)
     var waits: [ItemID: WaitState] = [:]
     var watchers: [ObjectIdentifier: Watcher] = [:]
-    let guestLink = VirtioGuestLink()
     /// Reads of items whose bytes are still on their way.
     let localReads = LocalReads()
     /// Accepted connections still without a session or a finished pairing, bounded.
@@ -249,7 +249,7 @@ final class Daemon: @unchecked Sendable {
         let channels: [Channel] = (try? await loop.submit { [self] () -> [Channel] in
             stopped = true
             backend.stop()
-            pairingWindow?.expiry.cancel()
+            pairing.close()
             fetchWatch?.cancel()
             fetchWatch = nil
             strangers.write()
@@ -271,34 +271,11 @@ final class Daemon: @unchecked Sendable {
     /// How long a stopping daemon waits for a guest's agent to take the message under way.
     static let agentWriteGrace = TimeAmount.seconds(2)
 
-    /// Monotonic handshake timestamps (nanoseconds) for Noise message 1.
-    func handshakeTimestamp() -> UInt64 {
-        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000_000))
-        lastIssuedTimestamp = max(now, lastIssuedTimestamp + 1)
-        return lastIssuedTimestamp
-    }
+    func handshakeTimestamp() -> UInt64 { replayGuard.issue() }
 
-    /// How far past this machine's clock a handshake timestamp may be: 5 minutes.
-    static let handshakeTimestampAhead: UInt64 = 5 * 60 * 1_000_000_000
+    func handshakeTimestampProblem(_ timestamp: UInt64, from peer: DeviceID) -> String? { replayGuard.problem(with: timestamp, from: peer) }
 
-    /// Replay protection, checked on message 1: a peer's handshake timestamp must be newer
-    /// than the last one that led to a session, and not more than 5 minutes ahead of this
-    /// clock (one far ahead, once recorded, would lock the peer out until then). Nil when
-    /// acceptable, else why not.
-    func handshakeTimestampProblem(_ timestamp: UInt64, from peer: DeviceID) -> String? {
-        if let last = handshakeTimestamps[peer], timestamp <= last { return "a replayed handshake" }
-        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000_000))
-        if timestamp > now + Self.handshakeTimestampAhead {
-            return "a handshake stamped \((timestamp - now) / 1_000_000_000) s ahead of this machine's clock (more than 5 minutes): fix the clocks"
-        }
-        return nil
-    }
-
-    /// Records a timestamp once its handshake proved the PSK (the session's first record
-    /// authenticated): a message 1 from someone without the PSK leaves nothing behind.
-    func recordHandshakeTimestamp(_ timestamp: UInt64, from peer: DeviceID) {
-        handshakeTimestamps[peer] = max(timestamp, handshakeTimestamps[peer] ?? 0)
-    }
+    func recordHandshakeTimestamp(_ timestamp: UInt64, from peer: DeviceID) { replayGuard.record(timestamp, from: peer) }
 
     /// A connection finished its handshake. Returns its session id, or nil when an existing
     /// session to the same peer wins (the duplicate is closed).

@@ -43,7 +43,7 @@ protocol HandshakeAuthority: AnyObject {
     /// A peer we dialled did not accept our keys (it forgot us, or we have stale keys).
     func handshakeRejected(by peer: StoredPeer)
     /// Burns the open window's code for this attempt (see `Daemon.takePairingCode`).
-    func takePairingCode(from remote: String) -> Daemon.CodeOutcome
+    func takePairingCode(from remote: String) -> PairingService.CodeOutcome
     /// The listener's side of a pairing failed.
     func pairingFailed(_ error: PairingError)
     /// The listener's side paired: store the peer. False when it could not be saved.

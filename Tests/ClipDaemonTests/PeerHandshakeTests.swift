@@ -35,7 +35,7 @@ struct PeerHandshakeTests {
         func handshakeTimestamp() -> UInt64 { clock += 1; return clock }
         func handshakeTimestampProblem(_ timestamp: UInt64, from peer: DeviceID) -> String? { replayProblem }
         func handshakeRejected(by peer: StoredPeer) { events.append("rejected by \(peer.name)") }
-        func takePairingCode(from remote: String) -> Daemon.CodeOutcome {
+        func takePairingCode(from remote: String) -> PairingService.CodeOutcome {
             events.append("code asked by \(remote)")
             if codeTaken { return .taken }
             guard let window else { return .none }
@@ -474,4 +474,47 @@ final class BufferSink: RecordSink {
     let allocator = ByteBufferAllocator()
     func write(_ buffer: ByteBuffer, flush: Bool) { bytes += buffer.readableBytesView }
     func flush() {}
+}
+
+/// Replay protection on message 1's timestamps, with a hand-set clock.
+@Suite("Handshake timestamps: issued in order, replays and far-future stamps refused")
+struct HandshakeReplayGuardTests {
+    final class Clock {
+        var now: UInt64 = 1_000_000_000_000
+    }
+
+    @Test func issuedTimestampsGrowEvenWhenTheClockStandsStillOrGoesBack() {
+        let clock = Clock()
+        var guardian = HandshakeReplayGuard(now: { clock.now })
+        let first = guardian.issue()
+        let second = guardian.issue()
+        clock.now -= 10_000
+        let third = guardian.issue()
+        #expect(first == clock.now + 10_000 && second == first + 1 && third == second + 1)
+    }
+
+    @Test func onlyANewerTimestampThanTheLastRecordedIsAccepted() {
+        let clock = Clock()
+        var guardian = HandshakeReplayGuard(now: { clock.now })
+        let peer = DeviceID(bytes: Array(repeating: 7, count: DeviceID.byteCount))
+        let other = DeviceID(bytes: Array(repeating: 8, count: DeviceID.byteCount))
+        #expect(guardian.problem(with: clock.now - 5, from: peer) == nil, "nothing recorded yet")
+        guardian.record(clock.now - 5, from: peer)
+        #expect(guardian.problem(with: clock.now - 5, from: peer) == "a replayed handshake")
+        #expect(guardian.problem(with: clock.now - 6, from: peer) == "a replayed handshake")
+        #expect(guardian.problem(with: clock.now - 4, from: peer) == nil)
+        #expect(guardian.problem(with: clock.now - 6, from: other) == nil, "per peer")
+        // Recording an older one never moves the mark back.
+        guardian.record(clock.now - 100, from: peer)
+        #expect(guardian.problem(with: clock.now - 5, from: peer) == "a replayed handshake")
+    }
+
+    @Test func aStampMoreThanFiveMinutesAheadIsRefusedAndNamesTheClocks() {
+        let clock = Clock()
+        let guardian = HandshakeReplayGuard(now: { clock.now })
+        let peer = DeviceID(bytes: Array(repeating: 7, count: DeviceID.byteCount))
+        #expect(guardian.problem(with: clock.now + HandshakeReplayGuard.allowedAhead, from: peer) == nil)
+        let problem = guardian.problem(with: clock.now + HandshakeReplayGuard.allowedAhead + 1_000_000_000, from: peer)
+        #expect(problem == "a handshake stamped 301 s ahead of this machine's clock (more than 5 minutes): fix the clocks")
+    }
 }
