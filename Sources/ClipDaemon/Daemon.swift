@@ -12,8 +12,11 @@ import NIOPosix
 import Glibc
 #endif
 
-/// The running daemon: the sync engine plus everything that connects it to the world
-/// (peer connections, listeners, dialers, the control socket, the pairing window).
+/// The running daemon: the pieces that connect the sync engine to the world, and what
+/// joins them. The engine and its sessions are the `hub`; listeners, dialers and VM/agent
+/// channels are `links`; pairing is `pairing`; the desktop is `backend`. Connections reach
+/// the daemon through narrow protocols (`PeerConnectionOwner`, `HandshakeAuthority`,
+/// `AgentConnectionOwner`, `ControlRequestHandler`), never as a whole.
 ///
 /// Threading: the daemon runs on a one-thread `EventLoopGroup`; every method below must be
 /// called on `loop`, and NIO delivers every channel callback there. That confinement,
