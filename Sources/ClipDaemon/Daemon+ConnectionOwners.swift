@@ -24,5 +24,13 @@ extension Daemon: AgentConnectionOwner {
     var agentLimits: (selections: Set<Selection>, maximumItemSize: UInt64) { (configuration.selections, configuration.maximumItemSize) }
 }
 
+/// The daemon as the host of its links.
+extension Daemon: LinkServiceHost {
+    /// Whether a session with the peer is open.
+    func hasSession(with id: DeviceID) -> Bool { connections.values.contains { $0.peer?.deviceID == id } }
+
+    func handshakeRejected(by peer: StoredPeer) { links.handshakeRejected(by: peer) }
+}
+
 /// The daemon answers its control clients.
 extension Daemon: ControlRequestHandler {}

@@ -46,8 +46,8 @@ extension Daemon {
             case .unpair: try handleUnpair(request, client: client)
             case .pairOpen: try pairing.open(for: client, lifetimeMilliseconds: request.timeoutMilliseconds)
             case .pairJoin: try joinPairing(request, client: client)
-            case .channelAttach: client.finish(try attachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
-            case .channelDetach: client.finish(try detachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
+            case .channelAttach: client.finish(try links.attachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
+            case .channelDetach: client.finish(try links.detachChannel(request.target ?? "", kind: request.vdagent == true ? .spiceAgent : .clipd))
             case .pause, .resume: client.finish(try setPaused(request.op == .pause))
             case .peerSet: client.finish(try setPeerDirection(request))
             case .reload: reloadForClient(client)
@@ -206,18 +206,7 @@ extension Daemon {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short)), pid \(getpid())"]
         if paused { lines.append("sync: paused (`clipd resume` to sync again)") }
         lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
-        lines.append(listeningLine())
-        let clipdLinks = links.channels(.clipd)
-        if !clipdLinks.isEmpty || !links.channelListeners(.clipd).isEmpty {
-            let attached = clipdLinks.filter(\.connection.isConnected).count
-            let channels = clipdLinks.map(\.channel.description) + configuration.virtio.filter { if case .hostListen = $0 { true } else { false } }.map(\.description)
-            lines.append("VM channels: \(channels.joined(separator: ", ")) (\(attached) of \(clipdLinks.count) attached)")
-        }
-        let agentLinks = links.channels(.spiceAgent)
-        if !agentLinks.isEmpty || !links.channelListeners(.spiceAgent).isEmpty {
-            let channels = agentLinks.map(\.channel.description) + links.channelListeners(.spiceAgent).map(\.bound)
-            lines.append("SPICE agent channels: \(channels.joined(separator: ", ")) (\(agentSessions.count) of \(channels.count) agents ready)")
-        }
+        lines += links.set.statusLines(self)
         let connected = connectedPeers
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         lines += silentPeers().map(\.text)
@@ -259,11 +248,6 @@ extension Daemon {
         return lines
     }
 
-    func listeningLine() -> String {
-        let addresses = listenersDescription
-        return addresses.isEmpty ? "listening: no (dials out only; add --listen HOST:PORT to accept peers)" : "listening: \(addresses.joined(separator: ", "))"
-    }
-
     private func peersResponse() -> ControlResponse {
         let connected = connectedPeers
         var response = ControlResponse(ok: true)
@@ -292,7 +276,7 @@ extension Daemon {
         let query = request.peer ?? ""
         let peer = try pairedPeer(query)
         try peers.remove(peer.deviceID)
-        links.remove(.dialer(peer.deviceID))
+        links.set.remove(.dialer(peer.deviceID))
         for connection in connections.values where connection.peer?.deviceID == peer.deviceID {
             connection.close(reason: "unpaired")
         }

@@ -5,7 +5,7 @@ import NIOCore
 /// waits for the host's hello), and the handshakes' pairing events go to the
 /// `PairingService`, which owns the window and saves pairs.
 extension Daemon: PairingServiceHost {
-    var pairingAddresses: [String] { listenersDescription + (hasHostChannels ? [PeerAddress.hostChannelName] : []) }
+    var pairingAddresses: [String] { listenersDescription + (links.hasHostChannels ? [PeerAddress.hostChannelName] : []) }
 
     /// A peer was paired again: sessions made with its old keys end.
     func pairStored(_ id: DeviceID) {
@@ -37,6 +37,17 @@ extension Daemon: PairingServiceHost {
         }
     }
 
+    /// `clipd pair CODE virtio` in a guest: the pairing starts at the host's next hello,
+    /// which a fresh open of the port asks for.
+    func joinOverVirtio(_ pairing: PairingInitiator, client: ControlConnection) throws {
+        guard let link = links.set.channels(.clipd).first(where: { $0.channel.isGuest }) else {
+            throw DaemonError("this daemon has no VM channel to a host: `clipd pair CODE virtio` works in a guest whose clipd runs with its virtio port (--virtio DEVICE, found by default at /dev/virtio-ports/\(VirtioChannel.portName))")
+        }
+        self.pairing.guestLink.pendingJoin?.1.finish(.failure("pairing failed: replaced by a newer `clipd pair`"))
+        self.pairing.guestLink.pendingJoin = (pairing, client)
+        link.connection.reconnectNow()  // the host says hello again to the new open
+    }
+
     // MARK: The handshakes' pairing events (HandshakeAuthority)
 
     func takePairingCode(from remote: String) -> PairingService.CodeOutcome { pairing.takeCode(from: remote) }
@@ -50,8 +61,8 @@ extension Daemon: PairingServiceHost {
     /// The joiner's side paired: save the peer with the address it dialled, and dial it.
     func joinSucceeded(_ paired: PairedPeer, target: PeerAddress, reply: PairingReplyTarget) {
         guard pairing.joined(paired, at: target, reply: reply) else { return }
-        links.dialer(paired.identity.deviceID)?.connected()
-        ensureDialer(paired.identity.deviceID)
+        links.set.dialer(paired.identity.deviceID)?.connected()
+        links.ensureDialer(paired.identity.deviceID)
     }
 
     static func describe(_ time: TimeAmount) -> String { PairingService.describe(time) }

@@ -37,9 +37,9 @@ extension Daemon {
         let (added, problems) = await bindNewListeners(new.listen, old: old.listen)
         var lines = try await loop.submit { [self] () -> [String] in
             let peerLines = reloadPeers(newPeers)
-            var lines = problems + closeRemovedListeners(keeping: new.listen, added: added)
+            var lines = problems + links.set.replaceListeners(keeping: new.listen, added: added)
             // What is bound: an address that could not be bound is tried again at the next reload.
-            configuration.listen = new.listen.filter { links.contains(.listener($0)) }
+            configuration.listen = new.listen.filter { links.set.contains(.listener($0)) }
             lines += apply(DaemonConfiguration.differingKeys(old, new), from: new)
             return lines + peerLines
         }.get()
@@ -71,7 +71,11 @@ extension Daemon {
             case .logLevel:
                 DaemonLogging.level = configuration.logLevel
             case .channels:
-                lines += reconcileChannels(old: old, new: configuration)
+                links.configure(virtio: configuration.virtio, vdagent: configuration.vdagent)
+                lines += links.set.reconcileChannels(old.virtio, old.vdagent, with: configuration.virtio, configuration.vdagent) { [self] in
+                    _ = links.addChannelLink($0, kind: $1)
+                }
+                links.saveAttachedChannels()
             case .copied, .atRestart, .listeners:
                 break
             }
@@ -84,54 +88,12 @@ extension Daemon {
         var problems: [String] = []
         for address in wanted where !old.contains(address) {
             do {
-                added.append(try await bindListener(address))
+                added.append(try await links.bindListener(address))
             } catch {
                 problems.append("\(error)")
             }
         }
         return (added, problems)
-    }
-
-    /// Closes listeners no longer wanted and takes the new ones; returns lines saying so.
-    private func closeRemovedListeners(keeping wanted: [String], added: [ListenerLink]) -> [String] {
-        var lines: [String] = []
-        for listener in links.peerListeners {
-            guard case .listener(let spec) = listener.key, !wanted.contains(spec) else { continue }
-            links.remove(listener.key)
-            lines.append("stopped listening on \(listener.bound)")
-        }
-        for listener in added {
-            links.add(listener)
-            lines.append("listening on \(listener.bound)")
-        }
-        return lines
-    }
-
-    /// Attaches configured channels that are new and detaches those removed. Listening
-    /// channels (`unix-listen:`) are bound once, at start.
-    private func reconcileChannels(old: DaemonConfiguration, new: DaemonConfiguration) -> [String] {
-        var lines: [String] = []
-        let before = old.virtio.map { ($0, ChannelKind.clipd) } + old.vdagent.map { ($0, ChannelKind.spiceAgent) }
-        let after = new.virtio.map { ($0, ChannelKind.clipd) } + new.vdagent.map { ($0, ChannelKind.spiceAgent) }
-        for (channel, kind) in before where !after.contains(where: { $0 == (channel, kind) }) {
-            if case .hostListen = channel {
-                lines.append("\(kind.option) \(channel): still listening until clipd restarts")
-                continue
-            }
-            guard links.remove(.channel(channel, kind)) != nil else { continue }
-            lines.append("detached \(kind.label) \(channel)")
-        }
-        for (channel, kind) in after where !before.contains(where: { $0 == (channel, kind) }) {
-            if case .hostListen = channel {
-                lines.append("\(kind.option) \(channel): takes effect when clipd restarts")
-                continue
-            }
-            guard !links.contains(.channel(channel, kind)) else { continue }
-            addChannelLink(channel, kind: kind)
-            lines.append("attached \(kind.label) \(channel)")
-        }
-        saveAttachedChannels()
-        return lines
     }
 
     /// Reads peers.toml again: sessions of peers no longer there close, new peers with an
@@ -142,7 +104,7 @@ extension Daemon {
         var lines: [String] = []
         let removed = before.filter { old in peers.peer(id: old.deviceID) == nil }
         for peer in removed {
-            links.remove(.dialer(peer.deviceID))
+            links.set.remove(.dialer(peer.deviceID))
             for connection in connections.values where connection.peer?.deviceID == peer.deviceID {
                 connection.close(reason: "removed from peers.toml")
             }
@@ -151,11 +113,11 @@ extension Daemon {
         for peer in peers.peers {
             guard let old = before.first(where: { $0.deviceID == peer.deviceID }) else {
                 lines.append("peer \(peer.name) added")
-                ensureDialer(peer.deviceID)
+                links.ensureDialer(peer.deviceID)
                 continue
             }
             if old.policy != peer.policy { lines.append("peer \(peer.name): settings applied (\(Self.describe(peer.policy.direction)))") }
-            if old.addresses != peer.addresses { ensureDialer(peer.deviceID) }
+            if old.addresses != peer.addresses { links.ensureDialer(peer.deviceID) }
         }
         applyPolicies()
         return lines

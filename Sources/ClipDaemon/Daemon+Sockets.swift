@@ -6,19 +6,10 @@ import NIOPosix
 import Glibc
 #endif
 
-/// The daemon's own sockets: listeners for peers and the control socket.
+/// The daemon's own socket: the control socket.
 extension Daemon {
-    /// Binds a socket accepting peers on `address` (HOST:PORT); returns its link, not yet
-    /// added. Throws a one-line error when the address is taken or invalid.
-    func bindListener(_ address: String) async throws -> ListenerLink {
-        let (channel, bound) = try await TCPTransport.listen(on: try HostPort(parsing: address), group: group) { [self] channel in
-            PeerConnection(owner: self, role: .responder, remote: channel.remoteAddress.map { "\($0)" } ?? "?")
-        }
-        return ListenerLink(key: .listener(address), channel: channel, bound: bound)
-    }
-
     /// Where peers reach this daemon, for people ("127.0.0.1:7439").
-    var listenersDescription: [String] { links.peerListeners.map(\.bound) }
+    var listenersDescription: [String] { links.set.listening }
 
     func bindControlSocket() async throws {
         let path = paths.controlSocket

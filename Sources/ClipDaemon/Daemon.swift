@@ -44,7 +44,7 @@ final class Daemon: @unchecked Sendable {
     /// The live connection of each SPICE agent channel, by its spec.
     private(set) var agentConnections: [String: VDAgentConnection] = [:]
     /// Every listener, dialer and channel: how this daemon reaches and is reached.
-    let links = LinkSet()
+    private(set) lazy var links = LinkService(host: self, group: group, loop: loop, logger: logger, attachedChannelsFile: paths.attachedChannelsFile)
     /// Nothing leaves or enters this machine's clipboard while paused (`Daemon+Policy`).
     var paused = false
     /// When each peer's session opened or last closed (for `clipd peers` and `doctor`).
@@ -198,13 +198,13 @@ final class Daemon: @unchecked Sendable {
         }
         if paused { logger.notice("sync is paused (since `clipd pause`): run `clipd resume` to sync again") }
         for address in configuration.listen {
-            let listener = try await bindListener(address)
-            try await loop.submit { [self] in links.add(listener) }.get()
+            let listener = try await links.bindListener(address)
+            try await loop.submit { [self] in links.set.add(listener) }.get()
             logger.info("listening", metadata: ["address": "\(listener.bound)"])
         }
-        try await startVirtioChannels()
+        try await links.startChannels(virtio: configuration.virtio, vdagent: configuration.vdagent)
         try await loop.submit { [self] in
-            for peer in peers.peers where !peer.addresses.isEmpty { ensureDialer(peer.deviceID) }
+            for peer in peers.peers where !peer.addresses.isEmpty { links.ensureDialer(peer.deviceID) }
         }.get()
         // Only a daemon that started writes the commented default file: a failed start says
         // one line and leaves nothing behind.
@@ -256,7 +256,7 @@ final class Daemon: @unchecked Sendable {
             fetchWatch?.cancel()
             fetchWatch = nil
             strangers.write()
-            let all = links.stopAll() + (controlChannel.map { [$0] } ?? [])
+            let all = links.stop() + (controlChannel.map { [$0] } ?? [])
             for connection in connections.values { connection.close(reason: "daemon stopping") }
             do {
                 try contacts.save(keeping: Set(peers.peers.map(\.deviceID)))
@@ -301,7 +301,7 @@ final class Daemon: @unchecked Sendable {
         let id = hub.register(connection)
         // Registered first, so closing the old session does not start a redial.
         existing?.close(reason: "replaced by a newer session")
-        links.dialer(peer.deviceID)?.connected()
+        links.set.dialer(peer.deviceID)?.connected()
         contacts.opened(peer.deviceID)
         logger.info("session established", metadata: ["peer": "\(peer.name)", "remote": "\(connection.remoteDescription)"])
         hub.perform(engine.sessionOpened(id, peer: peer.deviceID, policy: effectivePolicy(for: peer.deviceID)))
@@ -313,7 +313,7 @@ final class Daemon: @unchecked Sendable {
         guard hub.close(id, of: connection, reason: reason) else { return }
         if let peer = connection.peer { contacts.closed(peer.deviceID) }
         failWaits(for: id, peerName: connection.peer?.name ?? "peer")
-        if let peer = connection.peer, !stopped { ensureDialer(peer.deviceID) }
+        if let peer = connection.peer, !stopped { links.ensureDialer(peer.deviceID) }
     }
 
     func received(_ message: SessionMessage, on id: SessionID) { hub.received(message, on: id) }

@@ -154,6 +154,20 @@ struct ReconnectingLinkTests {
         #expect(remote.attempts.count == 1, "a removed link is not opened again")
     }
 
+    @Test func aReloadDetachesRemovedChannelsAttachesNewOnesAndLeavesListenersForARestart() {
+        let remote = Remote()
+        let set = LinkSet()
+        let kept = VirtioChannel.hostConnect(path: "/run/vm/kept.sock"), gone = VirtioChannel.hostConnect(path: "/run/vm/gone.sock")
+        let fresh = VirtioChannel.hostConnect(path: "/run/vm/new.sock"), listening = VirtioChannel.hostListen(path: "/run/vm/l.sock")
+        for channel in [kept, gone] { set.add(ChannelLink(channel: channel, kind: .clipd, connection: remote.link())) }
+        var attached: [(VirtioChannel, ChannelKind)] = []
+        let lines = set.reconcileChannels([kept, gone, listening], [], with: [kept, fresh], [fresh]) { attached.append(($0, $1)) }
+        #expect(lines == ["detached VM channel \(gone)", "--virtio \(listening): still listening until clipd restarts",
+                          "attached VM channel \(fresh)", "attached SPICE agent channel \(fresh)"])
+        #expect(attached.map(\.0) == [fresh, fresh] && attached.map(\.1) == [.clipd, .spiceAgent])
+        #expect(set.channels.map(\.channel) == [kept])
+    }
+
     @Test func theDesktopsAndTheLinksBackoffDoublesAndResets() {
         var backoff = Backoff(first: .milliseconds(500), maximum: .seconds(30))
         let waits = (0..<8).map { _ in backoff.next() }
