@@ -64,6 +64,4 @@ extension Daemon: PairingServiceHost {
         links.set.dialer(paired.identity.deviceID)?.connected()
         links.ensureDialer(paired.identity.deviceID)
     }
-
-    static func describe(_ time: TimeAmount) -> String { PairingService.describe(time) }
 }
