@@ -109,6 +109,9 @@ final class Daemon: @unchecked Sendable {
             chunkCacheBudget: Int(clamping: configuration.chunkCacheBudget),
             wallMilliseconds: Self.wallMilliseconds, monotonicMilliseconds: Self.monotonicMilliseconds))
         hub.local = self
+        // Made here, on the creating thread, before the daemon is shared: `start()` first
+        // uses them off the loop.
+        _ = (links, pairing)
     }
 
     /// Peers' sessions, by id.
