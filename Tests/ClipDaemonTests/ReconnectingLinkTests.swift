@@ -168,6 +168,40 @@ struct ReconnectingLinkTests {
         #expect(set.channels.map(\.channel) == [kept])
     }
 
+    /// What the links say of themselves in `clipd status` and `clipd doctor`.
+    final class Sessions: LinkSessions {
+        var ready: Set<String> = []
+        var agentsReady: Int { ready.count }
+        func agentReady(on channel: String) -> Bool { ready.contains(channel) }
+        func agentConnection(on channel: String) -> VDAgentConnection? { nil }
+        var hostSessionOpen = false
+        var pairedWithHost = false
+    }
+
+    @Test func eachLinkReportsItselfInStatusAndDoctor() throws {
+        let remote = Remote()
+        let set = LinkSet()
+        let sessions = Sessions()
+        #expect(set.statusLines(sessions) == ["listening: no (dials out only; add --listen HOST:PORT to accept peers)"])
+        #expect(set.listenerFinding(configFile: "/c.toml").fix?.contains("/c.toml") == true)
+
+        set.add(ListenerLink(key: .listener("0.0.0.0:7439"), channel: EmbeddedChannel(loop: remote.loop), bound: "0.0.0.0:7439"))
+        let vm = ChannelLink(channel: .hostConnect(path: "/run/vm/a.sock"), kind: .clipd, connection: remote.link())
+        let agent = ChannelLink(channel: .hostConnect(path: "/run/vm/b.sock"), kind: .spiceAgent, connection: remote.link())
+        set.add(vm)
+        set.add(agent)
+        vm.connection.connect()  // refused: not attached
+        remote.reachable = true
+        agent.connection.connect()
+        sessions.ready = ["unix:/run/vm/b.sock"]
+        #expect(set.statusLines(sessions) == ["listening: 0.0.0.0:7439", "VM channels: unix:/run/vm/a.sock (0 of 1 attached)",
+                                             "SPICE agent channels: unix:/run/vm/b.sock (1 of 1 agents ready)"])
+        let findings = set.channelFindings(sessions)
+        #expect(findings.map(\.text) == ["VM channel unix:/run/vm/a.sock: not attached (connection refused)",
+                                            "SPICE agent channel unix:/run/vm/b.sock: the guest's agent is ready"])
+        #expect(findings.map(\.level) == [.problem, .ok])
+    }
+
     @Test func theDesktopsAndTheLinksBackoffDoublesAndResets() {
         var backoff = Backoff(first: .milliseconds(500), maximum: .seconds(30))
         let waits = (0..<8).map { _ in backoff.next() }
