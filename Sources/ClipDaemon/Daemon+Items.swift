@@ -123,6 +123,24 @@ extension Daemon {
     }
 }
 
+/// What reading an item's bytes on this machine needs of the daemon: the engine (through
+/// its hub), readers waiting for bytes, the files that come with items, and where a paste's
+/// outcome is reported. Readers and file delivery reach the daemon through this alone.
+///
+/// Called on the daemon's event loop, which every reader hops to first.
+protocol ItemReadHost: AnyObject, Sendable {
+    var loop: EventLoop { get }
+    var hub: SyncHub { get }
+    var localReads: LocalReads { get }
+    var files: FileDelivery { get }
+    /// A paste of the item failed (`clipd status` says so until one succeeds).
+    func pasteFailed(_ id: ItemID, reason: String)
+    /// A paste of the item was served whole.
+    func pasteServed(_ id: ItemID)
+}
+
+extension Daemon: ItemReadHost {}
+
 /// Readers waiting for bytes still on their way, by item: each retries when the engine
 /// says more of the item is here (`.readable`). Confined to the daemon's loop.
 final class LocalReads {
@@ -137,7 +155,7 @@ final class LocalReads {
 
 /// The bytes of an item that are not all here: reads go to the engine.
 struct EngineItemContent: ItemContent {
-    let daemon: Daemon
+    let daemon: ItemReadHost
     let header: ItemHeader
     var held: ClipItem? { nil }
     func makeReader(representation: Int) -> ItemReader { EngineItemReader(daemon: daemon, item: header.id, representation: representation) }
@@ -150,13 +168,13 @@ struct EngineItemContent: ItemContent {
 /// Sound as `@unchecked Sendable`: `begun` and `closed` are only touched on the daemon's
 /// loop, where every entry point hops first.
 final class EngineItemReader: ItemReader, @unchecked Sendable {
-    private let daemon: Daemon
+    private let daemon: ItemReadHost
     private let item: ItemID
     private let representation: Int
     private var begun = false
     private var closed = false
 
-    init(daemon: Daemon, item: ItemID, representation: Int) {
+    init(daemon: ItemReadHost, item: ItemID, representation: Int) {
         self.daemon = daemon
         self.item = item
         self.representation = representation
@@ -174,11 +192,11 @@ final class EngineItemReader: ItemReader, @unchecked Sendable {
         guard !closed else { return deliver(.failed("the transfer was closed")) }
         if !begun {
             begun = true
-            let (known, actions) = daemon.engine.beginRead(item)
+            let (known, actions) = daemon.hub.engine.beginRead(item)
             daemon.hub.perform(actions)
             guard known else { return deliver(.failed("the item is no longer here")) }
         }
-        let outcome = daemon.engine.read(item, representation: representation, offset: offset)
+        let outcome = daemon.hub.engine.read(item, representation: representation, offset: offset)
         switch outcome {
         case .pending: daemon.localReads.wait(for: item) { [self] in attempt(offset, deliver) }
         case .failed(let reason): daemon.pasteFailed(item, reason: reason)
@@ -192,7 +210,7 @@ final class EngineItemReader: ItemReader, @unchecked Sendable {
         daemon.loop.execute { [self] in
             guard !closed else { return }
             closed = true
-            if begun { daemon.hub.perform(daemon.engine.endRead(item)) }
+            if begun { daemon.hub.perform(daemon.hub.engine.endRead(item)) }
         }
     }
 }

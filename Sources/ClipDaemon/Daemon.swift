@@ -70,7 +70,7 @@ final class Daemon: @unchecked Sendable {
     /// Connections that ended before authenticating, summed up for the log.
     private(set) lazy var strangers = StrangerLog(loop: loop, logger: logger)
     /// Copies of files that came with items from peers.
-    private(set) lazy var files = FileDelivery(daemon: self)
+    private(set) lazy var files = FileDelivery(daemon: self, runtimeDirectory: paths.runtimeDirectory)
     /// Tells a clipboard manager's restore of older text from a copy (loop only).
     var restoreGuard = RestoreGuard()
     /// Why the newest pastes of items failed, by item (loop only): `clipd status` shows it

@@ -15,7 +15,7 @@ final class FileDelivery {
     static let gnomeCopiedFiles = "x-special/gnome-copied-files"
     static let uriList = "text/uri-list"
 
-    private unowned let daemon: Daemon
+    private unowned let daemon: ItemReadHost
     /// Where copies of pasted files go: `files/` in the runtime directory.
     let root: String
     private var done: [ItemID: Result<[String], DaemonError>] = [:]
@@ -23,9 +23,10 @@ final class FileDelivery {
     /// Items whose files are on disk, oldest first: the two newest are kept.
     private var onDisk: [ItemID] = []
 
-    init(daemon: Daemon) {
+    /// `runtimeDirectory`'s `files/` holds the copies.
+    init(daemon: ItemReadHost, runtimeDirectory: String) {
         self.daemon = daemon
-        root = daemon.paths.runtimeDirectory + "/files"
+        root = runtimeDirectory + "/files"
     }
 
     /// Whether the item carries files.
@@ -126,12 +127,12 @@ struct FileItemContent: ItemContent {
         case rewritten(gnome: Bool)
     }
 
-    let daemon: Daemon
+    let daemon: ItemReadHost
     let header: ItemHeader
     let heldItem: ClipItem?
     let sources: [Source]
 
-    init(daemon: Daemon, header: ItemHeader, held: ClipItem?, sources: [Source]) {
+    init(daemon: ItemReadHost, header: ItemHeader, held: ClipItem?, sources: [Source]) {
         self.daemon = daemon
         self.header = header
         heldItem = held
@@ -164,12 +165,12 @@ struct FileItemContent: ItemContent {
 /// loop, where every entry point hops first; `produce` runs there and answers there.
 final class DerivedBytesReader: ItemReader, @unchecked Sendable {
     typealias Producer = (@escaping (Result<[UInt8], DaemonError>) -> Void) -> Void
-    private let daemon: Daemon
+    private let daemon: ItemReadHost
     private let produce: Producer
     private var bytes: [UInt8]?
     private var failure: String?
 
-    init(daemon: Daemon, produce: @escaping Producer) {
+    init(daemon: ItemReadHost, produce: @escaping Producer) {
         self.daemon = daemon
         self.produce = produce
     }
@@ -203,7 +204,7 @@ final class WholeRead {
         self.finish = finish
     }
 
-    static func start(daemon: Daemon, header: ItemHeader, held: ClipItem?, representation: Int, finish: @escaping (Result<[UInt8], DaemonError>) -> Void) {
+    static func start(daemon: ItemReadHost, header: ItemHeader, held: ClipItem?, representation: Int, finish: @escaping (Result<[UInt8], DaemonError>) -> Void) {
         if let held { return finish(.success(Array(held.bytes(representation: representation)))) }
         let read = WholeRead(reader: EngineItemReader(daemon: daemon, item: header.id, representation: representation), finish: finish)
         read.next(loop: daemon.loop)
