@@ -42,7 +42,7 @@ protocol HandshakeAuthority: AnyObject {
     func handshakeTimestampProblem(_ timestamp: UInt64, from peer: DeviceID) -> String?
     /// A peer we dialled did not accept our keys (it forgot us, or we have stale keys).
     func handshakeRejected(by peer: StoredPeer)
-    /// Burns the open window's code for this attempt (see `Daemon.takePairingCode`).
+    /// Burns the open window's code for this attempt (see `PairingService.takeCode`).
     func takePairingCode(from remote: String) -> PairingService.CodeOutcome
     /// The listener's side of a pairing failed.
     func pairingFailed(_ error: PairingError)
