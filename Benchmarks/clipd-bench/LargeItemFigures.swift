@@ -132,6 +132,11 @@ private func measureRelayMemory(_ harness: DaemonHarness) throws {
     let before = peakRSSKiB(pid)
     let payload = TestData.pattern(256 << 20, seed: 256)
     try sendWait(origin, payload)
+    // `--wait` is satisfied by the relay's acknowledgement; the relay's offer to the laptop
+    // can still be on its way when it comes.
+    guard harness.eventually(timeout: 10, { !harness.clipd(["status"], laptop).stdout.contains("clipboard: empty") }) else {
+        throw HarnessError("the relay's offer did not reach the laptop")
+    }
     let start = now()
     let (received, _, finished) = try receiveAll(laptop)
     guard received == payload.count else { throw HarnessError("the laptop got \(received) of \(payload.count) bytes") }
