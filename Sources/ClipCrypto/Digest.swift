@@ -124,9 +124,10 @@ public enum HKDFSHA256 {
     }
 }
 
-/// Algorithm objects fetched once per process. `EVP_MD`, `EVP_MAC`, `EVP_KDF` and
-/// `EVP_CIPHER` objects are immutable after fetching and OpenSSL documents them as safe to
-/// share between threads, which is what makes the unchecked conformance sound.
+/// Algorithm objects fetched once per process.
+///
+/// Sound as `@unchecked Sendable`: `EVP_MD`, `EVP_MAC`, `EVP_KDF` and `EVP_CIPHER` objects
+/// are immutable after fetching and OpenSSL documents them as safe to share between threads.
 final class OpenSSLAlgorithms: @unchecked Sendable {
     static let shared = OpenSSLAlgorithms()
 

@@ -115,8 +115,9 @@ final class ControlItemStream {
 }
 
 /// Whether a reader answered while `read` was still running (held bytes do): then the
-/// answer is kept here instead of resuming the stream from inside itself. Used on the loop
-/// only, which is what makes the unchecked conformance sound.
+/// answer is kept here instead of resuming the stream from inside itself.
+///
+/// Sound as `@unchecked Sendable`: used on the daemon's loop only.
 private final class ImmediateAnswer: @unchecked Sendable {
     var waiting = true
     var outcome: ReadOutcome?

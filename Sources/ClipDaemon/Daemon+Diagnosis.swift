@@ -45,7 +45,7 @@ extension Daemon: LinkSessions {
                                         fix: "check that clipd runs there (`clipd status`), listens on \(address), and that no firewall drops the port"))
             } else {
                 findings.append(DoctorFinding(.note, "peer \(peer.name): not connected; it dials this machine (\(contact))",
-                                        fix: "check that clipd runs there and can reach \(listenersDescription.first ?? "this machine")"))
+                                        fix: "check that clipd runs there and can reach \(links.set.listening.first ?? "this machine")"))
             }
         }
         return findings

@@ -5,7 +5,7 @@ import NIOCore
 /// waits for the host's hello), and the handshakes' pairing events go to the
 /// `PairingService`, which owns the window and saves pairs.
 extension Daemon: PairingServiceHost {
-    var pairingAddresses: [String] { listenersDescription + (links.hasHostChannels ? [PeerAddress.hostChannelName] : []) }
+    var pairingAddresses: [String] { links.set.listening + (links.hasHostChannels ? [PeerAddress.hostChannelName] : []) }
 
     /// A peer was paired again: sessions made with its old keys end.
     func pairStored(_ id: DeviceID) {

@@ -8,8 +8,6 @@ import Glibc
 
 /// The daemon's own socket: the control socket.
 extension Daemon {
-    /// Where peers reach this daemon, for people ("127.0.0.1:7439").
-    var listenersDescription: [String] { links.set.listening }
 
     func bindControlSocket() async throws {
         let path = paths.controlSocket

@@ -19,10 +19,11 @@ import Glibc
 /// `AgentConnectionOwner`, `ControlRequestHandler`), never as a whole.
 ///
 /// Threading: the daemon runs on a one-thread `EventLoopGroup`; every method below must be
-/// called on `loop`, and NIO delivers every channel callback there. That confinement,
-/// asserted in `assertOnLoop()`, is what makes the `@unchecked Sendable` conformance sound:
-/// closures may carry the reference across NIO's `@Sendable` APIs, but the state is only
-/// ever touched from the loop.
+/// called on `loop`, and NIO delivers every channel callback there.
+///
+/// Sound as `@unchecked Sendable`: that confinement, asserted in `assertOnLoop()`; closures
+/// may carry the reference across NIO's `@Sendable` APIs, but the state is only ever
+/// touched from the loop.
 ///
 /// Lifetime: connection handlers hold the daemon unowned, so whoever creates it keeps it
 /// until its group has shut down (`stop()` leaves accepted control connections open; the

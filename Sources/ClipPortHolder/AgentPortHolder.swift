@@ -14,10 +14,10 @@ import Glibc
 /// the holder reconnects within 20 ms to 1 s, and turns daemons away. Tell it what QMP says
 /// of the guest's port with `post(.guestPort(open:))`.
 ///
-/// Threading: `run()` blocks the thread that calls it until `post(.stop)`; it alone touches
-/// the relay, the descriptors and the queues. `post` may be called from any thread: the
-/// posted events are guarded by `lock` and the loop is woken through a pipe. That is what
-/// makes the unchecked conformance sound.
+/// Sound as `@unchecked Sendable`: `run()` blocks the thread that calls it until
+/// `post(.stop)`, and it alone touches the relay, the descriptors and the queues. `post` may
+/// be called from any thread: the posted events are guarded by `lock` and the loop is woken
+/// through a pipe.
 public final class AgentPortHolder: @unchecked Sendable {
     public enum Event: Sendable {
         /// QEMU's VSERPORT_CHANGE for this port.

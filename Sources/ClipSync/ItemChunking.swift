@@ -66,9 +66,10 @@ public enum ItemChunking {
     }
 }
 
-/// Result slots written by parallel batches, each slot by exactly one batch, read only
-/// after every batch returned: no two threads touch one slot, which is what makes the
-/// unchecked conformance sound.
+/// Result slots written by parallel batches.
+///
+/// Sound as `@unchecked Sendable`: each slot is written by exactly one batch and read only
+/// after every batch returned, so no two threads touch one slot.
 private final class HashSlots: @unchecked Sendable {
     private let slots: UnsafeMutableBufferPointer<ChunkHash?>
     init(count: Int) {
@@ -84,8 +85,10 @@ private final class HashSlots: @unchecked Sendable {
 }
 
 /// A pointer into a buffer that outlives the parallel batches reading it (they run inside
-/// `withUnsafeBytes`), and that nobody writes while they run: shared reads of memory no one
-/// changes, which is what makes the unchecked conformance sound.
+/// `withUnsafeBytes`).
+///
+/// Sound as `@unchecked Sendable`: nobody writes the buffer while they run, so they share
+/// reads of memory no one changes.
 private struct SendableRawPointer: @unchecked Sendable {
     let pointer: UnsafeRawPointer?
     init(_ pointer: UnsafeRawPointer?) { self.pointer = pointer }

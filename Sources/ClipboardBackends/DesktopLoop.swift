@@ -81,9 +81,9 @@ final class ReadMailbox: @unchecked Sendable {
 /// takes items to own from the daemon, hands over the answers of item readers, and
 /// reconnects with back-off when the desktop goes away. No timer runs at rest.
 ///
-/// Threading: `own` and `stop` may be called from any thread; they hand work over under
-/// `lock` and wake the thread. Sessions live on the thread alone (the first one is handed
-/// over before the thread starts). That split makes the unchecked conformance sound.
+/// Sound as `@unchecked Sendable`: `own` and `stop` may be called from any thread; they
+/// hand work over under `lock` and wake the thread. Sessions live on the thread alone (the
+/// first one is handed over before the thread starts).
 final class DesktopLoop: @unchecked Sendable {
     /// What the desktop is called in log lines ("the X display").
     private let name: String

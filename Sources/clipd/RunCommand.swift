@@ -104,7 +104,8 @@ struct Run: ParsableCommand {
 
 /// Runs `body` as a task and blocks the calling (main) thread until it finishes.
 private func blockUntilDone(_ body: @escaping @Sendable () async throws -> Void) -> Result<Void, Error> {
-    // Safe: written once by the task before it signals, read once after the wait.
+    // Sound as `@unchecked Sendable`: written once by the task before it signals, read once
+    // after the wait.
     final class Box: @unchecked Sendable {
         var result: Result<Void, Error> = .success(())
     }

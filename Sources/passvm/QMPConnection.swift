@@ -8,9 +8,11 @@ import Glibc
 
 /// A QEMU Machine Protocol connection: JSON objects, one per line, over a unix socket.
 /// Events and replies are handed to `onMessage` from a reader thread; `execute` may be
-/// called from any thread. The socket descriptor is fixed at init; reads and the reader
-/// state (`reader`, `early`) belong to init, then to the reader thread alone; writes happen
-/// under `writeLock`. That is what makes the unchecked conformance sound.
+/// called from any thread.
+///
+/// Sound as `@unchecked Sendable`: the socket descriptor is fixed at init; reads and the
+/// reader state (`reader`, `early`) belong to init, then to the reader thread alone; writes
+/// happen under `writeLock`.
 final class QMPConnection: @unchecked Sendable {
     private let fd: Int32
     private let writeLock = NSLock()

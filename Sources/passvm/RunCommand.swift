@@ -118,8 +118,8 @@ struct Run: ParsableCommand {
 
 /// Whether a power-down is under way; the first signal starts it.
 ///
-/// Signal handlers run on dispatch's threads: the flag is read and set only under `lock`,
-/// which is what makes the unchecked conformance sound.
+/// Sound as `@unchecked Sendable`: signal handlers run on dispatch's threads, and the flag
+/// is read and set only under `lock`.
 private final class ShutdownState: @unchecked Sendable {
     private let lock = NSLock()
     private var started = false

@@ -95,26 +95,23 @@ struct PeerHandshakeTests {
         var toB = take(aOutputs, by: a)
         var toA = take(bOutputs, by: b)
         while !toA.isEmpty || !toB.isEmpty {
-            if !toB.isEmpty, !b.closed {
-                let bytes = toB
-                toB = []
-                toA += take(b.handshake.received(bytes, writable: true), by: b)
-            } else {
-                toB = []
-            }
-            if !toA.isEmpty, !a.closed {
-                let bytes = toA
-                toA = []
-                toB += take(a.handshake.received(bytes, writable: true), by: a)
-            } else {
-                toA = []
-            }
+            toA += deliver(&toB, to: b)
+            toB += deliver(&toA, to: a)
         }
         if a.closed != b.closed {
             let survivor = a.closed ? b : a
             survivor.handshake.closed(reason: nil)
             survivor.closed = true
         }
+    }
+
+    /// Hands the bytes waiting for `end` over (they are dropped once it closed); returns
+    /// what it writes back.
+    static func deliver(_ waiting: inout [UInt8], to end: End) -> [UInt8] {
+        let bytes = waiting
+        waiting = []
+        guard !bytes.isEmpty, !end.closed else { return [] }
+        return take(end.handshake.received(bytes, writable: true), by: end)
     }
 
     /// The bytes `outputs` write; records the rest on `end`.
