@@ -7,19 +7,8 @@ import NIOCore
 import Glibc
 #endif
 
-/// A `clipd send --wait` waiting for every connected peer's acknowledgement.
-final class WaitState {
-    let reply: ControlConnection
-    var pending: [SessionID: String]
-    var problems: [String] = []
-    var timer: Scheduled<Void>?
-
-    init(reply: ControlConnection, pending: [SessionID: String]) {
-        self.reply = reply
-        self.pending = pending
-    }
-}
-
+/// The daemon's answers to its control clients: every request is dispatched here, to the
+/// piece that owns what it asks about, once every piece has started.
 extension Daemon {
     /// Refuses a request's payload before it is read: items over the maximum size, and
     /// payloads on requests that take none.
@@ -35,7 +24,7 @@ extension Daemon {
 
     func handleControl(_ request: ControlRequest, payload: [UInt8], from client: ControlConnection) {
         assertOnLoop()
-        guard started else { return whenStarted { [self] in handleControl(request, payload: payload, from: client) } }
+        guard control.isOpen else { return control.whenOpen { [self] in handleControl(request, payload: payload, from: client) } }
         do {
             switch request.op {
             case .send: try handleSend(request, payload: payload, client: client)
@@ -76,12 +65,8 @@ extension Daemon {
     }
 
     func controlClosed(_ client: ControlConnection) {
-        watchers[ObjectIdentifier(client)] = nil
+        control.clientClosed(client)
         pairing.clientClosed(client)
-        for (item, wait) in waits where wait.reply === client {
-            wait.timer?.cancel()
-            waits[item] = nil
-        }
     }
 
     func selection(of request: ControlRequest) throws -> Selection {
@@ -108,9 +93,8 @@ extension Daemon {
                 response.notes = ["a newer copy replaced this item before it was offered"]
                 return client.finish(response)
             }
-            notifyWatchers(item.header, held: item)
-            backend.own(item.header, content: HeldContent(item))  // like wl-copy: the item is also this desktop's clipboard
-            restoreGuard.gaveDesktop(item.header, held: item)
+            control.watchers.notify(selection, .item(item.header, held: item))
+            desktop.showSent(item)
             var pending: [SessionID: String] = [:]
             for id in engine.recipients(of: item.header) { pending[id] = peerName(of: id) }
             guard wait && !pending.isEmpty else {
@@ -118,85 +102,33 @@ extension Daemon {
                 if wait { response.notes = ["no peers connected: nothing to wait for"] }
                 return client.finish(response)
             }
-            let state = WaitState(reply: client, pending: pending)
-            let itemID = item.id
-            state.timer = loop.scheduleTask(in: timeout) { [self] in
-                guard let waiting = waits.removeValue(forKey: itemID) else { return }
-                let names = waiting.pending.values.sorted().joined(separator: ", ")
-                waiting.reply.finish(.failure("timed out after \(timeout.nanoseconds / 1_000_000) ms waiting for \(names) to acknowledge"))
-            }
-            waits[item.id] = state
+            control.waits.add(item.id, reply: client, pending: pending, timeout: timeout)
         }
     }
 
     func acknowledged(_ item: ItemID, by session: SessionID, status: SessionMessage.Ack.Status) {
-        guard let wait = waits[item], let name = wait.pending.removeValue(forKey: session) else { return }
-        recordAck(item, status: status, name: name, wait: wait)
-    }
-
-    private func recordAck(_ item: ItemID, status: SessionMessage.Ack.Status, name: String, wait: WaitState) {
-        switch status {
-        case .applied, .alreadyHeld: break
-        case .superseded: wait.problems.append("\(name) kept a newer item")
-        case .tooLarge: wait.problems.append("\(name) refused the item: over its maximum size")
-        case .failed: wait.problems.append("\(name) could not fetch the item")
-        case .ignored: wait.problems.append("\(name) did not take the item (it does not sync this selection, or takes none of its types)")
-        case .refused: wait.problems.append("\(name) refused the item: its settings for this device do not take it")
-        case .clockAhead: wait.problems.append("\(name) refused the item: this machine's clock is more than 5 minutes ahead of \(name)'s")
-        }
-        finishWaitIfDone(item, wait)
-    }
-
-    func failWaits(for session: SessionID, peerName: String) {
-        for (item, wait) in waits where wait.pending[session] != nil {
-            wait.pending[session] = nil
-            wait.problems.append("\(peerName) disconnected before acknowledging")
-            finishWaitIfDone(item, wait)
-        }
-    }
-
-    private func finishWaitIfDone(_ item: ItemID, _ wait: WaitState) {
-        guard wait.pending.isEmpty else { return }
-        wait.timer?.cancel()
-        waits[item] = nil
-        if wait.problems.isEmpty {
-            wait.reply.finish(ControlResponse(ok: true))
-        } else {
-            var response = ControlResponse.failure(wait.problems.joined(separator: "; "))
-            response.notes = wait.problems
-            wait.reply.finish(response)
-        }
+        control.waits.acknowledged(item, by: session, status: status)
     }
 
     // MARK: recv and watch
 
-    /// The representation to give a reader asking for `mimeType`: that type, else text,
-    /// else the first.
-    func chooseRepresentation(_ header: ItemHeader, mimeType: String?) throws -> Int {
-        let types = header.representations.map(\.mimeType)
-        if let mimeType {
-            guard let index = types.firstIndex(of: mimeType) else {
-                throw DaemonError("the \(header.selection) has no \(mimeType) (it has: \(types.joined(separator: ", ")))")
-            }
-            return index
-        }
-        for preferred in ["text/plain;charset=utf-8", "text/plain", "UTF8_STRING"] {
-            if let index = types.firstIndex(of: preferred) { return index }
-        }
-        return 0
+    private func handleWatch(_ request: ControlRequest, client: ControlConnection) throws {
+        let selection = try selection(of: request)
+        let now = engine.currentHeader(selection).map { ($0, held: engine.currentItem(selection)) }
+        control.watchers.add(client, selection: selection, mimeType: request.mimeType, current: request.current == true, now: now)
     }
 
     private func handleRecv(_ request: ControlRequest, client: ControlConnection) throws {
         let selection = try selection(of: request)
         guard let current = engine.currentHeader(selection) else { throw DaemonError("the \(selection) is empty") }
-        let (header, content) = desktopView(of: current, held: engine.currentItem(selection))
+        let (header, content) = localView(of: current, held: engine.currentItem(selection))
         if request.listTypes == true {
             var response = ControlResponse(ok: true)
             response.types = header.representations.map(\.mimeType)
             client.finish(response)
             return
         }
-        let representation = try chooseRepresentation(header, mimeType: request.mimeType)
+        let representation = try ControlItemStream.representation(of: header, mimeType: request.mimeType)
         ControlItemStream(loop: loop, client: client, header: header, representation: representation, content: content, last: true).start()
     }
 
@@ -205,17 +137,17 @@ extension Daemon {
     private func statusResponse() -> ControlResponse {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short)), pid \(getpid())"]
         if paused { lines.append("sync: paused (`clipd resume` to sync again)") }
-        lines.append("backend: \(backend.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
+        lines.append("backend: \(desktop.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
         lines += links.set.statusLines(self)
         let connected = connectedPeers
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         lines += silentPeers().map(\.text)
-        if !watchers.isEmpty { lines.append("watches: \(watchers.count) (`clipd recv --watch`)") }
+        if control.watchers.count > 0 { lines.append("watches: \(control.watchers.count) (`clipd recv --watch`)") }
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let header = engine.currentHeader(selection) {
                 let origin = originName(of: header)
                 let here = engine.currentItem(selection) == nil ? " (fetched when pasted)" : ""
-                let failed = undelivered[header.id].map { "; could not be delivered: " + Printable.text($0) } ?? ""
+                let failed = desktop.undeliveredReason(header.id).map { "; could not be delivered: " + Printable.text($0) } ?? ""
                 lines.append("\(selection): \(SizeParser.format(header.totalSize)) \(header.representations.map(\.mimeType).joined(separator: ", ")) from \(origin)\(here)\(failed)")
             } else {
                 lines.append("\(selection): empty")

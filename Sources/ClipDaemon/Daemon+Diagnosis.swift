@@ -8,7 +8,7 @@ import NIOCore
 extension Daemon: LinkSessions {
     var agentsReady: Int { agentSessions.count }
     func agentReady(on channel: String) -> Bool { agentSessions.values.contains { $0.channelDescription == channel } }
-    func agentConnection(on channel: String) -> VDAgentConnection? { agentConnections[channel] }
+    func agentConnection(on channel: String) -> VDAgentConnection? { links.agentConnection(on: channel) }
     var hostSessionOpen: Bool { connections.values.contains { $0.peer?.addresses.contains(.hostChannel) == true } }
     var pairedWithHost: Bool { peers.peers.contains { $0.addresses.contains(.hostChannel) } }
 
@@ -20,7 +20,7 @@ extension Daemon: LinkSessions {
 
     func diagnosis() -> [DoctorFinding] {
         assertOnLoop()
-        var findings = [DoctorFinding(.ok, "daemon running: \(identity.name) (device \(identity.deviceID.short)), backend \(backend.description), up \(Self.duration(since: startedAt))")]
+        var findings = [DoctorFinding(.ok, "daemon running: \(identity.name) (device \(identity.deviceID.short)), backend \(desktop.description), up \(Self.duration(since: startedAt))")]
         if paused { findings.append(DoctorFinding(.problem, "sync is paused: nothing leaves or reaches this machine's clipboard", fix: "clipd resume")) }
         findings.append(links.set.listenerFinding(configFile: paths.configFile))
         findings += peerFindings() + livenessFindings() + links.set.channelFindings(self)

@@ -71,30 +71,7 @@ extension Daemon: SessionHost {
     /// them while the paste waits. An item that carries files shows lists naming copies of
     /// them here instead of the bundle (`FileDelivery`); a peer's list without files shows
     /// no `file:` URIs (`PeerURIListContent`).
-    /// The rules for what reaches this desktop (the configuration's extra MIME types).
-    var desktopPolicy: ClipboardPolicy { ClipboardPolicy(syncSecrets: configuration.syncSecrets, extraMIMETypes: Set(configuration.extraMIMETypes)) }
-
-    /// What the desktop is given to own of an item: its view, less the types clipd does not
-    /// write to a desktop when they come from a peer (`ClipboardPolicy.writesToDesktop`);
-    /// nil when none is left.
-    func desktopOwnership(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent)? {
-        let view = desktopView(of: header, held: held)
-        guard header.id.origin != identity.deviceID else { return view }
-        let keep = view.header.representations.indices.filter {
-            let type = view.header.representations[$0].mimeType
-            // A list naming copies of an item's files is made here, from its URIs.
-            return desktopPolicy.writesToDesktop(mimeType: type) || (type == FileDelivery.gnomeCopiedFiles && FileDelivery.carriesFiles(header))
-        }
-        if keep.count == view.header.representations.count { return view }
-        let dropped = view.header.representations.indices.filter { !keep.contains($0) }.map { view.header.representations[$0].mimeType }
-        logger.info("not offering types of a peer's item on this desktop (allow them with extra_mime_types)",
-                    metadata: ["item": "\(header.id)", "types": "\(dropped.joined(separator: ", "))"])
-        guard !keep.isEmpty else { return nil }
-        let shown = ItemHeader(selection: header.selection, id: header.id, clock: header.clock, representations: keep.map { view.header.representations[$0] })
-        return (shown, FilteredContent(base: view.content, indices: keep))
-    }
-
-    func desktopView(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent) {
+    func localView(of header: ItemHeader, held: ClipItem?) -> (header: ItemHeader, content: ItemContent) {
         let fromPeer = header.id.origin != identity.deviceID
         if FileDelivery.carriesFiles(header) && fromPeer { return files.view(of: header, held: held) }
         let content: ItemContent = held.map { HeldContent($0) } ?? EngineItemContent(daemon: self, header: header)
@@ -106,21 +83,11 @@ extension Daemon: SessionHost {
 }
 
 extension Daemon {
-    /// A paste of an item could not be served (its files could not be written, its bytes could
-    /// not be fetched): `clipd status` says so while it is current. The application was
-    /// refused at once, and the backend logged the refusal with its cause.
-    func pasteFailed(_ id: ItemID, reason: String) {
-        assertOnLoop()
-        undelivered[id] = reason
-        let current = Set(Selection.allCases.compactMap { engine.currentHeader($0)?.id })
-        undelivered = undelivered.filter { current.contains($0.key) }
-    }
+    /// A paste of an item failed: the desktop keeps the reason for `clipd status`.
+    func pasteFailed(_ id: ItemID, reason: String) { desktop.pasteFailed(id, reason: reason) }
 
-    /// A paste of an item was served whole: what failed before is over.
-    func pasteServed(_ id: ItemID) {
-        assertOnLoop()
-        undelivered[id] = nil
-    }
+    /// A paste of an item was served whole.
+    func pasteServed(_ id: ItemID) { desktop.pasteServed(id) }
 }
 
 /// What reading an item's bytes on this machine needs of the daemon: the engine (through

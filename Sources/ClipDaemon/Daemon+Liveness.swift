@@ -7,7 +7,7 @@ extension Daemon {
     /// Whether something waits on the peer of session `id` (its `SessionLiveness` asks):
     /// the engine's ranges and offers, or a `clipd send --wait`.
     func sessionAwaitsPeer(_ id: SessionID) -> Bool {
-        engine.awaitsPeer(id) || waits.values.contains { $0.pending[id] != nil }
+        engine.awaitsPeer(id) || control.waits.waitsForAcknowledgement(from: id)
     }
 
     /// Keeps one timer for stalled fetches while anything is fetched, and none otherwise.

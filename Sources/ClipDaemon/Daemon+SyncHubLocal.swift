@@ -8,11 +8,8 @@ extension Daemon: SyncHubLocal {
     func applied(_ header: ItemHeader, held: ClipItem?, from session: SessionID?) {
         let source = session.map { peerName(of: $0) } ?? "this device"
         logger.debug("applied item", metadata: ["item": "\(header.id)", "from": "\(source)", "bytes": "\(header.totalSize)", "held": "\(held != nil)"])
-        notifyWatchers(header, held: held)
-        if let view = desktopOwnership(of: header, held: held) {
-            backend.own(view.header, content: view.content)
-            restoreGuard.gaveDesktop(header, held: held)
-        }
+        control.watchers.notify(header.selection, .item(header, held: held))
+        desktop.show(header, held: held)
         // A large item replaced another: give the freed memory back at once.
         if header.totalSize >= UInt64(LargeBuffer.hugePageThreshold) { clipd_release_free_memory() }
         scheduleMemoryTrim()

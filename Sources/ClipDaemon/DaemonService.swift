@@ -7,19 +7,19 @@ import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
-/// The daemon as a swift-service-lifecycle `Service`: starts on `run()`, reloads its
-/// configuration on SIGHUP, stops on graceful shutdown (SIGTERM or SIGINT, handled by the
-/// `ServiceGroup`).
+/// Runs a daemon: its pieces (`Daemon.pieces`) as services of one swift-service-lifecycle
+/// `ServiceGroup`, started in order and stopped in reverse on graceful shutdown (SIGTERM or
+/// SIGINT, handled by the group); once all have started, this service opens the control
+/// socket for requests and reloads the configuration on SIGHUP until the group shuts down.
 public struct DaemonService: Service {
     let daemon: Daemon
-
-    init(daemon: Daemon) { self.daemon = daemon }
+    /// SIGHUP, trapped before any piece starts (its default action would end the process).
+    let hangups: UnixSignalsSequence
 
     public func run() async throws {
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
-        try await daemon.start()
+        await daemon.allStarted()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [daemon] in
+            group.addTask { [daemon, hangups] in
                 guard let source = daemon.configurationSource else { return }
                 for await _ in hangups {
                     _ = try? await daemon.reload(from: source)  // a failed reload is logged and changes nothing
@@ -28,7 +28,6 @@ public struct DaemonService: Service {
             try? await gracefulShutdown()
             group.cancelAll()
         }
-        await daemon.stop()
     }
 
     /// Builds and runs a daemon until SIGTERM or SIGINT. Throws `DaemonError` for problems
@@ -41,19 +40,18 @@ public struct DaemonService: Service {
         // A peer, an X server or a clipboard reader that goes away must not kill the daemon
         // with SIGPIPE (Xlib writes without MSG_NOSIGNAL); the write fails instead.
         signal(SIGPIPE, SIG_IGN)
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // Connections hold the daemon unowned: it must outlive every channel, so it is
-        // released only after the group has closed the ones still open when it stopped.
+        // Connections and pieces hold the daemon unowned: it must outlive every channel, so
+        // it is released only after the group has closed the ones still open when it stopped.
         var daemon: Daemon?
         defer { withExtendedLifetime(daemon) {} }
         do {
             let made = try Daemon(configuration: configuration, paths: paths, group: group, logger: logger)
             made.configurationSource = source
             daemon = made
-            let services = ServiceGroup(configuration: .init(
-                services: [.init(service: DaemonService(daemon: made))],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+            let services = ServiceGroup(configuration: .init(services: [ServiceGroupConfiguration.ServiceConfiguration](), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            await PieceService.add(made.pieces, then: DaemonService(daemon: made, hangups: hangups), to: services)
             try await services.run()
         } catch {
             try? await group.shutdownGracefully()

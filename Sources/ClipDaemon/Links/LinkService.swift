@@ -15,20 +15,26 @@ import Glibc
 /// Called on the daemon's event loop only.
 protocol LinkServiceHost: PeerConnectionOwner, AgentConnectionOwner, Sendable {
     var peers: PeerStore { get }
+    /// The listeners and channels to open at start.
+    var configuration: DaemonConfiguration { get }
     /// Whether a session with the peer is open.
     func hasSession(with id: DeviceID) -> Bool
 }
 
-/// The network and VM links, as one service: it opens the configured listeners and
-/// channels, keeps a dialer per paired peer with an address, attaches and detaches channels
-/// at run time (`passvm`), and stops them all. Owns the `LinkSet`; every connection it
-/// opens gets its owner from `host`.
+/// The network and VM links, as one of the daemon's pieces: it opens the configured
+/// listeners and channels, keeps a dialer per paired peer with an address, attaches and
+/// detaches channels at run time (`passvm`), and stops them all. Owns the `LinkSet` and
+/// the live connection of each SPICE agent channel; every connection it opens gets its
+/// owner from `host`.
 ///
 /// Sound as `@unchecked Sendable`: every member is touched on the daemon's event loop only
 /// (the `async` calls bind off it and hand their links over with `loop.submit`); closures
 /// carry the reference across NIO's `@Sendable` APIs to run there.
-final class LinkService: @unchecked Sendable {
+final class LinkService: DaemonPiece, @unchecked Sendable {
+    let pieceName = "links"
     let set = LinkSet()
+    /// The live connection of each SPICE agent channel, by its spec.
+    private var agentConnections: [String: VDAgentConnection] = [:]
     private unowned let host: LinkServiceHost
     private let group: EventLoopGroup
     private let loop: EventLoop
@@ -49,11 +55,75 @@ final class LinkService: @unchecked Sendable {
 
     private var peers: PeerStore { host.peers }
 
-    /// Stops every link; returns the channels to close.
-    func stop() -> [Channel] {
-        stopped = true
-        return set.stopAll()
+    /// Binds the configured listeners, opens the configured channels (and those `passvm`
+    /// attached before a restart) and dials every paired peer with an address. Throws a
+    /// one-line error when a listener or a channel's socket cannot be bound.
+    func start() async throws {
+        let configuration = try await loop.submit { [host] in host.configuration }.get()
+        for address in configuration.listen {
+            let listener = try await bindListener(address)
+            try await loop.submit { [self] in set.add(listener) }.get()
+            logger.info("listening", metadata: ["address": "\(listener.bound)"])
+        }
+        try await startChannels(virtio: configuration.virtio, vdagent: configuration.vdagent)
+        try await loop.submit { [self] in
+            for peer in peers.peers where !peer.addresses.isEmpty { ensureDialer(peer.deviceID) }
+        }.get()
     }
+
+    /// How long a stopping daemon waits for a guest's agent to take the message under way.
+    static let agentWriteGrace = TimeAmount.seconds(2)
+
+    /// Closes every link. A message under way to a guest's SPICE agent is finished first
+    /// (for up to `agentWriteGrace`): an agent holds a half-received message and would take
+    /// the next host's first message as its rest.
+    func stop() async {
+        _ = try? await loop.flatSubmit { [self] () -> EventLoopFuture<Void> in
+            let writes = agentConnections.values.map { $0.writesFinished() }
+            guard !writes.isEmpty else { return loop.makeSucceededVoidFuture() }
+            // Whichever comes first: every write done, or the grace period over.
+            let done = loop.makePromise(of: Void.self)
+            let finished = NIOLoopBoundBox(false, eventLoop: loop)
+            let finish: @Sendable () -> Void = {
+                if !finished.value {
+                    finished.value = true
+                    done.succeed()
+                }
+            }
+            let limit = loop.scheduleTask(in: Self.agentWriteGrace) { finish() }
+            EventLoopFuture.whenAllComplete(writes, on: loop).whenComplete { _ in
+                limit.cancel()
+                finish()
+            }
+            return done.futureResult
+        }.get()
+        let channels = (try? await loop.submit { [self] () -> [Channel] in
+            stopped = true
+            return set.stopAll()
+        }.get()) ?? []
+        for channel in channels { try? await channel.close() }
+    }
+
+    // MARK: SPICE agents' connections
+
+    /// One agent per channel: a second connection on a listening socket (the agent or
+    /// QEMU came back before the first connection was seen to close) replaces the first,
+    /// so the guest keeps one session and one device id.
+    func agentChannelOpened(_ connection: VDAgentConnection) {
+        loop.preconditionInEventLoop()
+        if let older = agentConnections[connection.channelDescription], older !== connection {
+            older.close(reason: "replaced by a newer connection on the same channel")
+        }
+        agentConnections[connection.channelDescription] = connection
+    }
+
+    func agentChannelClosed(_ connection: VDAgentConnection) {
+        loop.preconditionInEventLoop()
+        if agentConnections[connection.channelDescription] === connection { agentConnections[connection.channelDescription] = nil }
+    }
+
+    /// The live connection on an agent channel, if any.
+    func agentConnection(on channel: String) -> VDAgentConnection? { agentConnections[channel] }
 
     // MARK: Listeners
 

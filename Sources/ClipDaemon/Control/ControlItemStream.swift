@@ -41,6 +41,23 @@ final class ControlItemStream {
         self.finished = finished
     }
 
+    /// The representation to give a reader asking for `mimeType`: that type, else text,
+    /// else the first. Throws a one-line error naming the types there are when the item has
+    /// no `mimeType`.
+    static func representation(of header: ItemHeader, mimeType: String?) throws -> Int {
+        let types = header.representations.map(\.mimeType)
+        if let mimeType {
+            guard let index = types.firstIndex(of: mimeType) else {
+                throw DaemonError("the \(header.selection) has no \(mimeType) (it has: \(types.joined(separator: ", ")))")
+            }
+            return index
+        }
+        for preferred in ["text/plain;charset=utf-8", "text/plain", "UTF8_STRING"] {
+            if let index = types.firstIndex(of: preferred) { return index }
+        }
+        return 0
+    }
+
     /// Sends the head (`ok`, the MIME type and size), then the bytes.
     func start() {
         var head = ControlResponse(ok: true)

@@ -6,7 +6,7 @@ import NIOCore
 /// requests. It reaches the daemon through this alone.
 ///
 /// Called on the daemon's event loop only.
-protocol ControlRequestHandler: AnyObject {
+protocol ControlRequestHandler: AnyObject, Sendable {
     /// Why a request's payload of `length` bytes is refused before it is read, if it is.
     func refusePayload(_ request: ControlRequest, length: UInt64) -> String?
     /// Answers a request (now, or later through `client`).
