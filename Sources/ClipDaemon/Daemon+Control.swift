@@ -137,12 +137,12 @@ extension Daemon {
     private func statusResponse() -> ControlResponse {
         var lines = ["clipd running: \(identity.name) (device \(identity.deviceID.short)), pid \(getpid())"]
         if paused { lines.append("sync: paused (`clipd resume` to sync again)") }
-        lines.append("backend: \(desktop.description); selections: \(configuration.selections.map(\.description).sorted().joined(separator: ","))")
+        lines.append(desktop.statusLine)
         lines += links.set.statusLines(self)
         let connected = connectedPeers
         lines.append("peers: \(peers.peers.count) paired, \(connected.count) connected (\(connections.count) sessions)")
         lines += silentPeers().map(\.text)
-        if control.watchers.count > 0 { lines.append("watches: \(control.watchers.count) (`clipd recv --watch`)") }
+        lines += control.statusLines
         for selection in Selection.allCases where configuration.selections.contains(selection) {
             if let header = engine.currentHeader(selection) {
                 let origin = originName(of: header)

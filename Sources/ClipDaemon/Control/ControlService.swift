@@ -85,6 +85,9 @@ final class ControlService: DaemonPiece, @unchecked Sendable {
         held = []
     }
 
+    /// What `clipd status` says of the control side: the watchers, if any.
+    var statusLines: [String] { watchers.count > 0 ? ["watches: \(watchers.count) (`clipd recv --watch`)"] : [] }
+
     /// The client went away: its waits and its watch end.
     func clientClosed(_ client: ControlConnection) {
         watchers.remove(client)

@@ -104,8 +104,13 @@ final class DesktopService: DaemonPiece, @unchecked Sendable {
         }.get()
     }
 
-    /// What `clipd status` says of the desktop: the backend.
+    /// The backend, for logs and `clipd doctor`.
     var description: String { backend.description }
+
+    /// What `clipd status` says of the desktop: the backend and the selections synced.
+    var statusLine: String {
+        "backend: \(backend.description); selections: \(host.configuration.selections.map(\.description).sorted().joined(separator: ","))"
+    }
 
     // MARK: Items to the desktop
 
