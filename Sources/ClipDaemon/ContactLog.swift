@@ -14,10 +14,13 @@ final class ContactLog {
     private var connectedSince: [DeviceID: Date] = [:]
     /// When each peer's last session ended (or, read from the file, the daemon stopped).
     private var lastSeen: [DeviceID: Date] = [:]
+    /// The file as it was read or last written ("" when there was none).
+    private var written: String
 
     init(path: String) {
         self.path = path
         let text = (try? PrivateFiles.read(path)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        written = text
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard fields.count == 2, let bytes = [UInt8](hex: String(fields[0])), bytes.count == DeviceID.byteCount,
@@ -41,11 +44,15 @@ final class ContactLog {
     }
 
     /// Writes the file: sessions still open count as seen now. Peers in `keep` only (an
-    /// unpaired peer is forgotten).
+    /// unpaired peer is forgotten). Nothing is written when the file would not change (a
+    /// daemon that failed to start leaves no new file behind).
     func save(keeping keep: Set<DeviceID>, now: Date = Date()) throws {
         for peer in connectedSince.keys { lastSeen[peer] = now }
         let lines = lastSeen.filter { keep.contains($0.key) }.sorted { $0.key.description < $1.key.description }
-            .map { "\($0.key) \(Int($0.value.timeIntervalSince1970))" }
-        try PrivateFiles.writeAtomically(path, contents: Array((lines.joined(separator: "\n") + "\n").utf8))
+            .map { "\($0.key) \(Int($0.value.timeIntervalSince1970))\n" }
+        let text = lines.joined()
+        guard text != written else { return }
+        try PrivateFiles.writeAtomically(path, contents: Array(text.utf8))
+        written = text
     }
 }

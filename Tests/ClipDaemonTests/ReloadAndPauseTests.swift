@@ -67,6 +67,19 @@ struct ReloadAndPauseTests {
         #expect(h.clipd(["send", "--wait", "still synced"], b).status == 0)
     }
 
+    /// A daemon whose listener cannot be bound (its links start last) says so in one line,
+    /// and the pieces that started before stop again: the control socket is gone, and no
+    /// default configuration or last-contact file is left behind.
+    @Test func aStartThatFailsAtItsLinksStopsWhatStartedAndLeavesNothingBehind() throws {
+        let holder = try h.start("holder")
+        let home = h.root + "/late"
+        mkdir(home, 0o700)
+        let run = h.run(DaemonHarness.binary, ["run", "--home", home, "--backend", "memory", "--listen", holder.address], timeout: 30)
+        #expect(run.status == 1 && run.stderr.hasPrefix("clipd: cannot listen on \(holder.address)") && run.stderr.filter { $0 == "\n" }.count == 1, "\(run)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: home)) ?? []
+        #expect(left == ["identity.toml"], "\(left)")
+    }
+
     @Test func anAddressInUseIsTriedAgainAtTheNextReload() throws {
         let a = try h.start("alpha", listen: false)
         let holder = try h.start("holder")

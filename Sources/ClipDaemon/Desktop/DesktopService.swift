@@ -97,6 +97,8 @@ final class DesktopService: DaemonPiece, @unchecked Sendable {
         }
     }
 
+    /// Stops watching the display; from now on nothing is given to it (the hub stops after
+    /// the desktop, and a peer's item may still arrive meanwhile).
     func stop() async {
         try? await loop.submit { [self] in
             stopped = true
@@ -116,19 +118,21 @@ final class DesktopService: DaemonPiece, @unchecked Sendable {
 
     /// An item became current (from a peer, a guest, or this machine): the desktop shows it.
     func show(_ header: ItemHeader, held: ClipItem?) {
-        guard let view = ownership(of: header, held: held) else { return }
+        guard !stopped, let view = ownership(of: header, held: held) else { return }
         backend.own(view.header, content: view.content)
         restoreGuard.gaveDesktop(header, held: held)
     }
 
     /// An item sent by `clipd send` is also this desktop's clipboard, as with wl-copy.
     func showSent(_ item: ClipItem) {
+        guard !stopped else { return }
         backend.own(item.header, content: HeldContent(item))
         restoreGuard.gaveDesktop(item.header, held: item)
     }
 
     /// The display came back: it is given the current items again.
     private func ownCurrentItems() {
+        guard !stopped else { return }
         for selection in Selection.allCases {
             guard let header = host.engine.currentHeader(selection),
                   let view = ownership(of: header, held: host.engine.currentItem(selection))
